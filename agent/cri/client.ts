@@ -1,0 +1,269 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Result } from '../result.ts';
+import { err, ok } from '../result.ts';
+import {
+  convertContainer,
+  convertContainerStatus,
+  convertImage,
+  convertImageFsUsage,
+  convertList,
+  convertPodSandbox,
+} from './convert.ts';
+import type { CriEndpoint } from './endpoint.ts';
+import type { CriError } from './errors.ts';
+import { criErrorFromGrpc } from './errors.ts';
+import type { CriApiVersion, CriServiceName, ServiceDefinitions } from './proto.ts';
+import { CRI_API_VERSIONS, loadCriServices } from './proto.ts';
+import type {
+  CriContainer,
+  CriContainerStatus,
+  CriImage,
+  CriPodSandbox,
+  ImageFsUsage,
+  Listing,
+  RuntimeVersion,
+} from './types.ts';
+
+/**
+ * Everything pullwatch asks the container runtime. Read-only by construction:
+ * there is no method here, nor in the stubs behind it, that changes the node.
+ */
+export interface CriReader {
+  readonly endpoint: string;
+  version(): Promise<Result<RuntimeVersion, CriError>>;
+  listImages(): Promise<Result<Listing<CriImage>, CriError>>;
+  /** `undefined` when the runtime says the image is not present (as the kubelet's check sees it). */
+  imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>>;
+  imageFsInfo(): Promise<Result<readonly ImageFsUsage[], CriError>>;
+  listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>>;
+  listContainers(): Promise<Result<Listing<CriContainer>, CriError>>;
+  containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>>;
+  close(): void;
+}
+
+export interface CriClientOptions {
+  /** Deadline for small calls (Version, ImageStatus, ContainerStatus). */
+  readonly callTimeoutMs?: number;
+  /** Deadline for list calls, which grow with the cache. */
+  readonly listTimeoutMs?: number;
+  /** Reconnect backoff ceiling after the runtime goes away (grpc-js's default is 120 s). */
+  readonly maxReconnectBackoffMs?: number;
+}
+
+// The kubelet's own limit for CRI responses (pkg/kubelet/cri/remote: maxMsgSize).
+export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+// What the kubelet sends as its CRI API version in VersionRequest.
+const KUBELET_API_VERSION = '0.1.0';
+
+type Callback = (error: grpc.ServiceError | null, response?: unknown) => void;
+type UnaryStub = (request: object, options: grpc.CallOptions, callback: Callback) => unknown;
+type Stubs = Record<CriServiceName, grpc.Client>;
+
+// proto files are parsed once per process, whichever number of clients are made.
+const definitionsCache = new Map<CriApiVersion, ServiceDefinitions>();
+function definitionsFor(version: CriApiVersion): ServiceDefinitions {
+  let defs = definitionsCache.get(version);
+  if (defs === undefined) {
+    defs = loadCriServices(version);
+    definitionsCache.set(version, defs);
+  }
+  return defs;
+}
+
+export function connectCri(endpoint: CriEndpoint, options: CriClientOptions = {}): CriReader {
+  return new GrpcCriReader(endpoint, options);
+}
+
+class GrpcCriReader implements CriReader {
+  readonly endpoint: string;
+  readonly #channel: grpc.Channel;
+  readonly #stubs = new Map<CriApiVersion, Stubs>();
+  readonly #callTimeoutMs: number;
+  readonly #listTimeoutMs: number;
+  #api: CriApiVersion | undefined;
+  #closed = false;
+
+  constructor(endpoint: CriEndpoint, options: CriClientOptions) {
+    this.endpoint = endpoint.target;
+    this.#callTimeoutMs = options.callTimeoutMs ?? 5_000;
+    this.#listTimeoutMs = options.listTimeoutMs ?? 30_000;
+    this.#channel = new grpc.Channel(endpoint.target, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': options.maxReconnectBackoffMs ?? 2_000,
+    });
+  }
+
+  #stubsFor(version: CriApiVersion): Stubs {
+    let stubs = this.#stubs.get(version);
+    if (stubs === undefined) {
+      const defs = definitionsFor(version);
+      const make = (ctor: grpc.ServiceClientConstructor): grpc.Client =>
+        new ctor(this.endpoint, grpc.credentials.createInsecure(), {
+          channelOverride: this.#channel,
+        });
+      stubs = { RuntimeService: make(defs.RuntimeService), ImageService: make(defs.ImageService) };
+      this.#stubs.set(version, stubs);
+    }
+    return stubs;
+  }
+
+  #unary(
+    version: CriApiVersion,
+    service: CriServiceName,
+    method: string,
+    request: object,
+    timeoutMs: number,
+  ): Promise<Result<unknown, CriError>> {
+    if (this.#closed) {
+      return Promise.resolve(
+        err({ kind: 'unavailable', endpoint: this.endpoint, method, message: 'client closed' }),
+      );
+    }
+    const stub = (this.#stubsFor(version)[service] as unknown as Record<string, UnaryStub>)[method];
+    if (stub === undefined) throw new Error(`no read-only CRI method ${service}.${method}`);
+    return new Promise((resolve) => {
+      stub.call(
+        this.#stubsFor(version)[service],
+        request,
+        { deadline: Date.now() + timeoutMs },
+        (error, response) => {
+          if (error) resolve(err(criErrorFromGrpc(this.endpoint, method, error)));
+          else resolve(ok(response));
+        },
+      );
+    });
+  }
+
+  /** Probes v1 first, then v1alpha2, as the kubelet does; remembers the answer until it fails. */
+  async #negotiate(): Promise<Result<{ api: CriApiVersion; raw: unknown }, CriError>> {
+    let last: CriError | undefined;
+    for (const api of CRI_API_VERSIONS) {
+      const answer = await this.#unary(
+        api,
+        'RuntimeService',
+        'Version',
+        { version: KUBELET_API_VERSION },
+        this.#callTimeoutMs,
+      );
+      if (answer.ok) {
+        this.#api = api;
+        return ok({ api, raw: answer.value });
+      }
+      last = answer.error;
+      if (answer.error.kind !== 'unimplemented') return answer;
+    }
+    return err(
+      last ?? {
+        kind: 'unimplemented',
+        endpoint: this.endpoint,
+        method: 'Version',
+        message: 'no CRI version',
+      },
+    );
+  }
+
+  async #call(
+    service: CriServiceName,
+    method: string,
+    request: object,
+    timeoutMs: number,
+  ): Promise<Result<unknown, CriError>> {
+    let api = this.#api;
+    if (api === undefined) {
+      const negotiated = await this.#negotiate();
+      if (!negotiated.ok) return negotiated;
+      api = negotiated.value.api;
+    }
+    const answer = await this.#unary(api, service, method, request, timeoutMs);
+    // A runtime replaced by another version answers UNIMPLEMENTED: probe again next time.
+    if (!answer.ok && answer.error.kind === 'unimplemented') this.#api = undefined;
+    return answer;
+  }
+
+  #invalid(method: string, message: string): Result<never, CriError> {
+    return err({ kind: 'invalid-response', endpoint: this.endpoint, method, message });
+  }
+
+  async version(): Promise<Result<RuntimeVersion, CriError>> {
+    const negotiated = await this.#negotiate();
+    if (!negotiated.ok) return negotiated;
+    const raw = (negotiated.value.raw ?? {}) as Record<string, unknown>;
+    const s = (k: string): string => (typeof raw[k] === 'string' ? raw[k] : '');
+    return ok({
+      api: negotiated.value.api,
+      runtimeName: s('runtimeName'),
+      runtimeVersion: s('runtimeVersion'),
+      runtimeApiVersion: s('runtimeApiVersion'),
+    });
+  }
+
+  async listImages(): Promise<Result<Listing<CriImage>, CriError>> {
+    const answer = await this.#call('ImageService', 'ListImages', {}, this.#listTimeoutMs);
+    if (!answer.ok) return answer;
+    return ok(convertList(field(answer.value, 'images'), convertImage));
+  }
+
+  async imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>> {
+    const answer = await this.#call(
+      'ImageService',
+      'ImageStatus',
+      { image: { image } },
+      this.#callTimeoutMs,
+    );
+    if (!answer.ok) return answer;
+    const raw = field(answer.value, 'image');
+    // CRI: "If the image is not present, returns a response with ImageStatusResponse.Image set to nil."
+    if (raw === null || raw === undefined) return ok(undefined);
+    const converted = convertImage(raw);
+    return converted.ok ? ok(converted.value) : this.#invalid('ImageStatus', converted.error);
+  }
+
+  async imageFsInfo(): Promise<Result<readonly ImageFsUsage[], CriError>> {
+    const answer = await this.#call('ImageService', 'ImageFsInfo', {}, this.#callTimeoutMs);
+    if (!answer.ok) return answer;
+    return ok(convertList(field(answer.value, 'imageFilesystems'), convertImageFsUsage).items);
+  }
+
+  async listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>> {
+    const answer = await this.#call('RuntimeService', 'ListPodSandbox', {}, this.#listTimeoutMs);
+    if (!answer.ok) return answer;
+    return ok(convertList(field(answer.value, 'items'), convertPodSandbox));
+  }
+
+  async listContainers(): Promise<Result<Listing<CriContainer>, CriError>> {
+    const answer = await this.#call('RuntimeService', 'ListContainers', {}, this.#listTimeoutMs);
+    if (!answer.ok) return answer;
+    return ok(convertList(field(answer.value, 'containers'), convertContainer));
+  }
+
+  async containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>> {
+    const answer = await this.#call(
+      'RuntimeService',
+      'ContainerStatus',
+      { containerId: id },
+      this.#callTimeoutMs,
+    );
+    if (!answer.ok) return answer.error.kind === 'not-found' ? ok(undefined) : answer;
+    const raw = field(answer.value, 'status');
+    if (raw === null || raw === undefined) return ok(undefined);
+    const converted = convertContainerStatus(raw);
+    return converted.ok ? ok(converted.value) : this.#invalid('ContainerStatus', converted.error);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const stubs of this.#stubs.values()) {
+      stubs.RuntimeService.close();
+      stubs.ImageService.close();
+    }
+    this.#channel.close();
+  }
+}
+
+function field(response: unknown, name: string): unknown {
+  return typeof response === 'object' && response !== null
+    ? (response as Record<string, unknown>)[name]
+    : undefined;
+}
