@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The `pullwatch` command: dispatches to one module per subcommand.
+import { imagesCommand, imagesUsage } from './cli/images-command.ts';
+import type { CommandIo } from './cli/io.ts';
+import { EXIT, processIo, UsageError } from './cli/io.ts';
+import { buildInfo } from './version.ts';
+
+const usage = `pullwatch: finds private images that one tenant pulled and another runs from a node's cache.
+
+Usage: pullwatch <command> [flags]
+
+Commands:
+  images    list the node's image cache as the container runtime sees it
+  version   print the version
+
+Run 'pullwatch <command> --help' for a command's flags.
+`;
+
+type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
+
+const commands: Record<string, { run: Command; usage: string }> = {
+  images: { run: imagesCommand, usage: imagesUsage },
+  version: {
+    run: (_argv, io) => {
+      io.stdout(
+        `pullwatch ${buildInfo.version} (revision ${buildInfo.revision}, Node.js ${buildInfo.nodejsVersion})\n`,
+      );
+      return Promise.resolve(EXIT.ok);
+    },
+    usage: 'Usage: pullwatch version\n',
+  },
+};
+
+export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.stdout(usage);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    io.stderr(`pullwatch: unknown command "${name}"\n\n${usage}`);
+    return EXIT.usage;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed flags.
+    const code = (error as { code?: unknown }).code;
+    if (
+      error instanceof UsageError ||
+      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    ) {
+      io.stderr(`pullwatch ${name}: ${(error as Error).message}\n\n${command.usage}`);
+      return EXIT.usage;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2), processIo);
+}

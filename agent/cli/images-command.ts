@@ -1,0 +1,102 @@
+import { parseArgs } from 'node:util';
+import { connectCri } from '../cri/client.ts';
+import { resolveCriEndpoint } from '../cri/endpoint.ts';
+import { describeCriError } from '../cri/errors.ts';
+import type { CriImage } from '../cri/types.ts';
+import type { CommandIo } from './io.ts';
+import { EXIT, parseOutputFormat } from './io.ts';
+import { formatBytes, renderTable, toJson } from './table.ts';
+
+export const imagesUsage = `Usage: pullwatch images [--cri-endpoint unix:///path.sock] [--output table|json]
+
+Lists the node's image cache as the container runtime reports it over CRI:
+one row per image ID with every tag and digest it is known by.
+
+  --cri-endpoint   runtime socket (env PULLWATCH_CRI_ENDPOINT); default: the first
+                   well-known socket found (containerd, k3s/RKE2, MicroK8s, CRI-O, cri-dockerd)
+  --output         table (default) or json
+`;
+
+export async function imagesCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      'cri-endpoint': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  });
+  if (values.help === true) {
+    io.stdout(imagesUsage);
+    return EXIT.ok;
+  }
+  const output = parseOutputFormat(values.output);
+  const endpoint = await resolveCriEndpoint(
+    values['cri-endpoint'] ?? io.env.PULLWATCH_CRI_ENDPOINT,
+  );
+  if (!endpoint.ok) {
+    io.stderr(`pullwatch images: ${endpoint.error.message}\n`);
+    return EXIT.failure;
+  }
+  const cri = connectCri(endpoint.value);
+  try {
+    const version = await cri.version();
+    if (!version.ok) {
+      io.stderr(`pullwatch images: ${describeCriError(version.error)}\n`);
+      return EXIT.failure;
+    }
+    const listing = await cri.listImages();
+    if (!listing.ok) {
+      io.stderr(`pullwatch images: ${describeCriError(listing.error)}\n`);
+      return EXIT.failure;
+    }
+    const images = [...listing.value.items].sort((a, b) => a.id.localeCompare(b.id));
+    for (const r of listing.value.rejected) {
+      io.stderr(
+        `pullwatch images: warning: runtime listed an unusable image (#${r.index}): ${r.reason}\n`,
+      );
+    }
+    if (output === 'json') {
+      io.stdout(
+        toJson({
+          runtime: {
+            endpoint: endpoint.value.target,
+            criApi: version.value.api,
+            name: version.value.runtimeName,
+            version: version.value.runtimeVersion,
+          },
+          items: images.map(imageJson),
+        }) + '\n',
+      );
+    } else {
+      io.stdout(renderImageTable(images));
+    }
+    return EXIT.ok;
+  } finally {
+    cri.close();
+  }
+}
+
+function imageJson(image: CriImage): Record<string, unknown> {
+  return {
+    imageId: image.id,
+    repoTags: image.repoTags,
+    repoDigests: image.repoDigests,
+    sizeBytes: image.sizeBytes,
+    pinned: image.pinned,
+  };
+}
+
+function renderImageTable(images: readonly CriImage[]): string {
+  const rows = images.map((image) => {
+    const names = image.repoTags.length > 0 ? image.repoTags : image.repoDigests;
+    return [
+      image.id.replace(/^sha256:/, '').slice(0, 13),
+      formatBytes(image.sizeBytes),
+      image.pinned ? 'yes' : '',
+      names.length > 0 ? names.join(', ') : '<none>',
+    ];
+  });
+  return renderTable(['IMAGE ID', 'SIZE', 'PINNED', 'NAMES'], rows);
+}
