@@ -43,7 +43,7 @@ for (const version of CRI_API_VERSIONS) {
         (m) => !declared.includes(m),
       );
       for (const m of mutating) {
-        const lower = m[0]?.toLowerCase() + m.slice(1);
+        const lower = m.charAt(0).toLowerCase() + m.slice(1);
         t.notOk(m in ctor.prototype || lower in ctor.prototype, `${service} stub has no ${m}`);
       }
     }
