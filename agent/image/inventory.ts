@@ -1,0 +1,270 @@
+// A node's image cache as the runtime listed it, indexed the way containerd's CRI
+// answers ImageStatus, so that "is this pod's image present?" gets the kubelet's answer.
+// https://github.com/containerd/containerd/blob/main/internal/cri/server/images/service.go (LocalResolve)
+import type { CriImage } from '../cri/types.ts';
+import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
+import { ImageIdIndex } from './image-id-index.ts';
+import { quoteInput, type ReferenceError } from './reference-error.ts';
+import {
+  parseDockerRef,
+  parseRepoDigest,
+  parseRepoTag,
+  repoDigestOf,
+  repoTagOf,
+  stripRuntimePrefix,
+  type RepoDigest,
+  type RepoTag,
+} from './reference.ts';
+
+/** A name the runtime listed that does not parse; kept so that nothing disappears unseen. */
+export interface UnparsedName {
+  readonly name: string;
+  readonly listedAs: 'repoTag' | 'repoDigest';
+  readonly error: ReferenceError;
+}
+
+export interface InventoryEntry {
+  readonly id: ImageId;
+  readonly repoTags: readonly RepoTag[];
+  readonly repoDigests: readonly RepoDigest[];
+  readonly unparsedNames: readonly UnparsedName[];
+  readonly sizeBytes: bigint;
+  readonly pinned: boolean;
+}
+
+/** A listed image without a usable ID (empty, or with whitespace or control characters). */
+export interface RejectedImage {
+  readonly image: CriImage;
+  readonly reason: string;
+}
+
+export type PresenceMatch = 'id' | 'tag' | 'digest' | 'id-prefix';
+
+export type Presence =
+  | { readonly present: true; readonly image: InventoryEntry; readonly matchedBy: PresenceMatch }
+  | { readonly present: false; readonly reason: 'empty' }
+  | {
+      readonly present: false;
+      readonly reason: 'not-cached';
+      /** Why the string was not read as an image reference, when it was not. */
+      readonly referenceError?: ReferenceError;
+    }
+  | {
+      readonly present: false;
+      readonly reason: 'ambiguous-id-prefix';
+      readonly candidates: readonly ImageId[];
+    };
+
+export class Inventory {
+  /** Images whose runtime ID was unusable: reported, not indexed. */
+  readonly rejectedImages: readonly RejectedImage[];
+  /** Number of distinct image IDs. */
+  readonly size: number;
+  /** Sum of the runtime's per-image sizes (layers shared between images count once per image). */
+  readonly totalBytes: bigint;
+  readonly #entries: readonly InventoryEntry[];
+  readonly #byId: ReadonlyMap<string, InventoryEntry>;
+  readonly #byRepoTag: ReadonlyMap<string, InventoryEntry>;
+  readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
+  readonly #ids: ImageIdIndex;
+
+  constructor(images: readonly CriImage[]) {
+    const { entries, rejected } = mergeById(images);
+    this.#entries = Object.freeze(entries);
+    this.rejectedImages = Object.freeze(rejected);
+    this.size = entries.length;
+    this.totalBytes = entries.reduce((sum, entry) => sum + entry.sizeBytes, 0n);
+    this.#byId = new Map(entries.map((entry) => [entry.id, entry]));
+    // containerd keys one image per name; should a runtime list a name twice, the first listing wins.
+    this.#byRepoTag = indexFirstWins(entries, (entry) => entry.repoTags);
+    this.#byRepoDigest = indexFirstWins(entries, (entry) => entry.repoDigests);
+    this.#ids = new ImageIdIndex(entries.map((entry) => entry.id));
+  }
+
+  byId(id: string): InventoryEntry | undefined {
+    return this.#byId.get(id);
+  }
+
+  entries(): readonly InventoryEntry[] {
+    return this.#entries;
+  }
+
+  /**
+   * Whether the runtime would report the image a pod names as present (CRI ImageStatus
+   * in containerd). Only a name the node recorded counts: another tag of the same
+   * content, or the same digest under another repository, does not.
+   * The kubelet first rejects strings that are not references (InvalidImageName) and
+   * appends `:latest` to untagged names, so a bare hex prefix never reaches the runtime
+   * from a pod; `sha256:<prefix>` does.
+   */
+  resolvePresent(imageAsWrittenInPod: string): Presence {
+    // containerd would treat "" as a prefix of every ID; the kubelet never asks for it.
+    if (imageAsWrittenInPod === '') {
+      return { present: false, reason: 'empty' };
+    }
+    if (parseDigest(imageAsWrittenInPod).ok) {
+      return this.#presentById(imageAsWrittenInPod);
+    }
+    const reference = parseDockerRef(imageAsWrittenInPod);
+    if (!reference.ok) {
+      return this.#presentByIdPrefix(imageAsWrittenInPod, reference.error);
+    }
+    // ParseDockerRef leaves a tag or a digest, never both: one name is looked up.
+    const repoDigest = repoDigestOf(reference.value);
+    const repoTag = repoTagOf(reference.value);
+    const image =
+      repoDigest !== undefined
+        ? this.#byRepoDigest.get(repoDigest)
+        : repoTag !== undefined
+          ? this.#byRepoTag.get(repoTag)
+          : undefined;
+    if (image !== undefined) {
+      return { present: true, image, matchedBy: repoDigest === undefined ? 'tag' : 'digest' };
+    }
+    return this.#presentByIdPrefix(imageAsWrittenInPod, undefined);
+  }
+
+  /**
+   * The image behind a pod's `status.containerStatuses[].imageID`: a repo digest,
+   * possibly behind `docker-pullable://`, or an image ID for images without one.
+   */
+  resolveRepoDigest(statusImageId: string): Presence {
+    const stripped = stripRuntimePrefix(statusImageId);
+    if (stripped === '') {
+      return { present: false, reason: 'empty' };
+    }
+    const digest = digestOfImageId(stripped);
+    if (digest !== undefined) {
+      return this.#presentById(stripped, digest);
+    }
+    const repoDigest = parseRepoDigest(stripped);
+    if (!repoDigest.ok) {
+      return { present: false, reason: 'not-cached', referenceError: repoDigest.error };
+    }
+    const image = this.#byRepoDigest.get(repoDigest.value);
+    return image === undefined
+      ? { present: false, reason: 'not-cached' }
+      : { present: true, image, matchedBy: 'digest' };
+  }
+
+  #presentById(...ids: readonly string[]): Presence {
+    for (const id of ids) {
+      const image = this.#byId.get(id);
+      if (image !== undefined) {
+        return { present: true, image, matchedBy: 'id' };
+      }
+    }
+    return { present: false, reason: 'not-cached' };
+  }
+
+  #presentByIdPrefix(query: string, referenceError: ReferenceError | undefined): Presence {
+    const lookup = this.#ids.lookup(query);
+    const image = lookup.kind === 'found' ? this.#byId.get(lookup.id) : undefined;
+    if (lookup.kind === 'found' && image !== undefined) {
+      return { present: true, image, matchedBy: lookup.exact ? 'id' : 'id-prefix' };
+    }
+    if (lookup.kind === 'ambiguous') {
+      return { present: false, reason: 'ambiguous-id-prefix', candidates: lookup.candidates };
+    }
+    return referenceError === undefined
+      ? { present: false, reason: 'not-cached' }
+      : { present: false, reason: 'not-cached', referenceError };
+  }
+}
+
+interface Draft {
+  readonly id: ImageId;
+  readonly repoTags: Set<RepoTag>;
+  readonly repoDigests: Set<RepoDigest>;
+  readonly unparsedNames: Map<string, UnparsedName>;
+  sizeBytes: bigint;
+  pinned: boolean;
+}
+
+function mergeById(images: readonly CriImage[]): {
+  entries: InventoryEntry[];
+  rejected: RejectedImage[];
+} {
+  const drafts = new Map<ImageId, Draft>();
+  const rejected: RejectedImage[] = [];
+  for (const image of images) {
+    const id = parseImageId(image.id);
+    if (id === undefined) {
+      rejected.push({
+        image,
+        reason: `image id ${quoteInput(image.id)} is empty or contains whitespace`,
+      });
+      continue;
+    }
+    let draft = drafts.get(id);
+    if (draft === undefined) {
+      draft = {
+        id,
+        repoTags: new Set(),
+        repoDigests: new Set(),
+        unparsedNames: new Map(),
+        sizeBytes: image.sizeBytes,
+        pinned: image.pinned,
+      };
+      drafts.set(id, draft);
+    }
+    addNames(draft, image);
+    // One image has one size; if two listings disagree, keep the larger as an upper bound.
+    draft.sizeBytes = image.sizeBytes > draft.sizeBytes ? image.sizeBytes : draft.sizeBytes;
+    draft.pinned ||= image.pinned;
+  }
+  return { entries: Array.from(drafts.values(), freezeDraft), rejected };
+}
+
+function addNames(draft: Draft, image: CriImage): void {
+  for (const name of image.repoTags) {
+    const parsed = parseRepoTag(name);
+    if (parsed.ok) {
+      draft.repoTags.add(parsed.value);
+    } else {
+      draft.unparsedNames.set(`repoTag ${name}`, {
+        name,
+        listedAs: 'repoTag',
+        error: parsed.error,
+      });
+    }
+  }
+  for (const name of image.repoDigests) {
+    const parsed = parseRepoDigest(name);
+    if (parsed.ok) {
+      draft.repoDigests.add(parsed.value);
+    } else {
+      draft.unparsedNames.set(`repoDigest ${name}`, {
+        name,
+        listedAs: 'repoDigest',
+        error: parsed.error,
+      });
+    }
+  }
+}
+
+function freezeDraft(draft: Draft): InventoryEntry {
+  return Object.freeze({
+    id: draft.id,
+    repoTags: Object.freeze([...draft.repoTags]),
+    repoDigests: Object.freeze([...draft.repoDigests]),
+    unparsedNames: Object.freeze([...draft.unparsedNames.values()]),
+    sizeBytes: draft.sizeBytes,
+    pinned: draft.pinned,
+  });
+}
+
+function indexFirstWins(
+  entries: readonly InventoryEntry[],
+  namesOf: (entry: InventoryEntry) => readonly string[],
+): ReadonlyMap<string, InventoryEntry> {
+  const index = new Map<string, InventoryEntry>();
+  for (const entry of entries) {
+    for (const name of namesOf(entry)) {
+      if (!index.has(name)) {
+        index.set(name, entry);
+      }
+    }
+  }
+  return index;
+}
