@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { connectCri } from '../cri/client.ts';
 import { resolveCriEndpoint } from '../cri/endpoint.ts';
 import { describeCriError } from '../cri/errors.ts';
-import type { CriImage } from '../cri/types.ts';
+import type { InventoryEntry } from '../image/inventory.ts';
+import { Inventory } from '../image/inventory.ts';
 import type { CommandIo } from './io.ts';
 import { EXIT, parseOutputFormat } from './io.ts';
 import { formatBytes, renderTable, toJson } from './table.ts';
@@ -51,11 +52,18 @@ export async function imagesCommand(argv: readonly string[], io: CommandIo): Pro
       io.stderr(`pullwatch images: ${describeCriError(listing.error)}\n`);
       return EXIT.failure;
     }
-    const images = [...listing.value.items].sort((a, b) => a.id.localeCompare(b.id));
+    const inventory = new Inventory(listing.value.items);
+    const images = [...inventory.entries()].sort((a, b) => a.id.localeCompare(b.id));
+    const warn = (text: string): void => {
+      io.stderr(`pullwatch images: warning: ${text}\n`);
+    };
     for (const r of listing.value.rejected) {
-      io.stderr(
-        `pullwatch images: warning: runtime listed an unusable image (#${r.index}): ${r.reason}\n`,
-      );
+      warn(`runtime listed an unusable image (#${r.index}): ${r.reason}`);
+    }
+    for (const r of inventory.rejectedImages)
+      warn(`runtime listed an unusable image ID: ${r.reason}`);
+    for (const image of images) {
+      for (const u of image.unparsedNames) warn(`${image.id}: ${u.listedAs} ${u.error.message}`);
     }
     if (output === 'json') {
       io.stdout(
@@ -78,7 +86,7 @@ export async function imagesCommand(argv: readonly string[], io: CommandIo): Pro
   }
 }
 
-function imageJson(image: CriImage): Record<string, unknown> {
+function imageJson(image: InventoryEntry): Record<string, unknown> {
   return {
     imageId: image.id,
     repoTags: image.repoTags,
@@ -88,7 +96,7 @@ function imageJson(image: CriImage): Record<string, unknown> {
   };
 }
 
-function renderImageTable(images: readonly CriImage[]): string {
+function renderImageTable(images: readonly InventoryEntry[]): string {
   const rows = images.map((image) => {
     const names = image.repoTags.length > 0 ? image.repoTags : image.repoDigests;
     return [
