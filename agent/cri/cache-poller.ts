@@ -1,0 +1,130 @@
+// Keeps the node's image cache as last listed by the runtime. A failed listing never wipes
+// what we knew: the last good inventory stays, marked stale, until the runtime answers again.
+import { Inventory } from '../image/inventory.ts';
+import type { CriReader } from './client.ts';
+import type { CriError } from './errors.ts';
+import { describeCriError } from './errors.ts';
+
+export interface SourceStatus {
+  /** The last attempt succeeded. */
+  readonly up: boolean;
+  /** A first complete answer has arrived. */
+  readonly synced: boolean;
+  /** ms since epoch of the last success. */
+  readonly lastSync: number | undefined;
+  readonly lastError: string | undefined;
+}
+
+export interface CachePollerOptions {
+  readonly intervalMs: number;
+  readonly now?: () => number;
+  /** Called after every listing that changed the inventory or the status. */
+  readonly onChange: () => void;
+  readonly onError?: (error: CriError) => void;
+}
+
+export class CachePoller {
+  readonly #cri: CriReader;
+  readonly #options: CachePollerOptions;
+  readonly #now: () => number;
+  #inventory = new Inventory([]);
+  #previousIds: ReadonlySet<string> | undefined;
+  #status: SourceStatus = { up: false, synced: false, lastSync: undefined, lastError: undefined };
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  /** Identity of the last listing, to tell a change from a repeat cheaply. */
+  #signature = '';
+
+  constructor(cri: CriReader, options: CachePollerOptions) {
+    this.#cri = cri;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  inventory(): Inventory {
+    return this.#inventory;
+  }
+
+  /**
+   * Image IDs of the listing before the current one: what arrived since is new. Undefined
+   * until two listings were seen: at start, everything cached is old, not a fresh pull.
+   */
+  previousImageIds(): ReadonlySet<string> | undefined {
+    return this.#previousIds;
+  }
+
+  status(): SourceStatus {
+    return this.#status;
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Lists now (coalesced with a listing already under way), e.g. when a pod starts. */
+  refresh(): Promise<void> {
+    if (this.#inFlight !== undefined) {
+      this.#again = true;
+      return this.#inFlight;
+    }
+    this.#inFlight = this.#poll().finally(() => {
+      this.#inFlight = undefined;
+      if (this.#again && !this.#stopped) {
+        this.#again = false;
+        void this.refresh();
+      }
+    });
+    return this.#inFlight;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      void this.refresh().then(() => {
+        this.#schedule(this.#options.intervalMs);
+      });
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  async #poll(): Promise<void> {
+    const listing = await this.#cri.listImages();
+    if (this.#stopped) return;
+    if (!listing.ok) {
+      const message = describeCriError(listing.error);
+      const changed = this.#status.up || this.#status.lastError !== message;
+      this.#status = { ...this.#status, up: false, lastError: message };
+      if (changed) {
+        this.#options.onError?.(listing.error);
+        this.#options.onChange();
+      }
+      return;
+    }
+    const items = listing.value.items;
+    const signature = items
+      .map((i) => `${i.id}|${i.repoTags.join(',')}|${i.repoDigests.join(',')}`)
+      .sort()
+      .join('\n');
+    const wasUp = this.#status.up && this.#status.synced;
+    this.#status = { up: true, synced: true, lastSync: this.#now(), lastError: undefined };
+    if (signature !== this.#signature) {
+      this.#previousIds =
+        this.#signature === '' && !wasUp
+          ? undefined
+          : new Set(this.#inventory.entries().map((e) => e.id));
+      this.#inventory = new Inventory(items);
+      this.#signature = signature;
+      this.#options.onChange();
+    } else if (!wasUp) {
+      this.#options.onChange();
+    }
+  }
+}

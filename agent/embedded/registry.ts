@@ -1,0 +1,517 @@
+// The semantics of create, update, patch, delete and list on top of the versioned
+// store, shared by the HTTP handlers and the test-facing store API so that both
+// produce the same objects, resourceVersions and watch events.
+
+import type { Result } from '../result.ts';
+import { err, ok } from '../result.ts';
+import {
+  admitServiceAccount,
+  alwaysPullImages,
+  defaultPod,
+  serviceAccountNameOf,
+} from './admission.ts';
+import type { KubeObject, ObjectMeta, ObjectRef } from './objects.ts';
+import {
+  formatTimestamp,
+  generateNameSuffix,
+  isRecord,
+  keyOf,
+  objectKey,
+  parseKubeObject,
+  without,
+} from './objects.ts';
+import type { PatchType } from './patch.ts';
+import { applyPatch } from './patch.ts';
+import type { ResourceType, SubresourceName } from './resources.ts';
+import { apiVersionOf, resourceType } from './resources.ts';
+import type { ObjectFilter, SelectorText } from './selectors.ts';
+import { compileFilter, matchesFilter } from './selectors.ts';
+import type { ApiError } from './status.ts';
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  continueExpired,
+  invalid,
+  namespaceNotFound,
+  notFound,
+  staleObjectMessage,
+  tooLargeResourceVersion,
+} from './status.ts';
+import type { VersionedStore } from './store.ts';
+
+/** `request`: an HTTP client, treated like the real server treats one. `fixture`: a test
+ * setting up state, trusted to write status, uid and creationTimestamp as given. */
+export type WriteOrigin = 'request' | 'fixture';
+
+export interface RegistryOptions {
+  readonly now: () => Date;
+  readonly newUid: () => string;
+  readonly alwaysPullImages: boolean;
+  readonly enforceNamespaceExists: boolean;
+}
+
+export interface ListOptions extends SelectorText {
+  readonly resourceVersion?: string | undefined;
+  readonly resourceVersionMatch?: string | undefined;
+  readonly limit?: number | undefined;
+  readonly continueToken?: string | undefined;
+}
+
+export interface ListPage {
+  readonly items: KubeObject[];
+  readonly resourceVersion: string;
+  readonly continueToken?: string;
+  readonly remainingItemCount?: number;
+}
+
+export interface Preconditions {
+  readonly uid?: string | undefined;
+  readonly resourceVersion?: string | undefined;
+}
+
+export interface UpdateOptions {
+  readonly origin: WriteOrigin;
+  readonly subresource?: SubresourceName | undefined;
+}
+
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/** Parses a resourceVersion query value: undefined when absent, an error when not a number. */
+export function parseResourceVersion(
+  text: string | undefined,
+): Result<number | undefined, ApiError> {
+  if (text === undefined || text === '') return ok(undefined);
+  if (!/^\d+$/.test(text)) {
+    return err(badRequest(`invalid resource version "${text}": must be a non-negative integer`));
+  }
+  return ok(Number(text));
+}
+
+interface ContinueToken {
+  readonly rv: number;
+  readonly start: string;
+}
+
+function encodeContinue(token: ContinueToken): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', ...token })).toString('base64url');
+}
+
+function decodeContinue(text: string): Result<ContinueToken, ApiError> {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+    if (
+      isRecord(parsed) &&
+      typeof parsed['rv'] === 'number' &&
+      typeof parsed['start'] === 'string'
+    ) {
+      return ok({ rv: parsed['rv'], start: parsed['start'] });
+    }
+  } catch {
+    // fall through to the error below
+  }
+  return err(badRequest('continue key is not valid: incorrect encoded start resourceVersion'));
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (isRecord(value)) {
+    const entries = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`);
+    return `{${entries.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function withoutResourceVersion(obj: KubeObject): KubeObject {
+  return { ...obj, metadata: without(obj.metadata, ['resourceVersion']) };
+}
+
+function sameContent(a: KubeObject, b: KubeObject): boolean {
+  return canonicalJson(withoutResourceVersion(a)) === canonicalJson(withoutResourceVersion(b));
+}
+
+function nameOf(obj: KubeObject): string {
+  return obj.metadata.name ?? '';
+}
+
+export class Registry {
+  readonly store: VersionedStore;
+  readonly #options: RegistryOptions;
+
+  constructor(store: VersionedStore, options: RegistryOptions) {
+    this.store = store;
+    this.#options = options;
+  }
+
+  get(rt: ResourceType, ref: ObjectRef): Result<KubeObject, ApiError> {
+    const found = this.store.get(rt, keyFor(rt, ref));
+    return found ? ok(structuredClone(found)) : err(notFound(rt, ref.name));
+  }
+
+  filterFor(rt: ResourceType, text: SelectorText): Result<ObjectFilter, ApiError> {
+    const filter = compileFilter(rt, text);
+    return filter.ok ? filter : err(badRequest(filter.error));
+  }
+
+  list(rt: ResourceType, options: ListOptions): Result<ListPage, ApiError> {
+    const filter = this.filterFor(rt, options);
+    if (!filter.ok) return filter;
+    const snapshot = this.#listSnapshot(rt, options);
+    if (!snapshot.ok) return snapshot;
+    const { objects, resourceVersion, after } = snapshot.value;
+    const matching = objects.filter(
+      (obj) => matchesFilter(rt, filter.value, obj) && (after === undefined || keyOf(obj) > after),
+    );
+    const limit = options.limit !== undefined && options.limit > 0 ? options.limit : undefined;
+    const page = limit === undefined ? matching : matching.slice(0, limit);
+    const items = page.map((obj) => structuredClone(obj));
+    const last = page.at(-1);
+    if (limit === undefined || matching.length <= limit || last === undefined) {
+      return ok({ items, resourceVersion: String(resourceVersion) });
+    }
+    const unfiltered = filter.value.fields.length === 0 && filter.value.labels.length === 0;
+    return ok({
+      items,
+      resourceVersion: String(resourceVersion),
+      continueToken: encodeContinue({ rv: resourceVersion, start: keyOf(last) }),
+      ...(unfiltered ? { remainingItemCount: matching.length - page.length } : {}),
+    });
+  }
+
+  #listSnapshot(
+    rt: ResourceType,
+    options: ListOptions,
+  ): Result<{ objects: KubeObject[]; resourceVersion: number; after?: string }, ApiError> {
+    const requested = parseResourceVersion(options.resourceVersion);
+    if (!requested.ok) return requested;
+    const rv = requested.value;
+    const match = options.resourceVersionMatch ?? '';
+    const current = this.store.resourceVersion;
+    if (match !== '' && match !== 'Exact' && match !== 'NotOlderThan') {
+      return err(
+        badRequest(
+          `resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
+        ),
+      );
+    }
+    if (match !== '' && rv === undefined) {
+      return err(
+        badRequest('resourceVersionMatch is forbidden unless resourceVersion is provided'),
+      );
+    }
+    if (options.continueToken) {
+      if (rv !== undefined && rv !== 0) {
+        return err(badRequest('specifying resource version is not allowed when using continue'));
+      }
+      const token = decodeContinue(options.continueToken);
+      if (!token.ok) return token;
+      const objects = this.store.snapshotAt(rt, token.value.rv);
+      if (!objects.ok) return err(objects.error.code === 410 ? continueExpired() : objects.error);
+      return ok({
+        objects: objects.value,
+        resourceVersion: token.value.rv,
+        after: token.value.start,
+      });
+    }
+    if (match === 'Exact') {
+      if (rv === 0) {
+        return err(badRequest('resourceVersionMatch "Exact" is forbidden for resourceVersion "0"'));
+      }
+      const at = rv ?? current;
+      const objects = this.store.snapshotAt(rt, at);
+      return objects.ok ? ok({ objects: objects.value, resourceVersion: at }) : objects;
+    }
+    if (rv !== undefined && rv > current) return err(tooLargeResourceVersion(rv, current));
+    return ok({ objects: this.store.objects(rt), resourceVersion: current });
+  }
+
+  create(
+    rt: ResourceType,
+    input: KubeObject,
+    origin: WriteOrigin,
+    urlNamespace?: string,
+  ): Result<KubeObject, ApiError> {
+    const typed = this.#checkType(rt, input);
+    if (!typed.ok) return typed;
+    const metadata = { ...input.metadata };
+    if (rt.namespaced) {
+      if (urlNamespace && metadata.namespace && metadata.namespace !== urlNamespace) {
+        return err(
+          badRequest(
+            'the namespace of the provided object does not match the namespace sent on the request',
+          ),
+        );
+      }
+      metadata.namespace = urlNamespace ?? metadata.namespace ?? 'default';
+    } else {
+      delete metadata.namespace;
+    }
+    if (origin === 'request' && metadata.resourceVersion) {
+      return err(badRequest('resourceVersion should not be set on objects to be created'));
+    }
+    delete metadata.resourceVersion;
+    if (!metadata.name && metadata.generateName) {
+      metadata.name = this.#generateName(rt, metadata.namespace, metadata.generateName);
+    }
+    const name = metadata.name ?? '';
+    if (name === '') {
+      return err(
+        invalid(rt, '', 'metadata.name', 'Required value: name or generateName is required'),
+      );
+    }
+    if (name.length > 253 || !dnsSubdomain.test(name)) {
+      return err(
+        invalid(
+          rt,
+          name,
+          'metadata.name',
+          `Invalid value: "${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
+        ),
+      );
+    }
+    if (rt.namespaced && this.#options.enforceNamespaceExists) {
+      const ns = metadata.namespace ?? '';
+      if (!this.store.get(resourceType('namespaces'), ns)) return err(namespaceNotFound(ns));
+    }
+    if (this.store.get(rt, objectKey(metadata.namespace, name)))
+      return err(alreadyExists(rt, name));
+    if (origin === 'request' || !metadata.uid) metadata.uid = this.#options.newUid();
+    if (origin === 'request' || !metadata.creationTimestamp) {
+      metadata.creationTimestamp = formatTimestamp(this.#options.now());
+    }
+    const obj = this.#prepareForCreate(rt, { ...input, ...typed.value, metadata }, origin);
+    return ok(structuredClone(this.store.put(rt, obj).object));
+  }
+
+  #generateName(rt: ResourceType, namespace: string | undefined, prefix: string): string {
+    for (;;) {
+      const name = prefix + generateNameSuffix();
+      if (!this.store.get(rt, objectKey(namespace, name))) return name;
+    }
+  }
+
+  #checkType(
+    rt: ResourceType,
+    input: KubeObject,
+  ): Result<{ kind: string; apiVersion: string }, ApiError> {
+    const apiVersion = apiVersionOf(rt);
+    if (input.kind !== undefined && input.kind !== '' && input.kind !== rt.kind) {
+      return err(
+        badRequest(
+          `the kind in the data (${input.kind}) does not match the expected kind (${rt.kind})`,
+        ),
+      );
+    }
+    if (
+      input.apiVersion !== undefined &&
+      input.apiVersion !== '' &&
+      input.apiVersion !== apiVersion
+    ) {
+      return err(
+        badRequest(
+          `the API version in the data (${input.apiVersion}) does not match the expected API version (${apiVersion})`,
+        ),
+      );
+    }
+    return ok({ kind: rt.kind, apiVersion });
+  }
+
+  #prepareForCreate(rt: ResourceType, obj: KubeObject, origin: WriteOrigin): KubeObject {
+    switch (rt.kind) {
+      case 'Pod': {
+        const status =
+          origin === 'request' || !isRecord(obj['status']) ? { phase: 'Pending' } : obj['status'];
+        const serviceAccounts = resourceType('serviceaccounts');
+        const withAccount = admitServiceAccount(
+          obj,
+          this.store.get(
+            serviceAccounts,
+            objectKey(obj.metadata.namespace, serviceAccountNameOf(obj)),
+          ),
+        );
+        return this.#preparePod({ ...withAccount, status }, undefined);
+      }
+      case 'Namespace':
+        return prepareNamespace(obj);
+      case 'Secret':
+        return {
+          ...obj,
+          type: typeof obj['type'] === 'string' && obj['type'] ? obj['type'] : 'Opaque',
+        };
+      default:
+        return obj;
+    }
+  }
+
+  #preparePod(pod: KubeObject, subresource: SubresourceName | undefined): KubeObject {
+    // AlwaysPullImages ignores subresources, so `kubectl debug` containers escape it.
+    const admitted =
+      this.#options.alwaysPullImages && subresource === undefined ? alwaysPullImages(pod) : pod;
+    return defaultPod(admitted);
+  }
+
+  update(
+    rt: ResourceType,
+    ref: ObjectRef,
+    input: KubeObject,
+    options: UpdateOptions,
+  ): Result<KubeObject, ApiError> {
+    const namespace = rt.namespaced ? (ref.namespace ?? 'default') : undefined;
+    const typed = this.#checkType(rt, input);
+    if (!typed.ok) return typed;
+    if (input.metadata.name && input.metadata.name !== ref.name) {
+      return err(
+        badRequest(
+          `the name of the object (${input.metadata.name}) does not match the name on the URL (${ref.name})`,
+        ),
+      );
+    }
+    if (rt.namespaced && input.metadata.namespace && input.metadata.namespace !== namespace) {
+      return err(
+        badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        ),
+      );
+    }
+    const old = this.store.get(rt, objectKey(namespace, ref.name));
+    if (!old) {
+      if (rt.allowCreateOnUpdate && options.subresource === undefined) {
+        const metadata = without(input.metadata, ['resourceVersion']);
+        return this.create(
+          rt,
+          { ...input, metadata: { ...metadata, name: ref.name } },
+          options.origin,
+          namespace,
+        );
+      }
+      return err(notFound(rt, ref.name));
+    }
+    const stale = checkPreconditions(rt, old, {
+      uid: input.metadata.uid,
+      resourceVersion: input.metadata.resourceVersion,
+    });
+    if (!stale.ok) return stale;
+    const merged = mergeForUpdate(rt, old, { ...input, ...typed.value }, options);
+    const obj = rt.kind === 'Pod' ? this.#preparePod(merged, options.subresource) : merged;
+    if (sameContent(obj, old)) return ok(structuredClone(old));
+    return ok(structuredClone(this.store.put(rt, obj).object));
+  }
+
+  patch(
+    rt: ResourceType,
+    ref: ObjectRef,
+    type: PatchType,
+    body: unknown,
+    subresource?: SubresourceName,
+  ): Result<KubeObject, ApiError> {
+    const current = this.get(rt, ref);
+    if (!current.ok) return current;
+    const patched = applyPatch(type, current.value, body);
+    if (!patched.ok)
+      return err(
+        badRequest(
+          `the server rejected our request due to an error in our request: ${patched.error}`,
+        ),
+      );
+    const parsed = parseKubeObject(patched.value);
+    if (!parsed.ok) return err(badRequest(parsed.error));
+    return this.update(rt, ref, parsed.value, { origin: 'request', subresource });
+  }
+
+  delete(
+    rt: ResourceType,
+    ref: ObjectRef,
+    preconditions: Preconditions = {},
+  ): Result<KubeObject, ApiError> {
+    const key = keyFor(rt, ref);
+    const old = this.store.get(rt, key);
+    if (!old) return err(notFound(rt, ref.name));
+    const checked = checkPreconditions(rt, old, preconditions);
+    if (!checked.ok) return checked;
+    const change = this.store.remove(rt, key);
+    return change ? ok(structuredClone(change.object)) : err(notFound(rt, ref.name));
+  }
+}
+
+/** A namespaced ref without a namespace means `default`, as in kubectl. */
+function keyFor(rt: ResourceType, ref: ObjectRef): string {
+  return objectKey(rt.namespaced ? (ref.namespace ?? 'default') : undefined, ref.name);
+}
+
+function prepareNamespace(obj: KubeObject): KubeObject {
+  const name = obj.metadata.name ?? '';
+  const spec = isRecord(obj['spec']) ? obj['spec'] : { finalizers: ['kubernetes'] };
+  const status = isRecord(obj['status']) ? obj['status'] : { phase: 'Active' };
+  return {
+    ...obj,
+    // The apiserver labels every namespace with its own name (since 1.21).
+    metadata: {
+      ...obj.metadata,
+      labels: { ...obj.metadata.labels, 'kubernetes.io/metadata.name': name },
+    },
+    spec,
+    status,
+  };
+}
+
+function checkPreconditions(
+  rt: ResourceType,
+  old: KubeObject,
+  preconditions: Preconditions,
+): Result<void, ApiError> {
+  const name = nameOf(old);
+  if (preconditions.uid && preconditions.uid !== old.metadata.uid) {
+    return err(
+      conflict(
+        rt,
+        name,
+        `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${old.metadata.uid ?? ''}`,
+      ),
+    );
+  }
+  if (
+    preconditions.resourceVersion &&
+    preconditions.resourceVersion !== old.metadata.resourceVersion
+  ) {
+    return err(conflict(rt, name, staleObjectMessage));
+  }
+  return ok(undefined);
+}
+
+/** Which parts of the incoming object an update may change, by origin and subresource. */
+function mergeForUpdate(
+  rt: ResourceType,
+  old: KubeObject,
+  input: KubeObject,
+  options: UpdateOptions,
+): KubeObject {
+  // Identity never changes on update, whatever the body says.
+  const identity: Partial<ObjectMeta> = {};
+  for (const field of ['name', 'namespace', 'uid', 'creationTimestamp'] as const) {
+    const value = old.metadata[field];
+    if (value !== undefined) identity[field] = value;
+  }
+  switch (options.subresource) {
+    case 'status':
+      return { ...old, status: structuredClone(input['status']) };
+    case 'ephemeralcontainers': {
+      const oldSpec = isRecord(old['spec']) ? old['spec'] : {};
+      const newSpec = isRecord(input['spec']) ? input['spec'] : {};
+      return {
+        ...old,
+        spec: { ...oldSpec, ephemeralContainers: structuredClone(newSpec['ephemeralContainers']) },
+      };
+    }
+    case undefined: {
+      const merged: KubeObject = { ...input, metadata: { ...input.metadata, ...identity } };
+      // Through HTTP the status only changes via the status subresource.
+      if (options.origin === 'request' && rt.subresources.includes('status')) {
+        merged['status'] = old['status'];
+      }
+      return rt.kind === 'Namespace' ? prepareNamespace(merged) : merged;
+    }
+  }
+}
