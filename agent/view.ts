@@ -1,0 +1,57 @@
+// What the agent knows, as the outputs (HTTP API, metrics, CLI) read it. Read-only: outputs
+// never reach back into the sources.
+import type { Finding, Rule } from './detect/finding.ts';
+import type { Visibility } from './detect/snapshot.ts';
+import type { OwnerRef } from './detect/finding.ts';
+
+export const SOURCES = ['cri', 'kubernetes'] as const;
+export type SourceName = (typeof SOURCES)[number];
+
+export interface SourceHealth {
+  readonly up: boolean;
+  /** ms since epoch of the last complete, successful read; undefined before the first. */
+  readonly lastSync: number | undefined;
+  readonly lastError: string | undefined;
+  /** We are serving an older view because the source is failing now. */
+  readonly stale: boolean;
+}
+
+export interface ImageView {
+  readonly imageId: string;
+  readonly repoTags: readonly string[];
+  readonly repoDigests: readonly string[];
+  readonly sizeBytes: bigint;
+  readonly pinned: boolean;
+  readonly visibility: Visibility;
+  readonly owners: readonly OwnerRef[];
+  /** Pods on this node that use the image: `namespace/pod/container`. */
+  readonly usedBy: readonly {
+    readonly namespace: string;
+    readonly pod: string;
+    readonly container: string;
+  }[];
+}
+
+export interface NodeProtection {
+  /** Whether every container on the node is forced to pull (AlwaysPullImages or an equivalent). */
+  readonly alwaysPullImages: 'enforced' | 'not-enforced' | 'unknown';
+  /** What the kubelet's KEP-2535 verification appears to be from records and events. */
+  readonly kubeletVerification: 'on' | 'off' | 'unknown';
+}
+
+export interface AgentView {
+  readonly node: string;
+  findings(): readonly Finding[];
+  finding(id: string): Finding | undefined;
+  images(): readonly ImageView[];
+  sources(): Readonly<Record<SourceName, SourceHealth>>;
+  /** Ready once the first CRI listing and the first pod list are done. */
+  readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
+  protection(): NodeProtection;
+  /** Seconds each reconcile took, for the scan-duration histogram; drained by the reader. */
+  lastScan(): { readonly at: number; readonly durationSeconds: number } | undefined;
+  findingsDetectedTotal(): ReadonlyMap<Rule, number>;
+  errorsTotal(): ReadonlyMap<string, number>;
+  registryProbesTotal(): ReadonlyMap<string, number>;
+  tenantOf(namespace: string): string;
+}
