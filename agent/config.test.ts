@@ -1,0 +1,89 @@
+import t from 'tap';
+import { loadConfig } from './config.ts';
+
+t.test('defaults with only a node name', async (t) => {
+  const c = loadConfig([], { NODE_NAME: 'node-1' });
+  t.ok(c.ok);
+  if (!c.ok) return;
+  t.match(c.value, {
+    'node-name': 'node-1',
+    listen: { host: '0.0.0.0', port: 9746 },
+    auth: 'kubernetes',
+    'registry-probe': 'on',
+    'verify-credentials': 'on',
+    'cri-poll-interval': 15_000,
+    'ignore-namespaces': [],
+    'log-level': 'info',
+  });
+});
+
+t.test('flags beat env, env beats the YAML file', async (t) => {
+  const file =
+    'node-name: from-file\ntenant-label: team\nignore-namespaces: [kube-system, monitoring]\nlisten: 127.0.0.1:1\n';
+  const c = loadConfig(
+    ['--config', '/etc/pullwatch.yaml', '--listen', '127.0.0.1:9000'],
+    { PULLWATCH_TENANT_LABEL: 'env-team' },
+    () => file,
+  );
+  t.ok(c.ok);
+  if (!c.ok) return;
+  t.equal(c.value['node-name'], 'from-file');
+  t.equal(c.value['tenant-label'], 'env-team');
+  t.same(c.value['ignore-namespaces'], ['kube-system', 'monitoring']);
+  t.same(c.value.listen, { host: '127.0.0.1', port: 9000 });
+});
+
+const errors = [
+  { name: 'no node name', argv: [], env: {}, message: /--node-name or NODE_NAME/ },
+  {
+    name: 'a bad auth mode',
+    argv: ['--auth', 'basic'],
+    env: { NODE_NAME: 'n' },
+    message: /--auth must be "kubernetes" or "none"/,
+  },
+  {
+    name: 'a bad duration',
+    argv: ['--cri-poll-interval', '10'],
+    env: { NODE_NAME: 'n' },
+    message: /--cri-poll-interval must be a duration like/,
+  },
+  {
+    name: 'a bad listen address',
+    argv: ['--listen', 'localhost'],
+    env: { NODE_NAME: 'n' },
+    message: /--listen must be HOST:PORT/,
+  },
+  {
+    name: 'probe neither on nor off',
+    argv: [],
+    env: { NODE_NAME: 'n', PULLWATCH_REGISTRY_PROBE: 'yes' },
+    message: /--registry-probe must be "on" or "off"/,
+  },
+  {
+    name: 'TLS cert without key',
+    argv: ['--tls-cert-file', '/x.crt'],
+    env: { NODE_NAME: 'n' },
+    message: /set both or neither/,
+  },
+  {
+    name: 'an unknown flag',
+    argv: ['--nodename', 'x'],
+    env: {},
+    message: /Unknown option '--nodename'/,
+  },
+] as const;
+
+for (const c of errors) {
+  t.test(`refused: ${c.name}`, async (t) => {
+    const r = loadConfig(c.argv, c.env);
+    t.notOk(r.ok);
+    if (!r.ok) t.match(r.error, c.message);
+  });
+}
+
+t.test('a config file with an unknown key or bad YAML is refused', async (t) => {
+  const unknown = loadConfig(['--config', 'f'], {}, () => 'nodename: x\n');
+  t.ok(!unknown.ok && /unknown setting\(s\) nodename/.test(unknown.error));
+  const bad = loadConfig(['--config', 'f'], {}, () => 'a: [\n');
+  t.ok(!bad.ok && bad.error.startsWith('--config f:'));
+});

@@ -1,0 +1,160 @@
+// One immutable picture of a node: everything detection needs, gathered by the sources
+// (runtime, API server, state dir, registry) and handed to detect(). Nothing here does I/O.
+import type { Brand } from '../brand.ts';
+import type { ImageId } from '../image/digest.ts';
+import type { Inventory } from '../image/inventory.ts';
+import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
+import type { RegistryKeyMatcher } from '../registry/keyring.ts';
+
+/** A namespace, or with --tenant-label, the label value shared by a team's namespaces. */
+export type TenantId = Brand<string, 'TenantId'>;
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+export type ContainerKind = 'init' | 'regular' | 'ephemeral';
+
+export type ContainerRunState =
+  | { readonly kind: 'not-started' }
+  | { readonly kind: 'waiting'; readonly reason: string }
+  | { readonly kind: 'running'; readonly startedAt: number }
+  | {
+      readonly kind: 'terminated';
+      readonly exitCode: number;
+      readonly startedAt: number | undefined;
+    };
+
+export interface PodContainer {
+  readonly kind: ContainerKind;
+  readonly name: string;
+  /** The image as written in the pod spec. */
+  readonly image: string;
+  /** With Kubernetes' defaulting applied (Always for :latest or no tag, else IfNotPresent). */
+  readonly pullPolicy: PullPolicy;
+  readonly state: ContainerRunState;
+  /** status.containerStatuses[].imageID: the repo digest the runtime started, when known. */
+  readonly statusImageId: string | undefined;
+}
+
+export interface PodView {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** Milliseconds since the epoch (metadata.creationTimestamp). */
+  readonly createdAt: number;
+  readonly serviceAccountName: string;
+  /** spec.imagePullSecrets (the service account's are copied in at admission). */
+  readonly pullSecretNames: readonly string[];
+  readonly containers: readonly PodContainer[];
+  /** The pod is finished (Succeeded/Failed) or being deleted: its containers start nothing new. */
+  readonly finished: boolean;
+}
+
+/**
+ * Presents a credential to a registry (to verify that it can read an image). The secret lives
+ * only in the closure behind basicAuthorization(); it is never a property, so it cannot be
+ * serialized, logged or stored by accident.
+ */
+export interface RegistryAuthorization {
+  readonly fingerprint: string;
+  basicAuthorization(): string;
+}
+
+/** A credential from a pull secret: how it is matched and how it is recognised; never its value. */
+export interface CredentialView {
+  readonly matcher: RegistryKeyMatcher;
+  readonly fingerprint: CredentialFingerprint;
+  readonly credentialHash: CredentialHash;
+  /** Absent when verification is off or the credential has no username/password. */
+  readonly authorization?: RegistryAuthorization | undefined;
+}
+
+export type SecretView =
+  | {
+      readonly state: 'ok';
+      readonly namespace: string;
+      readonly name: string;
+      readonly credentials: readonly CredentialView[];
+    }
+  | {
+      readonly state: 'missing' | 'malformed' | 'unreadable';
+      readonly namespace: string;
+      readonly name: string;
+      /** Names the problem; never contains secret material. */
+      readonly problem: string;
+    };
+
+/** How we know that a tenant's credential brought an image onto this node. */
+export type ProvenanceSource = 'kubelet-record' | 'observed-pull' | 'running-pod';
+
+export interface ImageOwner {
+  readonly tenant: TenantId;
+  readonly namespace: string;
+  /** Secret name, when the credential came from a pull secret we could name. */
+  readonly secret: string | undefined;
+  readonly fingerprint: CredentialFingerprint | undefined;
+  readonly credentialHash: CredentialHash | undefined;
+  readonly source: ProvenanceSource;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+}
+
+export interface ImageProvenance {
+  readonly imageId: ImageId;
+  /** Earliest time the image is known to have been in the cache (ms since epoch). */
+  readonly cachedSince: number | undefined;
+  readonly owners: readonly ImageOwner[];
+  /**
+   * The kubelet recorded the image as usable by every pod of the node (node credentials,
+   * a credential provider, or an anonymous pull): never a finding.
+   */
+  readonly nodeWide: boolean;
+}
+
+export type Visibility = 'public' | 'private' | 'unknown';
+
+export interface RepositoryVisibility {
+  readonly visibility: Visibility;
+  /** Why we believe it, e.g. "anonymous manifest request answered 401". */
+  readonly basis: string;
+  /** Credentials the node itself holds for this registry (--node-credential-registries). */
+  readonly nodeCredentials: boolean;
+}
+
+export type CredentialVerdict = 'can-read' | 'cannot-read' | 'unknown';
+
+/** What the kubelet's events say about a container's image at its start. */
+export type KubeletImageEvent =
+  | 'already-present' // "Container image ... already present on machine"
+  | 'already-present-verified' // "... and can be accessed by the pod" (KEP-2535 checked it)
+  | 'pulled';
+
+export interface NodeSnapshot {
+  readonly node: string;
+  /** ms since epoch. */
+  readonly takenAt: number;
+  readonly inventory: Inventory;
+  readonly pods: readonly PodView[];
+  readonly tenantOfNamespace: (namespace: string) => TenantId;
+  readonly ignoredNamespaces: ReadonlySet<string>;
+  readonly secrets: ReadonlyMap<string, SecretView>; // key: namespace/name
+  readonly provenance: ReadonlyMap<ImageId, ImageProvenance>;
+  /** Key: `registry/repository` (normalized name without tag or digest). */
+  readonly visibility: ReadonlyMap<string, RepositoryVisibility>;
+  /** Key: verdictKey(fingerprint, name, digest-or-imageId). */
+  readonly verdicts: ReadonlyMap<string, CredentialVerdict>;
+  /** Key: kubeletEventKey(podUid, containerName). */
+  readonly kubeletEvents: ReadonlyMap<string, KubeletImageEvent>;
+  /** KEP-2535 visibly at work on this node (records on disk, or verified events). */
+  readonly kubeletVerification: 'on' | 'off' | 'unknown';
+}
+
+export function secretKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export function verdictKey(fingerprint: string, name: string, imageId: string): string {
+  return `${fingerprint}|${name}|${imageId}`;
+}
+
+export function kubeletEventKey(podUid: string, containerName: string): string {
+  return `${podUid}/${containerName}`;
+}

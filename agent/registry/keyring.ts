@@ -1,0 +1,154 @@
+// Which of a pod's registry credentials the kubelet offers for an image, in which order:
+// a mirror of BasicDockerKeyring.Add and Lookup in kubernetes pkg/credentialprovider/keyring.go.
+// https://github.com/kubernetes/kubernetes/blob/master/pkg/credentialprovider/keyring.go
+import { Buffer } from 'node:buffer';
+import { globMatch } from './glob.ts';
+import { parseGoUrl, splitHostPort } from './go-url.ts';
+import { err, ok, type Result } from '../result.ts';
+
+/** A registry key (the name of an `auths` entry) as the kubelet's keyring indexes it. */
+export interface RegistryKeyMatcher {
+  /**
+   * The keyring's index key: host (with port) plus path, after the scheme and a leading
+   * `/v1/` or `/v2/` are dropped and a path of just `/` is removed ("index.docker.io",
+   * "registry.example.com/team-a"). Keys with the same index key are one keyring entry.
+   */
+  readonly indexKey: string;
+  /** Host name without port (IPv6 without brackets), compared label by label as globs. */
+  readonly host: string;
+  /** Port, or '' when the key has none; must equal the image registry's port exactly. */
+  readonly port: string;
+  /** Must be a string prefix of the image's "/" + repository; '' matches every repository. */
+  readonly path: string;
+}
+
+/** Where an image comes from: the registry host (with any port) and the repository path. */
+export interface ImageLocation {
+  readonly registry: string;
+  readonly repository: string;
+}
+
+// The key that "https://index.docker.io/v1/" (Docker's own default) becomes in the index.
+const DOCKER_HUB_INDEX_KEY = 'index.docker.io';
+
+/**
+ * Parses a registry key the way BasicDockerKeyring.Add does: prefix "https://" unless it
+ * starts with "https://" or "http://" (case-sensitive), parse with Go's url.Parse, drop a
+ * leading "/v1" or "/v2" when followed by "/", drop a path of exactly "/". Lookup then parses
+ * that index key again, so both parses must succeed. An error means the kubelet never uses
+ * the entry: url.Parse rejected it (Add logs and skips it) or it can never match an image.
+ */
+export function parseRegistryKey(key: string): Result<RegistryKeyMatcher, string> {
+  const withScheme =
+    key.startsWith('https://') || key.startsWith('http://') ? key : `https://${key}`;
+  const parsed = parseGoUrl(withScheme);
+  if (!parsed.ok) return err(`the kubelet cannot parse this registry key (${parsed.error})`);
+  let effectivePath = parsed.value.path;
+  if (effectivePath.startsWith('/v2/') || effectivePath.startsWith('/v1/')) {
+    effectivePath = effectivePath.slice(3);
+  }
+  const indexKey =
+    effectivePath.length > 0 && effectivePath !== '/'
+      ? parsed.value.host + effectivePath
+      : parsed.value.host;
+
+  // Lookup: URLsMatchStr(indexKey, image) -> ParseSchemelessURL("https://" + indexKey).
+  const reparsed = parseGoUrl(`https://${indexKey}`);
+  if (!reparsed.ok) {
+    return err(`this registry key can never match an image (${reparsed.error})`);
+  }
+  if (!parsed.value.hostIsUtf8 || !reparsed.value.hostIsUtf8) {
+    return err('this registry key can never match an image (its host is not valid UTF-8)');
+  }
+  const hostPort = splitHostPort(reparsed.value.host);
+  return ok({
+    indexKey,
+    host: hostPort?.host ?? reparsed.value.host,
+    port: hostPort?.port ?? '',
+    path: reparsed.value.path,
+  });
+}
+
+// The string the kubelet passes to Lookup: reference.Named.Name(), e.g. "docker.io/library/nginx".
+// Reference normalisation has already turned "index.docker.io" into "docker.io".
+function imageName(image: ImageLocation): string {
+  const registry = image.registry === 'index.docker.io' ? 'docker.io' : image.registry;
+  return registry === '' ? image.repository : `${registry}/${image.repository}`;
+}
+
+// keyring.go isDefaultRegistryMatch: whether Docker Hub's default credentials apply.
+function isDefaultRegistryMatch(name: string): boolean {
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? name : name.slice(0, slash);
+  if (first.length === 0) return false;
+  if (slash < 0) return true;
+  if (first === 'docker.io' || first === 'index.docker.io') return true;
+  return !/[.:]/.test(first);
+}
+
+// keyring.go URLsMatch for a key against the parsed image name.
+function keyMatches(
+  key: RegistryKeyMatcher,
+  target: { host: string; port: string; path: string },
+): boolean {
+  if (key.port !== target.port) return false;
+  const keyLabels = key.host.split('.');
+  const targetLabels = target.host.split('.');
+  if (keyLabels.length !== targetLabels.length) return false;
+  if (!target.path.startsWith(key.path)) return false;
+  return keyLabels.every((label, i) => globMatch(label, targetLabels[i] ?? ''));
+}
+
+// Go's sort.Strings order is byte order of the UTF-8 encoding, not UTF-16 code-unit order.
+function compareGoStrings(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/**
+ * The credentials the kubelet would try for `image`, in the order it tries them, from the
+ * credentials of a pod's pull secrets (in the pod's `imagePullSecrets` order).
+ *
+ * As in BasicDockerKeyring: credentials are grouped by index key; index keys are visited in
+ * reverse byte order (so "quay.io/team" before "quay.io"); every credential of every matching
+ * key is returned, keys in that order and credentials within a key in input order. Only when
+ * nothing matched and the image is a Docker Hub image ("nginx", "docker.io/...", or a first
+ * component without '.' or ':', which includes "localhost/...") are the credentials under
+ * "index.docker.io" returned: that is how "https://index.docker.io/v1/" reaches docker.io.
+ * There is no other alias: a "registry-1.docker.io" key never matches docker.io images.
+ *
+ * Node-wide credentials (the kubelet's config.json, credential provider plugins) come after
+ * these in the kubelet's union keyring and are not modelled here.
+ */
+export function resolveCredentialsForImage<C extends { readonly matcher: RegistryKeyMatcher }>(
+  credentials: readonly C[],
+  image: ImageLocation,
+): C[] {
+  const byIndexKey = new Map<string, C[]>();
+  for (const credential of credentials) {
+    const group = byIndexKey.get(credential.matcher.indexKey);
+    if (group === undefined) byIndexKey.set(credential.matcher.indexKey, [credential]);
+    else group.push(credential);
+  }
+  if (byIndexKey.size === 0) return [];
+
+  const name = imageName(image);
+  const target = parseGoUrl(`https://${name}`);
+  const matched: C[] = [];
+  if (target.ok) {
+    const hostPort = splitHostPort(target.value.host);
+    const parts = {
+      host: hostPort?.host ?? target.value.host,
+      port: hostPort?.port ?? '',
+      path: target.value.path,
+    };
+    const indexKeys = [...byIndexKey.keys()].sort((a, b) => compareGoStrings(b, a));
+    for (const indexKey of indexKeys) {
+      const group = byIndexKey.get(indexKey) ?? [];
+      const first = group[0];
+      if (first !== undefined && keyMatches(first.matcher, parts)) matched.push(...group);
+    }
+  }
+  if (matched.length > 0) return matched;
+  if (isDefaultRegistryMatch(name)) return [...(byIndexKey.get(DOCKER_HUB_INDEX_KEY) ?? [])];
+  return [];
+}
