@@ -485,3 +485,31 @@ t.test('a 1 MiB auth made of spaces is rejected quickly', async (t) => {
   t.ok(result.ok && !result.value.kubeletAcceptsSecret);
   t.ok(performance.now() - started < 2000, 'in linear time');
 });
+
+t.test(
+  'a credential can be presented to its registry without ever being a readable property',
+  async (t) => {
+    const password = 'S3cret-presented-only';
+    const parsed = parsePullSecret(
+      dockerConfigJson({ auths: { 'registry.example.com': { username: 'bob', password } } }),
+      KEY,
+    );
+    t.ok(parsed.ok);
+    if (!parsed.ok) return;
+    const [credential] = parsed.value.credentials;
+    t.equal(credential?.authorization?.basicAuthorization(), `Basic ${base64(`bob:${password}`)}`);
+    t.equal(credential?.authorization?.fingerprint, credential?.fingerprint);
+    const shown = `${JSON.stringify(parsed.value)}${inspect(parsed.value, { depth: 10, showHidden: true })}`;
+    t.notMatch(shown, password);
+    t.notMatch(shown, base64(`bob:${password}`));
+    const anonymous = parsePullSecret(
+      dockerConfigJson({ auths: { 'registry.example.com': {} } }),
+      KEY,
+    );
+    t.equal(
+      anonymous.ok && anonymous.value.credentials[0]?.authorization,
+      undefined,
+      'no username, nothing to present',
+    );
+  },
+);

@@ -52,6 +52,30 @@ export interface RegistryCredential {
   readonly credentialHash: CredentialHash;
   /** False for an entry without a username (anonymous, or a token-only entry). */
   readonly hasUsername: boolean;
+  /**
+   * Presents the credential to its registry, for verifying that it can read an image. The
+   * username and password live only in this closure: no property holds them, so neither
+   * JSON.stringify nor util.inspect nor a logger can reveal them. Undefined without a username.
+   */
+  readonly authorization: RegistryAuthorization | undefined;
+}
+
+export interface RegistryAuthorization {
+  readonly fingerprint: string;
+  basicAuthorization(): string;
+}
+
+function sealAuthorization(
+  fingerprint: string,
+  username: Uint8Array,
+  password: Uint8Array,
+): RegistryAuthorization | undefined {
+  if (username.length === 0) return undefined;
+  const userPass = Buffer.concat([username, Buffer.from(':'), password]);
+  return Object.freeze({
+    fingerprint,
+    basicAuthorization: () => `Basic ${userPass.toString('base64')}`,
+  });
 }
 
 export interface SecretCoordinates {
@@ -378,12 +402,14 @@ export function parsePullSecret(
       entryWarning(key, matcher.error, false);
       continue;
     }
+    const fingerprint = credentialFingerprint(fingerprintKey, entry.username, entry.password);
     credentials.push({
       key: maskKeyUserinfo(key),
       matcher: matcher.value,
-      fingerprint: credentialFingerprint(fingerprintKey, entry.username, entry.password),
+      fingerprint,
       credentialHash: kubeletCredentialHash(entry.username, entry.password, entry.email),
       hasUsername: entry.username.length > 0,
+      authorization: sealAuthorization(fingerprint, entry.username, entry.password),
     });
   }
 
