@@ -1,0 +1,71 @@
+import t from 'tap';
+import { TokenBucket } from './rate-limit.ts';
+
+function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let time = start;
+  return {
+    now: () => time,
+    advance: (ms) => {
+      time += ms;
+    },
+  };
+}
+
+function takeAll(bucket: TokenBucket): number {
+  let taken = 0;
+  while (bucket.tryTake()) taken++;
+  return taken;
+}
+
+t.test('starts full: a burst goes out at once, then nothing', async (t) => {
+  const c = clock();
+  const bucket = new TokenBucket({ perSecond: 10, burst: 20 }, c.now);
+  t.equal(takeAll(bucket), 20);
+  t.equal(bucket.tryTake(), false);
+});
+
+t.test('refills at the configured rate', async (t) => {
+  const c = clock();
+  const bucket = new TokenBucket({ perSecond: 10, burst: 20 }, c.now);
+  takeAll(bucket);
+  c.advance(99);
+  t.equal(bucket.tryTake(), false, 'less than one token after 99 ms');
+  c.advance(1);
+  t.equal(bucket.tryTake(), true, 'one token after 100 ms');
+  c.advance(500);
+  t.equal(takeAll(bucket), 5, 'five tokens after 500 ms');
+});
+
+t.test('never holds more than the burst', async (t) => {
+  const c = clock();
+  const bucket = new TokenBucket({ perSecond: 10, burst: 20 }, c.now);
+  c.advance(3_600_000);
+  t.equal(bucket.available(), 20);
+  t.equal(takeAll(bucket), 20);
+});
+
+t.test('a clock stepping backwards neither adds nor removes tokens', async (t) => {
+  const c = clock();
+  const bucket = new TokenBucket({ perSecond: 1, burst: 2 }, c.now);
+  takeAll(bucket);
+  c.advance(-60_000);
+  t.equal(bucket.tryTake(), false);
+  c.advance(1000);
+  t.equal(bucket.tryTake(), true, 'refills from the new reading on');
+});
+
+t.test('fractional rates', async (t) => {
+  const c = clock();
+  const bucket = new TokenBucket({ perSecond: 0.5, burst: 1 }, c.now);
+  t.equal(bucket.tryTake(), true);
+  c.advance(1999);
+  t.equal(bucket.tryTake(), false);
+  c.advance(1);
+  t.equal(bucket.tryTake(), true);
+});
+
+t.test('refuses limits that would never allow a probe', async (t) => {
+  t.throws(() => new TokenBucket({ perSecond: 0, burst: 1 }), RangeError);
+  t.throws(() => new TokenBucket({ perSecond: 1, burst: 0.5 }), RangeError);
+  t.throws(() => new TokenBucket({ perSecond: Number.POSITIVE_INFINITY, burst: 1 }), RangeError);
+});
