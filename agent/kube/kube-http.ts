@@ -1,0 +1,324 @@
+// Raw GET and watch requests to the API server with the kubeconfig's credentials applied by
+// client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer token from
+// a token, token file, exec plugin or OIDC provider, proxy agent), so that list and watch
+// objects arrive as the server's JSON and a watch's timeouts are ours to choose.
+//
+// Why not client-node's Watch: it aborts a stream after 30 s without data, a limit its public
+// API does not let us raise, while the API server sends watch bookmarks only about once a
+// minute (cacher defaultBookmarkFrequency); every quiet node would reconnect twice a minute.
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { err, ok, type Result } from '../result.ts';
+
+export type KubeRequestError =
+  | {
+      readonly kind: 'http';
+      readonly status: number;
+      /** The Status object's reason ("Expired", "Forbidden"...), or the HTTP status text. */
+      readonly reason: string;
+      readonly message: string;
+    }
+  | {
+      readonly kind: 'network' | 'timeout' | 'aborted' | 'config' | 'protocol';
+      readonly message: string;
+    };
+
+export function describeKubeError(error: KubeRequestError): string {
+  return error.kind === 'http'
+    ? `HTTP ${error.status} ${error.reason}: ${error.message}`
+    : `${error.kind}: ${error.message}`;
+}
+
+export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
+
+interface PreparedRequest {
+  readonly url: URL;
+  readonly options: https.RequestOptions;
+  readonly request: typeof https.request;
+}
+
+const USER_AGENT = 'pullwatch';
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function isHeaderList(
+  headers: http.OutgoingHttpHeaders | readonly string[],
+): headers is readonly string[] {
+  return Array.isArray(headers);
+}
+
+// Node also accepts headers as a flat [name, value, ...] list; client-node writes an object.
+function headerObject(
+  given: http.OutgoingHttpHeaders | readonly string[] | undefined,
+): http.OutgoingHttpHeaders {
+  if (given === undefined) return {};
+  if (!isHeaderList(given)) return { ...given };
+  const headers: http.OutgoingHttpHeaders = {};
+  for (let i = 0; i + 1 < given.length; i += 2) headers[given[i] ?? ''] = given[i + 1];
+  return headers;
+}
+
+async function prepare(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Query,
+): Promise<Result<PreparedRequest, KubeRequestError>> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) return err({ kind: 'config', message: 'the kubeconfig has no current cluster' });
+  let url: URL;
+  try {
+    url = new URL(cluster.server.replace(/\/+$/, '') + path);
+  } catch {
+    return err({ kind: 'config', message: `the cluster server "${cluster.server}" is not a URL` });
+  }
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const options: https.RequestOptions = {};
+  try {
+    // Runs the user's authenticator on every request: rotated service account tokens and
+    // expiring exec credentials are picked up without a restart.
+    await kubeConfig.applyToHTTPSOptions(options);
+  } catch (e) {
+    return err({
+      kind: 'config',
+      message: `applying the kubeconfig's credentials failed: ${messageOf(e)}`,
+    });
+  }
+  options.method = 'GET';
+  const headers = headerObject(options.headers);
+  options.headers = { ...headers, Accept: 'application/json', 'User-Agent': USER_AGENT };
+  const request = url.protocol === 'http:' ? http.request : https.request;
+  return ok({ url, options, request });
+}
+
+function httpError(status: number, body: string): KubeRequestError {
+  let reason = http.STATUS_CODES[status] ?? 'Error';
+  let message = '';
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    if (typeof parsed === 'object' && parsed !== null) {
+      const fields = parsed as Record<string, unknown>;
+      if (typeof fields['reason'] === 'string' && fields['reason'] !== '')
+        reason = fields['reason'];
+      if (typeof fields['message'] === 'string') message = fields['message'];
+    }
+  } catch {
+    message = body.slice(0, 200);
+  }
+  return { kind: 'http', status, reason, message: message || reason };
+}
+
+interface RequestOptions {
+  readonly signal: AbortSignal;
+}
+
+/** GET that reads the whole answer as JSON; `timeoutMs` bounds the whole exchange. */
+export async function getJson(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Query,
+  options: RequestOptions & { readonly timeoutMs: number },
+): Promise<Result<unknown, KubeRequestError>> {
+  const prepared = await prepare(kubeConfig, path, query);
+  if (!prepared.ok) return prepared;
+  const { url, options: requestOptions, request } = prepared.value;
+  return new Promise((resolve) => {
+    let settled = false;
+    let failure: KubeRequestError | undefined;
+    const settle = (result: Result<unknown, KubeRequestError>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const fail = (error: KubeRequestError): void => {
+      failure ??= error;
+      req.destroy();
+    };
+    const onAbort = (): void => {
+      fail({ kind: 'aborted', message: 'the request was cancelled' });
+    };
+    let req: http.ClientRequest;
+    try {
+      req = request(url, requestOptions, (res) => {
+        const chunks: Buffer[] = [];
+        let complete = false;
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          complete = true;
+          const body = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status !== 200) {
+            settle(err(httpError(status, body)));
+            return;
+          }
+          try {
+            settle(ok(JSON.parse(body) as unknown));
+          } catch {
+            settle(
+              err({ kind: 'protocol', message: `the answer to GET ${url.pathname} is not JSON` }),
+            );
+          }
+        });
+        res.on('error', () => undefined);
+        res.on('close', () => {
+          if (!complete) {
+            settle(
+              err(failure ?? { kind: 'network', message: 'the connection closed mid-answer' }),
+            );
+          }
+        });
+      });
+    } catch (e) {
+      // Only options Node refuses outright get here, e.g. a token with a newline in it.
+      resolve(err({ kind: 'config', message: `the request could not be made: ${messageOf(e)}` }));
+      return;
+    }
+    req.on('error', (e) => {
+      settle(err(failure ?? { kind: 'network', message: messageOf(e) }));
+    });
+    const timer = setTimeout(() => {
+      fail({
+        kind: 'timeout',
+        message: `no answer to GET ${url.pathname} within ${options.timeoutMs} ms`,
+      });
+    }, options.timeoutMs);
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener('abort', onAbort, { once: true });
+    req.end();
+  });
+}
+
+export interface WatchEvent {
+  readonly type: string;
+  readonly object: unknown;
+}
+
+export interface WatchStreamOptions extends RequestOptions {
+  /** The stream is considered dead after this long without a byte (bookmarks count). */
+  readonly idleTimeoutMs: number;
+  /** The stream is ended by us after this long, in case the server never ends it. */
+  readonly deadlineMs: number;
+  /** The server accepted the watch (HTTP 200). */
+  readonly onOpen?: () => void;
+  /** Each event in order; returning 'stop' ends the stream. */
+  readonly onEvent: (event: WatchEvent) => 'stop' | undefined;
+}
+
+/** How a watch stream ended when it did not fail. */
+export type WatchEnd = 'ended' | 'stopped' | 'deadline';
+
+/** A watch request (`watch=true` is added) whose events are handed to `onEvent` as they come. */
+export async function streamWatch(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Query,
+  options: WatchStreamOptions,
+): Promise<Result<WatchEnd, KubeRequestError>> {
+  const prepared = await prepare(kubeConfig, path, { ...query, watch: true });
+  if (!prepared.ok) return prepared;
+  const { url, options: requestOptions, request } = prepared.value;
+  return new Promise((resolve) => {
+    let settled = false;
+    let outcome: Result<WatchEnd, KubeRequestError> | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const settle = (result: Result<WatchEnd, KubeRequestError>): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idleTimer);
+      clearTimeout(deadline);
+      options.signal.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    // Ends the request; the first reason given is the one reported.
+    const finish = (result: Result<WatchEnd, KubeRequestError>): void => {
+      outcome ??= result;
+      req.destroy();
+      settle(outcome);
+    };
+    const resetIdle = (): void => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        finish(
+          err({
+            kind: 'timeout',
+            message: `no data on the watch of ${url.pathname} for ${options.idleTimeoutMs} ms`,
+          }),
+        );
+      }, options.idleTimeoutMs);
+    };
+    const onAbort = (): void => {
+      finish(err({ kind: 'aborted', message: 'the watch was cancelled' }));
+    };
+
+    let req: http.ClientRequest;
+    try {
+      req = request(url, requestOptions, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            finish(err(httpError(status, Buffer.concat(chunks).toString('utf8'))));
+          });
+          res.on('error', () => undefined);
+          res.on('close', () => {
+            finish(err({ kind: 'network', message: 'the connection closed mid-answer' }));
+          });
+          return;
+        }
+        options.onOpen?.();
+        resetIdle();
+        res.setEncoding('utf8');
+        let pending = '';
+        res.on('data', (chunk: string) => {
+          resetIdle();
+          pending += chunk;
+          let newline = pending.indexOf('\n');
+          while (newline >= 0 && !settled) {
+            const line = pending.slice(0, newline).trim();
+            pending = pending.slice(newline + 1);
+            newline = pending.indexOf('\n');
+            if (line === '') continue;
+            let event: unknown;
+            try {
+              event = JSON.parse(line) as unknown;
+            } catch {
+              finish(err({ kind: 'protocol', message: 'a watch event is not JSON' }));
+              return;
+            }
+            const fields = typeof event === 'object' && event !== null ? event : {};
+            const type = 'type' in fields && typeof fields.type === 'string' ? fields.type : '';
+            const object = 'object' in fields ? fields.object : undefined;
+            if (options.onEvent({ type, object }) === 'stop') finish(ok('stopped'));
+          }
+        });
+        res.on('end', () => {
+          finish(ok('ended'));
+        });
+        res.on('error', () => undefined);
+        res.on('close', () => {
+          finish(err({ kind: 'network', message: 'the watch connection was lost' }));
+        });
+      });
+    } catch (e) {
+      // Only options Node refuses outright get here, e.g. a token with a newline in it.
+      resolve(err({ kind: 'config', message: `the request could not be made: ${messageOf(e)}` }));
+      return;
+    }
+    req.on('error', (e) => {
+      finish(err({ kind: 'network', message: messageOf(e) }));
+    });
+    const deadline = setTimeout(() => {
+      finish(ok('deadline'));
+    }, options.deadlineMs);
+    if (options.signal.aborted) onAbort();
+    else options.signal.addEventListener('abort', onAbort, { once: true });
+    req.end();
+  });
+}
