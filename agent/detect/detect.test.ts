@@ -395,6 +395,22 @@ const cases: { name: string; parts: SnapshotParts; want: Expect | undefined }[] 
     want: { severity: 'high', confidence: 'likely' },
   },
   {
+    name: 'cached in the same second the pod was created (creationTimestamp has whole seconds): confirmed',
+    parts: story({
+      b: pod('tenant-b', 'admin2-pod', [container(IMAGE)], { createdAt: T0 + 5 * MINUTE }),
+      parts: {
+        provenance: [
+          {
+            seed: SEED,
+            owners: [owner('tenant-a', 'image-pull-secret-1', 'a')],
+            cachedSince: T0 + 5 * MINUTE + 700,
+          },
+        ],
+      },
+    }),
+    want: { severity: 'critical', confidence: 'confirmed' },
+  },
+  {
     name: 'visibility unknown but A pulled it with a secret: treated as private, and the evidence says why',
     parts: story({ parts: { visibility: {} } }),
     want: {

@@ -29,8 +29,11 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
       const access = accessOf(snapshot, pod, reference, entry.id, provenance);
       if (isAuthorized(access)) continue;
 
+      // creationTimestamp has whole seconds: compare at that resolution, or a pod created
+      // in the same second just after the image arrived would look older than it.
       const cachedBeforePod =
-        provenance?.cachedSince !== undefined && provenance.cachedSince < pod.createdAt;
+        provenance?.cachedSince !== undefined &&
+        Math.floor(provenance.cachedSince / 1000) * 1000 <= pod.createdAt;
       const confirmed = event === 'already-present' || cachedBeforePod;
       const unverified = access.kind === 'unverified';
       const confidence: Confidence = unverified ? 'possible' : confirmed ? 'confirmed' : 'likely';
