@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `pullwatch` command: dispatches to one module per subcommand.
 import { imagesCommand, imagesUsage } from './cli/images-command.ts';
+import { runCommand, runUsage } from './cli/run-command.ts';
+import { demoCommand, demoUsage } from './cli/demo-command.ts';
 import type { CommandIo } from './cli/io.ts';
 import { EXIT, processIo, UsageError } from './cli/io.ts';
 import { buildInfo } from './version.ts';
@@ -10,7 +12,9 @@ const usage = `pullwatch: finds private images that one tenant pulled and anothe
 Usage: pullwatch <command> [flags]
 
 Commands:
+  run       the node agent (DaemonSet): detect, serve the HTTP API and /metrics
   images    list the node's image cache as the container runtime sees it
+  demo      the Admin1/Admin2 story on an embedded runtime and API server (no cluster needed)
   version   print the version
 
 Run 'pullwatch <command> --help' for a command's flags.
@@ -19,7 +23,9 @@ Run 'pullwatch <command> --help' for a command's flags.
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
 const commands: Record<string, { run: Command; usage: string }> = {
+  run: { run: runCommand, usage: runUsage },
   images: { run: imagesCommand, usage: imagesUsage },
+  demo: { run: demoCommand, usage: demoUsage },
   version: {
     run: (_argv, io) => {
       io.stdout(
@@ -59,5 +65,10 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2), processIo);
+  const argv = process.argv.slice(2);
+  const code = await main(argv, processIo);
+  // Long-running commands exit as soon as they have shut down cleanly, whatever library
+  // handle (a keep-alive socket, a watch) is still being torn down.
+  if (argv[0] === 'run' || argv[0] === 'demo') process.exit(code);
+  process.exitCode = code;
 }

@@ -156,8 +156,7 @@ export function loadConfig(
   );
   let flags: Record<string, string | undefined>;
   try {
-    flags = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true })
-      .values as Record<string, string | undefined>;
+    flags = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
   } catch (e) {
     return err((e as Error).message);
   }
@@ -186,14 +185,21 @@ export function loadConfig(
       (fileValue === undefined || fileValue === null
         ? undefined
         : Array.isArray(fileValue)
-          ? fileValue.map(String).join(',')
-          : String(fileValue as string | number | boolean));
+          ? fileValue.map((v) => scalarText(v)).join(',')
+          : scalarText(fileValue));
   }
   const result = schema.safeParse(merged);
   if (!result.success) {
     return err(result.error.issues.map((i) => i.message).join('; '));
   }
   return ok(result.data);
+}
+
+/** YAML scalars as the flag would have been written; a nested mapping is left for the schema to refuse. */
+function scalarText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return `${value}`;
+  return JSON.stringify(value) ?? '';
 }
 
 export function settingsHelp(): string {

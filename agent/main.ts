@@ -1,0 +1,224 @@
+// `pullwatch run`: wires the sources, the detection loop and the outputs. No logic of its own.
+import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { AgentConfig } from './config.ts';
+import { CachePoller } from './cri/cache-poller.ts';
+import { connectCri } from './cri/client.ts';
+import type { CriEndpoint } from './cri/endpoint.ts';
+import { resolveCriEndpoint, WELL_KNOWN_CRI_SOCKETS } from './cri/endpoint.ts';
+import { describeCriError } from './cri/errors.ts';
+import type { ImageId } from './image/digest.ts';
+import { startKubeSource } from './kube/kube-source.ts';
+import type { Logger } from './log.ts';
+import { NodeAgent } from './node-agent.ts';
+import type { KubePort, ProvenancePort, RegistryPort } from './node-agent.ts';
+import { readPulledRecords } from './provenance/kubelet-records.ts';
+import {
+  loadOrCreateFingerprintKey,
+  loadProvenance,
+  saveProvenance,
+} from './provenance/state-store.ts';
+import type { FingerprintKey } from './registry/credential-identity.ts';
+import { createFingerprintKey } from './registry/credential-identity.ts';
+import { VisibilityResolver } from './registry/visibility.ts';
+import { createHttpApp } from './http/app.ts';
+import { allowAll, kubernetesAuthorizer } from './http/auth.ts';
+import { startHttpServer } from './http/server.ts';
+import { createMetricsRegistry } from './metrics/registry.ts';
+
+export interface RunningAgent {
+  readonly agent: NodeAgent;
+  /** `http://host:port` the API listens on. */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface RunDependencies {
+  readonly logger: Logger;
+  /** Overrides the kubeconfig lookup (the demo hands in its embedded API server). */
+  readonly kubeConfig?: KubeConfig;
+}
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path !== undefined) kc.loadFromFile(path);
+  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
+}
+
+async function fingerprintKeyFor(stateDir: string, logger: Logger): Promise<FingerprintKey> {
+  const key = await loadOrCreateFingerprintKey(stateDir);
+  if (key.ok) return key.value;
+  // Keep detecting: fingerprints then differ across restarts, which costs only
+  // the match between a restarted agent's state and new observations.
+  logger.error({ source: 'state' }, `${key.error}; using a temporary key for this run`);
+  const temporary = createFingerprintKey(randomBytes(32));
+  if (!temporary.ok) throw new Error(temporary.error);
+  return temporary.value;
+}
+
+async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriEndpoint> {
+  const resolved = await resolveCriEndpoint(config['cri-endpoint']);
+  if (resolved.ok) return resolved.value;
+  // The runtime may come up after us: keep the configured (or the usual) socket and retry.
+  logger.error({ source: 'cri' }, resolved.error.message);
+  const path =
+    config['cri-endpoint']?.replace(/^unix:\/\//, '') ??
+    WELL_KNOWN_CRI_SOCKETS[0]?.path ??
+    '/run/containerd/containerd.sock';
+  return { socketPath: path, target: `unix://${path}` };
+}
+
+export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
+  const { logger } = deps;
+  const node = config['node-name'];
+  if (config.auth === 'none') {
+    logger.warn('--auth none: the HTTP API and /metrics answer anyone who can reach the port');
+  }
+  await mkdir(config['state-dir'], { recursive: true }).catch((error: unknown) => {
+    logger.error(
+      { source: 'state' },
+      `cannot create state dir ${config['state-dir']}: ${String(error)}`,
+    );
+  });
+  const fingerprintKey = await fingerprintKeyFor(config['state-dir'], logger);
+  const loaded = await loadProvenance(config['state-dir'], { node });
+  for (const p of loaded.problems) logger.warn({ source: 'state' }, p);
+  logger.info(
+    { source: 'state', images: loaded.images.size, outcome: loaded.outcome },
+    'provenance loaded',
+  );
+
+  const endpoint = await criEndpointFor(config, logger);
+  const cri = connectCri(endpoint);
+  // The sources' callbacks are created before the agent they notify exists.
+  // eslint-disable-next-line prefer-const
+  let agent: NodeAgent | undefined;
+  const cache = new CachePoller(cri, {
+    intervalMs: config['cri-poll-interval'],
+    onChange: () => agent?.changed(),
+    onError: (error) => {
+      agent?.noteCriError();
+      logger.warn({ source: 'cri' }, describeCriError(error));
+    },
+  });
+
+  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  let lastCacheRefresh = 0;
+  const kube = startKubeSource({
+    kubeConfig,
+    nodeName: node,
+    fingerprintKey,
+    logger,
+    onChange: () => {
+      agent?.changed();
+      // A pod event may mean a pull is under way: look at the cache soon, at most once a second.
+      const now = Date.now();
+      if (now - lastCacheRefresh > 1000) {
+        lastCacheRefresh = now;
+        void cache.refresh();
+      }
+    },
+  });
+  const kubePort: KubePort = {
+    pods: () => kube.pods(),
+    namespaces: () => kube.namespaces(),
+    secrets: () => kube.secrets(),
+    kubeletEvents: () => kube.kubeletEvents(),
+    health: () => {
+      const { pods, namespaces } = kube.status();
+      return {
+        synced: pods.synced && namespaces.synced,
+        up: pods.up && namespaces.up,
+        lastSync: pods.lastSync,
+        lastError: pods.lastError ?? namespaces.lastError,
+      };
+    },
+  };
+
+  const resolver = new VisibilityResolver({
+    registryProbe: config['registry-probe'],
+    verifyCredentials: config['verify-credentials'] === 'on',
+    publicRegistries: config['public-registries'],
+    nodeCredentialRegistries: config['node-credential-registries'],
+    insecureRegistries: config['insecure-registries'],
+  });
+  const registryPort: RegistryPort = {
+    repositoryVisibility: (name, reference) => resolver.repositoryVisibility(name, reference),
+    verifyCredential: (credential, name, reference) =>
+      resolver.verifyCredential(credential, name, reference),
+    probeCounts: () => {
+      const s = resolver.stats();
+      const out = new Map<string, number>();
+      for (const counts of [s.visibility, s.credential]) {
+        for (const [result, n] of Object.entries(counts))
+          out.set(result, (out.get(result) ?? 0) + n);
+      }
+      return out;
+    },
+  };
+  const provenancePort: ProvenancePort = {
+    readKubeletRecords: (ids: readonly ImageId[]) => readPulledRecords(config['kubelet-root'], ids),
+    save: async (images) => {
+      const saved = await saveProvenance(config['state-dir'], {
+        node,
+        savedAt: Date.now(),
+        images,
+      });
+      return saved.ok ? undefined : saved.error;
+    },
+  };
+
+  agent = new NodeAgent({
+    node,
+    cache,
+    kube: kubePort,
+    registry: registryPort,
+    provenance: provenancePort,
+    initialProvenance: loaded.images,
+    tenantLabel: config['tenant-label'],
+    ignoredNamespaces: config['ignore-namespaces'],
+    resyncIntervalMs: config['resync-interval'],
+    logger,
+  });
+  cache.start();
+  agent.start();
+
+  const metrics = createMetricsRegistry(agent, {
+    maxFindingInfoSeries: config['finding-info-max-series'],
+  });
+  const app = createHttpApp({
+    view: agent,
+    registry: metrics,
+    auth: config.auth === 'kubernetes' ? kubernetesAuthorizer({ kubeConfig, logger }) : allowAll(),
+    logger,
+  });
+  const server = await startHttpServer({
+    app,
+    listen: config.listen.host.includes(':')
+      ? `[${config.listen.host}]:${config.listen.port}`
+      : `${config.listen.host}:${config.listen.port}`,
+    logger,
+    drainTimeoutMs: 5000,
+    ...(config['tls-cert-file'] !== undefined && config['tls-key-file'] !== undefined
+      ? { tls: { certFile: config['tls-cert-file'], keyFile: config['tls-key-file'] } }
+      : {}),
+  });
+  const url = `${server.protocol}://${server.address}`;
+  logger.info({ url, node, cri: endpoint.target }, 'pullwatch agent started');
+
+  const runningAgent = agent;
+  return {
+    agent: runningAgent,
+    url,
+    stop: async () => {
+      await server.stop();
+      cache.stop();
+      await kube.stop();
+      await runningAgent.stop();
+      cri.close();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+// What every metric family group gets: the registry to put its metrics in, the agent's read
+// model, and the few options a group may need. A group is one module exporting `register`.
+import type { Registry } from 'prom-client';
+import type { BuildInfo } from '../version.ts';
+import type { AgentView } from '../view.ts';
+
+export interface CollectorOptions {
+  readonly buildInfo: BuildInfo;
+  /** pullwatch_finding_info: one series per active finding, up to maxSeries. */
+  readonly findingInfo: { readonly enabled: boolean; readonly maxSeries: number };
+}
+
+export type RegisterCollector = (
+  registry: Registry,
+  view: AgentView,
+  options: CollectorOptions,
+) => void;
+
+/** A metric family group: one module of agent/metrics. */
+export interface Collector {
+  readonly register: RegisterCollector;
+}
+
+/** Prometheus timestamps are seconds; the view keeps milliseconds since the epoch. */
+export function secondsSinceEpoch(ms: number): number {
+  return ms / 1000;
+}

@@ -1,0 +1,472 @@
+// The agent's loop: sources -> one immutable snapshot -> detect() -> findings store -> outputs.
+// Every change (a pod event, a cache change, a secret or registry answer) schedules a
+// recomputation; a periodic full resync is the safety net.
+import type { Logger } from 'pino';
+import type { CachePoller } from './cri/cache-poller.ts';
+import { podCredentialsFor } from './detect/access.ts';
+import { cachedImageOf } from './detect/container-image.ts';
+import { detect } from './detect/detect.ts';
+import type { Finding, Rule } from './detect/finding.ts';
+import { ownerRefs } from './detect/owners.ts';
+import type {
+  CredentialVerdict,
+  ImageProvenance,
+  KubeletImageEvent,
+  NodeSnapshot,
+  PodView,
+  RepositoryVisibility,
+  SecretView,
+} from './detect/snapshot.ts';
+import { verdictKey } from './detect/snapshot.ts';
+import { tenantResolver } from './detect/tenancy.ts';
+import { FindingsStore } from './findings/store.ts';
+import type { ImageId } from './image/digest.ts';
+import { parseDockerRef } from './image/reference.ts';
+import type { PulledRecord } from './provenance/kubelet-records.ts';
+import { foldResync } from './provenance/update.ts';
+import type { ImageLocation } from './registry/keyring.ts';
+import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from './view.ts';
+
+/** What the agent needs of the Kubernetes side (agent/kube/kube-source.ts provides it). */
+export interface KubePort {
+  pods(): readonly PodView[];
+  namespaces(): ReadonlyMap<string, Readonly<Record<string, string>>>;
+  secrets(): ReadonlyMap<string, SecretView>;
+  kubeletEvents(): ReadonlyMap<string, KubeletImageEvent>;
+  health(): {
+    readonly synced: boolean;
+    readonly up: boolean;
+    readonly lastSync: number | undefined;
+    readonly lastError: string | undefined;
+  };
+}
+
+/** Registry questions: answered asynchronously, cached by the implementation. */
+export interface RegistryPort {
+  repositoryVisibility(name: string, reference: string): Promise<RepositoryVisibility>;
+  verifyCredential(
+    credential: { readonly fingerprint: string; basicAuthorization(): string },
+    name: string,
+    reference: string,
+  ): Promise<CredentialVerdict>;
+  probeCounts(): ReadonlyMap<string, number>;
+}
+
+/** The state dir and the kubelet's records. */
+export interface ProvenancePort {
+  readKubeletRecords(imageIds: readonly ImageId[]): Promise<{
+    records: ReadonlyMap<ImageId, PulledRecord>;
+    available: boolean;
+    problems: readonly string[];
+  }>;
+  save(images: ReadonlyMap<ImageId, ImageProvenance>): Promise<string | undefined>;
+}
+
+export interface NodeAgentOptions {
+  readonly node: string;
+  readonly cache: CachePoller;
+  readonly kube: KubePort;
+  readonly registry: RegistryPort;
+  readonly provenance: ProvenancePort;
+  readonly initialProvenance: ReadonlyMap<ImageId, ImageProvenance>;
+  readonly tenantLabel: string | undefined;
+  readonly ignoredNamespaces: readonly string[];
+  readonly resyncIntervalMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** How long an image must be gone from the cache before its provenance is forgotten. */
+  readonly forgetGraceMs?: number;
+}
+
+const REGISTRY_ANSWER_REFRESH_MS = 10 * 60_000;
+
+export class NodeAgent implements AgentView {
+  readonly node: string;
+  readonly #o: NodeAgentOptions;
+  readonly #now: () => number;
+  readonly #store = new FindingsStore();
+  #provenance: ReadonlyMap<ImageId, ImageProvenance>;
+  #missingSince: ReadonlyMap<ImageId, number> = new Map();
+  #records: ReadonlyMap<ImageId, PulledRecord> = new Map();
+  #recordsAvailable = false;
+  readonly #visibility = new Map<string, { value: RepositoryVisibility; at: number }>();
+  readonly #verdicts = new Map<string, { value: CredentialVerdict; at: number }>();
+  readonly #pendingRegistry = new Set<string>();
+  #snapshot: NodeSnapshot | undefined;
+  #lastScan: { at: number; durationSeconds: number } | undefined;
+  readonly #errors = new Map<string, number>();
+  #scheduled: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #provenanceDirty = false;
+  #saving: Promise<void> | undefined;
+  #stateWriteFailing = false;
+  #stopped = false;
+  #kubeWasUp = true;
+
+  constructor(options: NodeAgentOptions) {
+    this.#o = options;
+    this.node = options.node;
+    this.#now = options.now ?? Date.now;
+    this.#provenance = options.initialProvenance;
+  }
+
+  start(): void {
+    this.#resyncTimer = setInterval(() => {
+      void this.resync();
+    }, this.#o.resyncIntervalMs);
+    this.#resyncTimer.unref();
+    void this.resync();
+  }
+
+  /** A source changed: recompute soon, coalescing bursts of events. */
+  changed(): void {
+    if (this.#stopped || this.#scheduled !== undefined) return;
+    this.#scheduled = setTimeout(() => {
+      this.#scheduled = undefined;
+      this.reconcile();
+    }, 10);
+  }
+
+  /** Re-reads what is only polled (the kubelet's records) and recomputes. */
+  async resync(): Promise<void> {
+    const ids = this.#o.cache
+      .inventory()
+      .entries()
+      .map((e) => e.id);
+    const reading = await this.#o.provenance.readKubeletRecords(ids);
+    this.#records = reading.records;
+    this.#recordsAvailable = reading.available;
+    for (const p of reading.problems) this.#o.logger.warn({ source: 'kubelet-records' }, p);
+    this.reconcile();
+  }
+
+  reconcile(): void {
+    if (this.#stopped) return;
+    const started = performance.now();
+    const now = this.#now();
+    const inventory = this.#o.cache.inventory();
+    const pods = this.#o.kube.pods();
+    const tenantOfNamespace = tenantResolver(this.#o.kube.namespaces(), this.#o.tenantLabel);
+    const secrets = this.#o.kube.secrets();
+    const partial = { secrets, tenantOfNamespace };
+    const credentialsOf = (pod: PodView, location: ImageLocation) =>
+      podCredentialsFor(partial as unknown as NodeSnapshot, pod, location).matching;
+
+    const folded = foldResync(this.#provenance, {
+      inventory,
+      pods,
+      credentialsOf,
+      tenantOfNamespace,
+      now,
+      previousImageIds: this.#o.cache.previousImageIds() as ReadonlySet<ImageId> | undefined,
+      kubeletRecords: this.#records,
+      missingSince: this.#missingSince,
+      graceMs: this.#o.forgetGraceMs ?? Math.max(2 * this.#o.resyncIntervalMs, 120_000),
+    });
+    if (!sameProvenance(this.#provenance, folded.provenance)) this.#provenanceDirty = true;
+    this.#provenance = folded.provenance;
+    this.#missingSince = folded.missingSince;
+
+    const events = this.#o.kube.kubeletEvents();
+    const snapshot: NodeSnapshot = {
+      node: this.node,
+      takenAt: now,
+      inventory,
+      pods,
+      tenantOfNamespace,
+      ignoredNamespaces: new Set(this.#o.ignoredNamespaces),
+      secrets,
+      provenance: this.#provenance,
+      visibility: new Map([...this.#visibility].map(([k, v]) => [k, v.value])),
+      verdicts: new Map([...this.#verdicts].map(([k, v]) => [k, v.value])),
+      kubeletEvents: events,
+      kubeletVerification: this.#kubeletVerification(events),
+    };
+    this.#snapshot = snapshot;
+    const change = this.#store.apply(detect(snapshot), now);
+    for (const f of change.added) {
+      this.#o.logger.info(
+        {
+          finding: f.id,
+          rule: f.rule,
+          severity: f.severity,
+          namespace: f.namespace,
+          pod: f.pod,
+          container: f.container,
+          image: f.image,
+        },
+        'finding detected',
+      );
+    }
+    for (const f of change.retired) {
+      this.#o.logger.info(
+        { finding: f.id, rule: f.rule, namespace: f.namespace, pod: f.pod },
+        'finding retired',
+      );
+    }
+    this.#lastScan = { at: now, durationSeconds: (performance.now() - started) / 1000 };
+    this.#askRegistries(snapshot);
+    this.#noteKubeHealth();
+    if (this.#provenanceDirty) void this.#saveProvenance();
+  }
+
+  /** Visibility of every cached repository and verdicts for credentials pods would use. */
+  #askRegistries(snapshot: NodeSnapshot): void {
+    const now = this.#now();
+    const fresh = (at: number | undefined) =>
+      at !== undefined && now - at < REGISTRY_ANSWER_REFRESH_MS;
+    for (const entry of snapshot.inventory.entries()) {
+      for (const name of [...entry.repoDigests, ...entry.repoTags]) {
+        const ref = parseDockerRef(name);
+        if (!ref.ok) continue;
+        const repo = ref.value.name;
+        if (fresh(this.#visibility.get(repo)?.at)) continue;
+        const reference = ref.value.digest ?? ref.value.tag ?? 'latest';
+        this.#ask(`v|${repo}`, async () => {
+          const value = await this.#o.registry.repositoryVisibility(repo, reference);
+          this.#visibility.set(repo, { value, at: this.#now() });
+        });
+      }
+    }
+    for (const pod of snapshot.pods) {
+      for (const container of pod.containers) {
+        if (container.pullPolicy === 'Always') continue;
+        const cached = cachedImageOf(snapshot, container);
+        if (cached === undefined) continue;
+        const { reference, entry } = cached;
+        const reference_ =
+          cached.repoDigest?.split('@')[1] ?? reference.digest ?? reference.tag ?? 'latest';
+        for (const held of podCredentialsFor(snapshot, pod, reference).matching) {
+          const auth = held.credential.authorization;
+          if (auth === undefined) continue;
+          const key = verdictKey(held.credential.fingerprint, reference.name, entry.id);
+          if (fresh(this.#verdicts.get(key)?.at)) continue;
+          this.#ask(`c|${key}`, async () => {
+            const value = await this.#o.registry.verifyCredential(auth, reference.name, reference_);
+            this.#verdicts.set(key, { value, at: this.#now() });
+          });
+        }
+      }
+    }
+  }
+
+  #ask(key: string, work: () => Promise<void>): void {
+    if (this.#pendingRegistry.has(key)) return;
+    this.#pendingRegistry.add(key);
+    work()
+      .catch((error: unknown) => {
+        this.#countError('registry');
+        this.#o.logger.warn({ source: 'registry', err: String(error) }, 'registry question failed');
+      })
+      .finally(() => {
+        this.#pendingRegistry.delete(key);
+        this.changed();
+      });
+  }
+
+  async #saveProvenance(): Promise<void> {
+    if (this.#saving !== undefined) return;
+    this.#provenanceDirty = false;
+    this.#saving = (async () => {
+      const error = await this.#o.provenance.save(this.#provenance);
+      if (error !== undefined) {
+        this.#countError('state');
+        this.#provenanceDirty = true;
+        // Log once per failing period, not on every reconcile.
+        if (!this.#stateWriteFailing) this.#o.logger.error({ source: 'state' }, error);
+        this.#stateWriteFailing = true;
+      } else if (this.#stateWriteFailing) {
+        this.#stateWriteFailing = false;
+        this.#o.logger.info({ source: 'state' }, 'state dir writable again; provenance saved');
+      }
+    })().finally(() => {
+      this.#saving = undefined;
+    });
+    return this.#saving;
+  }
+
+  #noteKubeHealth(): void {
+    const up = this.#o.kube.health().up;
+    if (this.#kubeWasUp && !up) this.#countError('kubernetes');
+    this.#kubeWasUp = up;
+  }
+
+  #countError(source: string): void {
+    this.#errors.set(source, (this.#errors.get(source) ?? 0) + 1);
+  }
+
+  noteCriError(): void {
+    this.#countError('cri');
+  }
+
+  #kubeletVerification(events: ReadonlyMap<string, KubeletImageEvent>): 'on' | 'off' | 'unknown' {
+    if (this.#recordsAvailable) return 'on';
+    for (const e of events.values()) if (e === 'already-present-verified') return 'on';
+    for (const e of events.values()) if (e === 'already-present') return 'off';
+    return 'unknown';
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#scheduled !== undefined) clearTimeout(this.#scheduled);
+    if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
+    await this.#saving;
+    if (this.#provenanceDirty) {
+      const error = await this.#o.provenance.save(this.#provenance);
+      if (error !== undefined) this.#o.logger.error({ source: 'state' }, error);
+    }
+  }
+
+  // ---- AgentView ----
+
+  findings(): readonly Finding[] {
+    return this.#store.active();
+  }
+
+  finding(id: string): Finding | undefined {
+    return this.#store.get(id);
+  }
+
+  images(): readonly ImageView[] {
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined) return [];
+    const usedBy = new Map<string, { namespace: string; pod: string; container: string }[]>();
+    for (const pod of snapshot.pods) {
+      for (const c of pod.containers) {
+        const cached = cachedImageOf(snapshot, c);
+        if (cached === undefined) continue;
+        const list = usedBy.get(cached.entry.id) ?? [];
+        list.push({ namespace: pod.namespace, pod: pod.name, container: c.name });
+        usedBy.set(cached.entry.id, list);
+      }
+    }
+    return snapshot.inventory.entries().map((e) => {
+      const provenance = snapshot.provenance.get(e.id);
+      return {
+        imageId: e.id,
+        repoTags: e.repoTags,
+        repoDigests: e.repoDigests,
+        sizeBytes: e.sizeBytes,
+        pinned: e.pinned,
+        visibility: imageVisibility(snapshot, [...e.repoDigests, ...e.repoTags], provenance),
+        owners: ownerRefs(provenance),
+        usedBy: usedBy.get(e.id) ?? [],
+      };
+    });
+  }
+
+  sources(): Readonly<Record<SourceName, SourceHealth>> {
+    const cri = this.#o.cache.status();
+    const kube = this.#o.kube.health();
+    return {
+      cri: {
+        up: cri.up,
+        lastSync: cri.lastSync,
+        lastError: cri.lastError,
+        stale: cri.synced && !cri.up,
+      },
+      kubernetes: {
+        up: kube.up,
+        lastSync: kube.lastSync,
+        lastError: kube.lastError,
+        stale: kube.synced && !kube.up,
+      },
+    };
+  }
+
+  readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string } {
+    if (!this.#o.cache.status().synced)
+      return {
+        ready: false,
+        reason: 'waiting for the first image listing from the container runtime',
+      };
+    if (!this.#o.kube.health().synced)
+      return { ready: false, reason: "waiting for the first list of this node's pods" };
+    return { ready: true };
+  }
+
+  protection(): NodeProtection {
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined)
+      return { alwaysPullImages: 'unknown', kubeletVerification: 'unknown' };
+    const relevant = snapshot.pods.filter((p) => !snapshot.ignoredNamespaces.has(p.namespace));
+    const containers = relevant.flatMap((p) => p.containers);
+    return {
+      alwaysPullImages:
+        containers.length === 0
+          ? 'unknown'
+          : containers.every((c) => c.pullPolicy === 'Always')
+            ? 'enforced'
+            : 'not-enforced',
+      kubeletVerification: snapshot.kubeletVerification,
+    };
+  }
+
+  lastScan(): { readonly at: number; readonly durationSeconds: number } | undefined {
+    return this.#lastScan;
+  }
+
+  findingsDetectedTotal(): ReadonlyMap<Rule, number> {
+    return this.#store.detectedTotal();
+  }
+
+  errorsTotal(): ReadonlyMap<string, number> {
+    return this.#errors;
+  }
+
+  registryProbesTotal(): ReadonlyMap<string, number> {
+    return this.#o.registry.probeCounts();
+  }
+
+  tenantOf(namespace: string): string {
+    return tenantResolver(this.#o.kube.namespaces(), this.#o.tenantLabel)(namespace);
+  }
+}
+
+function imageVisibility(
+  snapshot: NodeSnapshot,
+  names: readonly string[],
+  provenance: ImageProvenance | undefined,
+): 'public' | 'private' | 'unknown' {
+  for (const n of names) {
+    const ref = parseDockerRef(n);
+    if (!ref.ok) continue;
+    const v = snapshot.visibility.get(ref.value.name);
+    if (v?.visibility === 'private') return 'private';
+    if (v?.visibility === 'public') return 'public';
+  }
+  if (provenance?.owners.some((o) => o.fingerprint !== undefined || o.credentialHash !== undefined))
+    return 'private';
+  return 'unknown';
+}
+
+function sameProvenance(
+  a: ReadonlyMap<ImageId, ImageProvenance>,
+  b: ReadonlyMap<ImageId, ImageProvenance>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, p] of a) {
+    const q = b.get(id);
+    if (
+      q === undefined ||
+      q.cachedSince !== p.cachedSince ||
+      q.nodeWide !== p.nodeWide ||
+      q.owners.length !== p.owners.length
+    )
+      return false;
+    for (let i = 0; i < p.owners.length; i += 1) {
+      const x = p.owners[i];
+      const y = q.owners[i];
+      if (
+        x === undefined ||
+        y === undefined ||
+        x.tenant !== y.tenant ||
+        x.secret !== y.secret ||
+        x.lastSeen !== y.lastSeen ||
+        x.source !== y.source
+      )
+        return false;
+    }
+  }
+  return true;
+}
