@@ -3,6 +3,7 @@
 import { imagesCommand, imagesUsage } from './cli/images-command.ts';
 import { runCommand, runUsage } from './cli/run-command.ts';
 import { demoCommand, demoUsage } from './cli/demo-command.ts';
+import { scanCommand, scanUsage } from './cli/scan-command.ts';
 import type { CommandIo } from './cli/io.ts';
 import { EXIT, processIo, UsageError } from './cli/io.ts';
 import { buildInfo } from './version.ts';
@@ -13,6 +14,7 @@ Usage: pullwatch <command> [flags]
 
 Commands:
   run       the node agent (DaemonSet): detect, serve the HTTP API and /metrics
+  scan      one snapshot of this node's findings (--once), for cron jobs, CI and SREs
   images    list the node's image cache as the container runtime sees it
   demo      the Admin1/Admin2 story on an embedded runtime and API server (no cluster needed)
   version   print the version
@@ -24,6 +26,7 @@ type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
 const commands: Record<string, { run: Command; usage: string }> = {
   run: { run: runCommand, usage: runUsage },
+  scan: { run: scanCommand, usage: scanUsage },
   images: { run: imagesCommand, usage: imagesUsage },
   demo: { run: demoCommand, usage: demoUsage },
   version: {
@@ -69,6 +72,6 @@ if (import.meta.main) {
   const code = await main(argv, processIo);
   // Long-running commands exit as soon as they have shut down cleanly, whatever library
   // handle (a keep-alive socket, a watch) is still being torn down.
-  if (argv[0] === 'run' || argv[0] === 'demo') process.exit(code);
+  if (argv[0] === 'run' || argv[0] === 'demo' || argv[0] === 'scan') process.exit(code);
   process.exitCode = code;
 }

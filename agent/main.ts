@@ -27,11 +27,16 @@ import { allowAll, kubernetesAuthorizer } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
 import { createMetricsRegistry } from './metrics/registry.ts';
 
-export interface RunningAgent {
+/** The sources and the detection loop, without the HTTP server (what `scan --once` needs). */
+export interface AgentCore {
   readonly agent: NodeAgent;
+  readonly kubeConfig: KubeConfig;
+  stop(): Promise<void>;
+}
+
+export interface RunningAgent extends AgentCore {
   /** `http://host:port` the API listens on. */
   readonly url: string;
-  stop(): Promise<void>;
 }
 
 export interface RunDependencies {
@@ -71,7 +76,10 @@ async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriE
   return { socketPath: path, target: `unix://${path}` };
 }
 
-export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
+export async function startAgentCore(
+  config: AgentConfig,
+  deps: RunDependencies,
+): Promise<AgentCore> {
   const { logger } = deps;
   const node = config['node-name'];
   if (config.auth === 'none') {
@@ -186,39 +194,61 @@ export async function runAgent(config: AgentConfig, deps: RunDependencies): Prom
   cache.start();
   agent.start();
 
-  const metrics = createMetricsRegistry(agent, {
-    maxFindingInfoSeries: config['finding-info-max-series'],
-  });
-  const app = createHttpApp({
-    view: agent,
-    registry: metrics,
-    auth: config.auth === 'kubernetes' ? kubernetesAuthorizer({ kubeConfig, logger }) : allowAll(),
-    logger,
-  });
-  const server = await startHttpServer({
-    app,
-    listen: config.listen.host.includes(':')
-      ? `[${config.listen.host}]:${config.listen.port}`
-      : `${config.listen.host}:${config.listen.port}`,
-    logger,
-    drainTimeoutMs: 5000,
-    ...(config['tls-cert-file'] !== undefined && config['tls-key-file'] !== undefined
-      ? { tls: { certFile: config['tls-cert-file'], keyFile: config['tls-key-file'] } }
-      : {}),
-  });
-  const url = `${server.protocol}://${server.address}`;
-  logger.info({ url, node, cri: endpoint.target }, 'pullwatch agent started');
-
   const runningAgent = agent;
   return {
     agent: runningAgent,
-    url,
+    kubeConfig,
     stop: async () => {
-      await server.stop();
       cache.stop();
       await kube.stop();
       await runningAgent.stop();
       cri.close();
+    },
+  };
+}
+
+/** `pullwatch run`: the core plus the HTTP API and /metrics. */
+export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
+  const { logger } = deps;
+  const core = await startAgentCore(config, deps);
+  const metrics = createMetricsRegistry(core.agent, {
+    maxFindingInfoSeries: config['finding-info-max-series'],
+  });
+  const app = createHttpApp({
+    view: core.agent,
+    registry: metrics,
+    auth:
+      config.auth === 'kubernetes'
+        ? kubernetesAuthorizer({ kubeConfig: core.kubeConfig, logger })
+        : allowAll(),
+    logger,
+  });
+  let server;
+  try {
+    server = await startHttpServer({
+      app,
+      listen: config.listen.host.includes(':')
+        ? `[${config.listen.host}]:${config.listen.port}`
+        : `${config.listen.host}:${config.listen.port}`,
+      logger,
+      drainTimeoutMs: 5000,
+      ...(config['tls-cert-file'] !== undefined && config['tls-key-file'] !== undefined
+        ? { tls: { certFile: config['tls-cert-file'], keyFile: config['tls-key-file'] } }
+        : {}),
+    });
+  } catch (error) {
+    await core.stop();
+    throw error;
+  }
+  const url = `${server.protocol}://${server.address}`;
+  logger.info({ url, node: config['node-name'] }, 'pullwatch agent started');
+  const running = server;
+  return {
+    ...core,
+    url,
+    stop: async () => {
+      await running.stop();
+      await core.stop();
     },
   };
 }

@@ -295,6 +295,11 @@ export class NodeAgent implements AgentView {
     this.#errors.set(source, (this.#errors.get(source) ?? 0) + 1);
   }
 
+  /** No registry question is outstanding: the findings reflect every answer asked for. */
+  settled(): boolean {
+    return this.#pendingRegistry.size === 0 && this.#scheduled === undefined;
+  }
+
   noteCriError(): void {
     this.#countError('cri');
   }
