@@ -101,7 +101,7 @@ export class NodeAgent implements AgentView {
   #saving: Promise<void> | undefined;
   #stateWriteFailing = false;
   #stopped = false;
-  #kubeWasUp = true;
+  #lastKubeError: string | undefined;
 
   constructor(options: NodeAgentOptions) {
     this.#o = options;
@@ -285,10 +285,12 @@ export class NodeAgent implements AgentView {
     return this.#saving;
   }
 
+  /** Counts each new failure of the Kubernetes side once (not every reconcile it lasts). */
   #noteKubeHealth(): void {
-    const up = this.#o.kube.health().up;
-    if (this.#kubeWasUp && !up) this.#countError('kubernetes');
-    this.#kubeWasUp = up;
+    const { lastError } = this.#o.kube.health();
+    if (lastError !== undefined && lastError !== this.#lastKubeError)
+      this.#countError('kubernetes');
+    this.#lastKubeError = lastError;
   }
 
   #countError(source: string): void {
