@@ -10,6 +10,7 @@ import type { CriImage } from '../cri/types.ts';
 import type { Finding } from '../detect/finding.ts';
 import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
 import { startEmbeddedApiServer } from '../embedded/kube-apiserver.ts';
+import { dockerConfigSecret, markRunning, pendingPod } from '../embedded/kubelet-pods.ts';
 import type { Logger } from '../log.ts';
 import { runAgent } from '../main.ts';
 import type { RunningAgent } from '../main.ts';
@@ -57,45 +58,6 @@ export interface Demo {
   stop(): Promise<void>;
 }
 
-function pod(namespace: string, name: string, image: string, pullSecrets: readonly string[]) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { namespace, name },
-    spec: {
-      nodeName: NODE,
-      imagePullSecrets: pullSecrets.map((n) => ({ name: n })),
-      containers: [{ name: 'app', image, imagePullPolicy: 'IfNotPresent' }],
-    },
-    status: {
-      phase: 'Pending',
-      containerStatuses: [
-        {
-          name: 'app',
-          image,
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { waiting: { reason: 'ContainerCreating' } },
-        },
-      ],
-    },
-  };
-}
-
-function running(imageId: string) {
-  return (p: Record<string, unknown>) => {
-    const status = p.status as { phase: string; containerStatuses: Record<string, unknown>[] };
-    status.phase = 'Running';
-    for (const c of status.containerStatuses) {
-      c.imageID = imageId;
-      c.ready = true;
-      c.state = { running: { startedAt: new Date().toISOString() } };
-    }
-    return p as never;
-  };
-}
-
 async function until<T>(probe: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -113,19 +75,16 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
     images: publicImages,
   });
   const api = await startEmbeddedApiServer();
-  const secretConfig = {
-    auths: { [REGISTRY]: { username: 'admin1', password: 'demo-password-never-shown' } },
-  };
   for (const ns of ['tenant-a', 'tenant-b']) {
     api.store.create('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   }
-  api.store.create('secrets', {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { namespace: 'tenant-a', name: 'image-pull-secret-1' },
-    type: 'kubernetes.io/dockerconfigjson',
-    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(secretConfig)).toString('base64') },
-  });
+  api.store.create(
+    'secrets',
+    dockerConfigSecret('tenant-a', 'image-pull-secret-1', REGISTRY, {
+      username: 'admin1',
+      password: 'demo-password-never-shown',
+    }),
+  );
 
   const config = loadConfig(
     [
@@ -168,7 +127,15 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
   say(
     '1. Admin1 creates admin1-pod in namespace tenant-a, with imagePullSecrets: [image-pull-secret-1].',
   );
-  api.store.create('pods', pod('tenant-a', 'admin1-pod', SECRET_IMAGE, ['image-pull-secret-1']));
+  api.store.create(
+    'pods',
+    pendingPod('tenant-a', 'admin1-pod', {
+      node: NODE,
+      image: SECRET_IMAGE,
+      pullSecrets: ['image-pull-secret-1'],
+      pullPolicy: 'IfNotPresent',
+    }),
+  );
   await new Promise((r) => setTimeout(r, 400));
   say(
     `   The kubelet pulls ${SECRET_IMAGE} with tenant-a's secret; the image is now in the node's cache.`,
@@ -177,7 +144,7 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
   api.store.modify(
     'pods',
     { namespace: 'tenant-a', name: 'admin1-pod' },
-    running(`${REGISTRY}/team-a/super-secret-image-1@${MANIFEST}`),
+    markRunning(`${REGISTRY}/team-a/super-secret-image-1@${MANIFEST}`),
   );
   await until(
     () => view.images().find((i) => i.imageId === SECRET_IMAGE_ID && i.owners.length > 0),
@@ -190,11 +157,18 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
     '2. Admin2 creates admin2-pod in namespace tenant-b with the same image, imagePullPolicy: IfNotPresent,',
   );
   say('   and no pull secret. The kubelet finds the image present and starts it from the cache.');
-  api.store.create('pods', pod('tenant-b', 'admin2-pod', SECRET_IMAGE, []));
+  api.store.create(
+    'pods',
+    pendingPod('tenant-b', 'admin2-pod', {
+      node: NODE,
+      image: SECRET_IMAGE,
+      pullPolicy: 'IfNotPresent',
+    }),
+  );
   api.store.modify(
     'pods',
     { namespace: 'tenant-b', name: 'admin2-pod' },
-    running(`${REGISTRY}/team-a/super-secret-image-1@${MANIFEST}`),
+    markRunning(`${REGISTRY}/team-a/super-secret-image-1@${MANIFEST}`),
   );
   const finding = await until(
     () => view.findings().find((f) => f.rule === 'unauthorized-cached-image-use'),

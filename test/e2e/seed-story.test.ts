@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
+import { dockerConfigSecret, markRunning, pendingPod } from '../../agent/embedded/kubelet-pods.ts';
 import type { Finding } from '../../agent/detect/finding.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { startContainerd } from '../helpers/containerd.ts';
@@ -32,61 +33,6 @@ async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function dockerConfigSecret(
-  namespace: string,
-  name: string,
-  registry: string,
-  creds: { username: string; password: string },
-) {
-  const config = { auths: { [registry]: { username: creds.username, password: creds.password } } };
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { namespace, name },
-    type: 'kubernetes.io/dockerconfigjson',
-    data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
-  };
-}
-
-function podObject(namespace: string, name: string, image: string, pullSecrets: string[]) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { namespace, name },
-    spec: {
-      nodeName: NODE,
-      imagePullSecrets: pullSecrets.map((n) => ({ name: n })),
-      containers: [{ name: 'app', image, imagePullPolicy: 'IfNotPresent' }],
-    },
-    status: {
-      phase: 'Pending',
-      containerStatuses: [
-        {
-          name: 'app',
-          image,
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { waiting: { reason: 'ContainerCreating' } },
-        },
-      ],
-    },
-  };
-}
-
-function markRunning(imageId: string) {
-  return (pod: Record<string, unknown>) => {
-    const status = pod.status as { phase: string; containerStatuses: Record<string, unknown>[] };
-    status.phase = 'Running';
-    for (const c of status.containerStatuses) {
-      c.imageID = imageId;
-      c.ready = true;
-      c.state = { running: { startedAt: new Date().toISOString() } };
-    }
-    return pod as never;
-  };
 }
 
 t.test(
@@ -125,7 +71,15 @@ t.test(
     let agent = await startAgentProcess(t, agentOptions);
 
     // Admin1's pod is scheduled; the kubelet pulls with ImagePullSecret1, then starts it.
-    api.store.create('pods', podObject('tenant-a', 'admin1-pod', image, ['image-pull-secret-1']));
+    api.store.create(
+      'pods',
+      pendingPod('tenant-a', 'admin1-pod', {
+        node: NODE,
+        image,
+        pullSecrets: ['image-pull-secret-1'],
+        pullPolicy: 'IfNotPresent',
+      }),
+    );
     await new Promise((r) => setTimeout(r, 300)); // the agent sees the pod starting
     t.equal(await pullImage(containerd.socket, image, ADMIN1), layout.configDigest);
     const repoDigest = `${registry.host}/team-a/super-secret-image-1@${manifestDigest}`;
@@ -156,7 +110,10 @@ t.test(
 
     // Admin2's pod, no secret, IfNotPresent: the kubelet starts it from the cache.
     const created = Date.now();
-    api.store.create('pods', podObject('tenant-b', 'admin2-pod', image, []));
+    api.store.create(
+      'pods',
+      pendingPod('tenant-b', 'admin2-pod', { node: NODE, image, pullPolicy: 'IfNotPresent' }),
+    );
     api.store.modify(
       'pods',
       { namespace: 'tenant-b', name: 'admin2-pod' },
