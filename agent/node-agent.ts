@@ -92,6 +92,8 @@ export class NodeAgent implements AgentView {
   readonly #visibility = new Map<string, { value: RepositoryVisibility; at: number }>();
   readonly #verdicts = new Map<string, { value: CredentialVerdict; at: number }>();
   readonly #pendingRegistry = new Set<string>();
+  /** When each cached image name last led to a visibility question (by the name as listed). */
+  readonly #namesAskedAt = new Map<string, number>();
   #snapshot: NodeSnapshot | undefined;
   #lastScan: { at: number; durationSeconds: number } | undefined;
   readonly #errors = new Map<string, number>();
@@ -129,6 +131,7 @@ export class NodeAgent implements AgentView {
 
   /** Re-reads what is only polled (the kubelet's records) and recomputes. */
   async resync(): Promise<void> {
+    this.#forgetOldRegistryAnswers();
     const ids = this.#o.cache
       .inventory()
       .entries()
@@ -148,9 +151,8 @@ export class NodeAgent implements AgentView {
     const pods = this.#o.kube.pods();
     const tenantOfNamespace = tenantResolver(this.#o.kube.namespaces(), this.#o.tenantLabel);
     const secrets = this.#o.kube.secrets();
-    const partial = { secrets, tenantOfNamespace };
     const credentialsOf = (pod: PodView, location: ImageLocation) =>
-      podCredentialsFor(partial as unknown as NodeSnapshot, pod, location).matching;
+      podCredentialsFor(secrets, pod, location).matching;
 
     const folded = foldResync(this.#provenance, {
       inventory,
@@ -217,6 +219,9 @@ export class NodeAgent implements AgentView {
       at !== undefined && now - at < REGISTRY_ANSWER_REFRESH_MS;
     for (const entry of snapshot.inventory.entries()) {
       for (const name of [...entry.repoDigests, ...entry.repoTags]) {
+        // Most names were asked about recently: skip them before paying for a parse.
+        if (fresh(this.#namesAskedAt.get(name))) continue;
+        this.#namesAskedAt.set(name, now);
         const ref = parseDockerRef(name);
         if (!ref.ok) continue;
         const repo = ref.value.name;
@@ -236,7 +241,7 @@ export class NodeAgent implements AgentView {
         const { reference, entry } = cached;
         const reference_ =
           cached.repoDigest?.split('@')[1] ?? reference.digest ?? reference.tag ?? 'latest';
-        for (const held of podCredentialsFor(snapshot, pod, reference).matching) {
+        for (const held of podCredentialsFor(snapshot.secrets, pod, reference).matching) {
           const auth = held.credential.authorization;
           if (auth === undefined) continue;
           const key = verdictKey(held.credential.fingerprint, reference.name, entry.id);
@@ -248,6 +253,15 @@ export class NodeAgent implements AgentView {
         }
       }
     }
+  }
+
+  /** Keeps the local answer maps bounded by what is cached now: older answers are dropped. */
+  #forgetOldRegistryAnswers(): void {
+    const cutoff = this.#now() - 2 * REGISTRY_ANSWER_REFRESH_MS;
+    for (const map of [this.#visibility, this.#verdicts]) {
+      for (const [key, answer] of map) if (answer.at < cutoff) map.delete(key);
+    }
+    for (const [name, at] of this.#namesAskedAt) if (at < cutoff) this.#namesAskedAt.delete(name);
   }
 
   #ask(key: string, work: () => Promise<void>): void {

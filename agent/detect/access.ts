@@ -30,14 +30,14 @@ interface HeldCredential {
 
 /** The pod's credentials for an image, in the order the kubelet would try them, plus notes on unusable secrets. */
 export function podCredentialsFor(
-  snapshot: NodeSnapshot,
+  secrets: NodeSnapshot['secrets'],
   pod: PodView,
   location: ImageLocation,
 ): { readonly matching: readonly HeldCredential[]; readonly notes: readonly string[] } {
   const held: HeldCredential[] = [];
   const notes: string[] = [];
   for (const name of pod.pullSecretNames) {
-    const secret = snapshot.secrets.get(secretKey(pod.namespace, name));
+    const secret = secrets.get(secretKey(pod.namespace, name));
     if (secret === undefined) continue;
     if (secret.state !== 'ok') {
       notes.push(
@@ -63,7 +63,7 @@ export function accessOf(
   const owners = provenance?.owners ?? [];
   if (owners.some((o) => o.tenant === tenant)) return { kind: 'owner-tenant' };
 
-  const { matching, notes } = podCredentialsFor(snapshot, pod, location);
+  const { matching, notes } = podCredentialsFor(snapshot.secrets, pod, location);
   if (matching.length === 0) return { kind: 'no-credential', notes };
 
   const fingerprints = new Set(owners.map((o) => o.fingerprint).filter((f) => f !== undefined));

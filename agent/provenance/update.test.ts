@@ -6,7 +6,6 @@ import type {
   CredentialView,
   ImageOwner,
   ImageProvenance,
-  NodeSnapshot,
   PodView,
   SecretView,
   TenantId,
@@ -88,10 +87,9 @@ const secrets = new Map<string, SecretView>(
   ]),
 );
 
-// The real wiring: detect's podCredentialsFor, which only reads the snapshot's secrets.
-const snapshot = { secrets } as Pick<NodeSnapshot, 'secrets'> as NodeSnapshot;
+// The real wiring: detect's podCredentialsFor over the pods' secrets.
 const credentialsOf: CredentialsOf = (pod, location) =>
-  podCredentialsFor(snapshot, pod, location).matching;
+  podCredentialsFor(secrets, pod, location).matching;
 
 interface PodSpec {
   readonly namespace: string;
