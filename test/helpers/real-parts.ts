@@ -14,6 +14,9 @@ export const DEBIAN_PACKAGE: Readonly<Record<string, string>> = {
   'docker-registry': 'docker-registry',
   skopeo: 'skopeo',
   htpasswd: 'apache2-utils',
+  prometheus: 'prometheus',
+  promtool: 'prometheus',
+  kubectl: 'kubernetes-client',
 };
 
 /** Tools that only work as root (containerd mounts, chowns and owns its state). */
