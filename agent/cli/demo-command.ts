@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
+import { startEmbeddedWorld } from '../demo/embedded-world.ts';
 import { playDemo } from '../demo/story.ts';
+import type { DemoWorld } from '../demo/world.ts';
 import { createLogger } from '../log.ts';
 import { renderFindingsTable } from './findings-output.ts';
 import type { CommandIo } from './io.ts';
 import { EXIT } from './io.ts';
 
-export const demoUsage = `Usage: pullwatch demo [--listen HOST:PORT] [--exit]
+export const demoUsage = `Usage: pullwatch demo [--listen HOST:PORT] [--exit] [--real]
 
 Plays the Admin1/Admin2 story with no cluster: an embedded container runtime (CRI over gRPC
 on a unix socket) and an embedded Kubernetes API server hold the story's images, pods and
@@ -14,7 +16,18 @@ serving until Ctrl-C.
 
   --listen   where the agent's HTTP API listens (default 127.0.0.1:9746; use :0 for any port)
   --exit     stop after printing the findings (for scripts and tests)
+  --real     a real containerd and a real private registry instead (from a source checkout,
+             as root, with containerd, docker-registry, skopeo and apache2-utils installed)
 `;
+
+async function realWorld(dir: string): Promise<DemoWorld> {
+  // Test harness code, present in a source checkout only (not in dist/ or the image).
+  const path = '../../test/helpers/real-world.ts';
+  const harness = (await import(path).catch(() => {
+    throw new Error('--real works from a source checkout only (npm run demo -- --real)');
+  })) as { startRealWorld: (dir: string) => Promise<DemoWorld> };
+  return harness.startRealWorld(dir);
+}
 
 export async function demoCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({
@@ -22,6 +35,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     options: {
       listen: { type: 'string' },
       exit: { type: 'boolean' },
+      real: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -33,7 +47,12 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     io.stdout(`${line}\n`);
   };
   const logger = createLogger(io.env.PULLWATCH_LOG_LEVEL ?? 'error', { node: 'demo-node' });
-  const demo = await playDemo({ listen: values.listen ?? '127.0.0.1:9746', say, logger });
+  const demo = await playDemo({
+    listen: values.listen ?? '127.0.0.1:9746',
+    say,
+    logger,
+    startWorld: values.real === true ? realWorld : startEmbeddedWorld,
+  });
   say('');
   say('Findings on this node:');
   io.stdout(renderFindingsTable(demo.findings));

@@ -27,8 +27,9 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   }
   const logger = createLogger(config.value['log-level'], { node: config.value['node-name'] });
   logger.info({ version: buildInfo.version, revision: buildInfo.revision }, 'starting');
-  const running = await runAgent(config.value, { logger });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  // Listen for the signal before starting: a SIGTERM during start-up must not be lost (Node
+  // as PID 1 in a container has no default handler, so an unhandled one would be ignored).
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => {
       resolve('SIGTERM');
     });
@@ -36,6 +37,8 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
       resolve('SIGINT');
     });
   });
+  const running = await runAgent(config.value, { logger });
+  const signal = await signalled;
   logger.info({ signal }, 'stopping');
   const forced = setTimeout(() => {
     logger.error('shutdown took longer than 8 s; exiting anyway');

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -17,7 +18,13 @@ export const READ_ONLY_CRI_METHODS = {
 
 export type CriServiceName = keyof typeof READ_ONLY_CRI_METHODS;
 
-const protoRoot = fileURLToPath(new URL('../../proto/', import.meta.url));
+// proto/ sits at the package root: two levels up from the sources (agent/cri/), three from
+// the build (dist/agent/cri/).
+const protoRoot =
+  ['../../proto/', '../../../proto/']
+    .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+    .find((dir) => existsSync(`${dir}runtime/v1/api.proto`)) ??
+  fileURLToPath(new URL('../../proto/', import.meta.url));
 
 // longs as strings: Image.size is a uint64 and must not be rounded through a double.
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
