@@ -78,7 +78,7 @@ const cases: { name: string; parts: SnapshotParts; want: Expect | undefined }[] 
     want: {
       severity: 'critical',
       confidence: 'confirmed',
-      evidence: /cached since .* before the pod was created/,
+      evidence: /already in the cache \(since .*\) when the pod was created/,
     },
   },
   {

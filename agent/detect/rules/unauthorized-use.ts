@@ -58,7 +58,7 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
         );
       } else if (cachedBeforePod && provenance?.cachedSince !== undefined) {
         evidence.push(
-          `The image was cached since ${isoTime(provenance.cachedSince)}, before the pod was created at ${isoTime(pod.createdAt)}.`,
+          `The image was already in the cache (since ${isoTime(provenance.cachedSince)}) when the pod was created (${isoTime(pod.createdAt)}, to the second): the kubelet had no reason to pull.`,
         );
       }
       findings.push({
