@@ -161,8 +161,10 @@ export async function startAgentCore(
       const s = resolver.stats();
       const out = new Map<string, number>();
       for (const counts of [s.visibility, s.credential]) {
-        for (const [result, n] of Object.entries(counts))
-          out.set(result, (out.get(result) ?? 0) + n);
+        for (const [result, n] of Object.entries(counts)) {
+          // Answers served from the resolver's cache are not requests to a registry.
+          if (result !== 'cached') out.set(result, (out.get(result) ?? 0) + n);
+        }
       }
       return out;
     },
