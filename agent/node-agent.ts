@@ -104,6 +104,8 @@ export class NodeAgent implements AgentView {
   #stateWriteFailing = false;
   #stopped = false;
   #lastKubeError: string | undefined;
+  /** The image IDs the last reconcile saw: an arrival is folded as new only once. */
+  #foldedImageIds: ReadonlySet<ImageId> = new Set();
 
   constructor(options: NodeAgentOptions) {
     this.#o = options;
@@ -154,13 +156,20 @@ export class NodeAgent implements AgentView {
     const credentialsOf = (pod: PodView, location: ImageLocation) =>
       podCredentialsFor(secrets, pod, location).matching;
 
+    // The poller's previous listing stays until the cache changes again; were it used alone, a
+    // pod started minutes after a pull, holding any credential for the registry (a wrong one
+    // included), would be recorded as the puller and its own unauthorized use whitewashed.
+    const listedBefore = this.#o.cache.previousImageIds() as ReadonlySet<ImageId> | undefined;
+    const previousImageIds =
+      listedBefore === undefined ? undefined : new Set([...listedBefore, ...this.#foldedImageIds]);
+    this.#foldedImageIds = new Set(inventory.entries().map((e) => e.id));
     const folded = foldResync(this.#provenance, {
       inventory,
       pods,
       credentialsOf,
       tenantOfNamespace,
       now,
-      previousImageIds: this.#o.cache.previousImageIds() as ReadonlySet<ImageId> | undefined,
+      previousImageIds,
       kubeletRecords: this.#records,
       missingSince: this.#missingSince,
       graceMs: this.#o.forgetGraceMs ?? Math.max(2 * this.#o.resyncIntervalMs, 120_000),

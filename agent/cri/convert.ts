@@ -113,7 +113,11 @@ const containerStates: Record<string, ContainerState> = {
 };
 
 function containerState(x: unknown): ContainerState {
-  return (typeof x === 'string' ? containerStates[x] : undefined) ?? 'unknown';
+  // Own keys only: a name like "toString" must not reach Object.prototype.
+  return (
+    (typeof x === 'string' && Object.hasOwn(containerStates, x) ? containerStates[x] : undefined) ??
+    'unknown'
+  );
 }
 
 export function convertContainer(raw: unknown): Result<CriContainer, string> {

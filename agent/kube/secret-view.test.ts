@@ -70,7 +70,9 @@ for (const c of cases) {
     if (view.state === 'ok' && 'credentials' in c) {
       t.equal(view.credentials.length, c.credentials);
       t.equal(view.credentials[0]?.credentialHash, kubeletCredentialHash('alice', PASSWORD));
+      // authorization: the sealed capability for verification (its secret is in a closure).
       t.same(Object.keys(view.credentials[0] ?? {}).sort(), [
+        'authorization',
         'credentialHash',
         'fingerprint',
         'matcher',

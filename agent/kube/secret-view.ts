@@ -35,6 +35,8 @@ export function secretViewFromObject(
     matcher: c.matcher,
     fingerprint: c.fingerprint,
     credentialHash: c.credentialHash,
+    // The sealed capability the agent verifies a tenant's own credential with (never data).
+    authorization: c.authorization,
   }));
   return { state: 'ok', ...ref, credentials };
 }

@@ -299,7 +299,13 @@ function parseMetaTime(value: unknown): number | undefined {
 /** A value for a message: short, and never more than one line. */
 function quote(value: unknown): string {
   if (value === undefined) return '(missing)';
-  // JSON.stringify is undefined only for functions and symbols, which JSON.parse never makes.
-  const text = JSON.stringify(value) ?? typeof value;
+  let text: string;
+  try {
+    // JSON.stringify is undefined only for functions and symbols, which JSON.parse never makes.
+    text = JSON.stringify(value) ?? typeof value;
+  } catch {
+    // JSON.parse reads nesting deeper than JSON.stringify's stack can write back (RangeError).
+    text = Array.isArray(value) ? 'a deeply nested array' : 'a deeply nested object';
+  }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

@@ -60,6 +60,12 @@ export function parseRegistryKey(key: string): Result<RegistryKeyMatcher, string
   if (!parsed.value.hostIsUtf8 || !reparsed.value.hostIsUtf8) {
     return err('this registry key can never match an image (its host is not valid UTF-8)');
   }
+  // An image's "/" + repository never starts with "//". Such a path comes from a scheme the
+  // kubelet does not recognise ("HTTPS://user:pass@host": the rest becomes the path), and it
+  // would carry the user info out of the parser.
+  if (reparsed.value.path.startsWith('//')) {
+    return err('this registry key can never match an image (its path starts with "//")');
+  }
   const hostPort = splitHostPort(reparsed.value.host);
   return ok({
     indexKey,
