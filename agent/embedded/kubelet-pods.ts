@@ -71,7 +71,13 @@ export function dockerConfigSecret(
   name: string,
   registry: string,
   credentials: { readonly username: string; readonly password: string },
-): Record<string, unknown> {
+): {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: { namespace: string; name: string };
+  type: 'kubernetes.io/dockerconfigjson';
+  data: { '.dockerconfigjson': string };
+} {
   const config = {
     auths: { [registry]: { username: credentials.username, password: credentials.password } },
   };

@@ -11,7 +11,14 @@ import { requireTools, toolPath } from '../helpers/real-parts.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import type { PrometheusServer, Sample } from './prometheus.ts';
 import { startPrometheus } from './prometheus.ts';
-import { NODE, SEED_STORY_TOOLS, startSeedStory, waitFor } from './seed-story.ts';
+import { startAgentProcess } from '../helpers/agent-process.ts';
+import {
+  NODE,
+  playSeedStory,
+  prepareSeed,
+  TOOLS as SEED_STORY_TOOLS,
+  waitFor,
+} from '../helpers/seed-scenario.ts';
 import { DASHBOARD, REPO, RULE_FILE, runTool } from './tools.ts';
 
 interface Target {
@@ -217,7 +224,9 @@ t.test(
   async (t) => {
     if (!requireTools(t, [...SEED_STORY_TOOLS, 'prometheus', 'promtool'])) return;
     const dir = await makeTempDir(t, 'monitoring');
-    const story = await startSeedStory(t, dir);
+    const seed = await prepareSeed(t);
+    const agent = await startAgentProcess(t, seed.agentOptions());
+    const story = { agent, agentAddress: new URL(agent.url).host, image: seed.image };
     const prometheus: PrometheusServer = await startPrometheus(t, {
       dir,
       targets: [
@@ -235,8 +244,7 @@ t.test(
       10_000,
     );
 
-    await story.admin1PullsItsImage();
-    const finding = await story.admin2RunsItFromTheCache();
+    const finding = await playSeedStory(seed, [agent]);
     t.match(finding, { namespace: 'tenant-b', pod: 'admin2-pod', severity: 'critical' });
     await waitFor(
       'the finding in Prometheus, with 5 s of scrapes for the rates',
