@@ -3,7 +3,7 @@
 // recomputation; a periodic full resync is the safety net.
 import type { Logger } from 'pino';
 import type { CachePoller } from './cri/cache-poller.ts';
-import { podCredentialsFor } from './detect/access.ts';
+import { podCredentialsFor, privacyOf } from './detect/access.ts';
 import { cachedImageOf } from './detect/container-image.ts';
 import { detect } from './detect/detect.ts';
 import type { Finding, Rule } from './detect/finding.ts';
@@ -453,21 +453,20 @@ export class NodeAgent implements AgentView {
   }
 }
 
+/** What the images API shows: private by the same judgement detection uses, else the registry's answer. */
 function imageVisibility(
   snapshot: NodeSnapshot,
   names: readonly string[],
   provenance: ImageProvenance | undefined,
 ): 'public' | 'private' | 'unknown' {
+  let visibility: 'public' | 'unknown' = 'unknown';
   for (const n of names) {
     const ref = parseDockerRef(n);
     if (!ref.ok) continue;
-    const v = snapshot.visibility.get(ref.value.name);
-    if (v?.visibility === 'private') return 'private';
-    if (v?.visibility === 'public') return 'public';
+    if (privacyOf(snapshot, ref.value.name, provenance).private) return 'private';
+    if (snapshot.visibility.get(ref.value.name)?.visibility === 'public') visibility = 'public';
   }
-  if (provenance?.owners.some((o) => o.fingerprint !== undefined || o.credentialHash !== undefined))
-    return 'private';
-  return 'unknown';
+  return visibility;
 }
 
 function sameProvenance(
