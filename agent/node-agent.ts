@@ -95,6 +95,7 @@ export class NodeAgent implements AgentView {
   /** When each cached image name last led to a visibility question (by the name as listed). */
   readonly #namesAskedAt = new Map<string, number>();
   #snapshot: NodeSnapshot | undefined;
+  #imageViews: { snapshot: NodeSnapshot; images: readonly ImageView[] } | undefined;
   #lastScan: { at: number; durationSeconds: number } | undefined;
   readonly #errors = new Map<string, number>();
   #scheduled: NodeJS.Timeout | undefined;
@@ -360,6 +361,14 @@ export class NodeAgent implements AgentView {
   images(): readonly ImageView[] {
     const snapshot = this.#snapshot;
     if (snapshot === undefined) return [];
+    // Scrapes and API calls between two reconciles see the same snapshot: compute once.
+    if (this.#imageViews?.snapshot === snapshot) return this.#imageViews.images;
+    const images = this.#imageViewsOf(snapshot);
+    this.#imageViews = { snapshot, images };
+    return images;
+  }
+
+  #imageViewsOf(snapshot: NodeSnapshot): readonly ImageView[] {
     const usedBy = new Map<string, { namespace: string; pod: string; container: string }[]>();
     for (const pod of snapshot.pods) {
       for (const c of pod.containers) {

@@ -7,7 +7,7 @@ import { accessOf, isAuthorized, privacyOf } from '../access.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
-import type { NodeSnapshot, TenantId } from '../snapshot.ts';
+import type { NodeSnapshot, PodView, TenantId } from '../snapshot.ts';
 
 function namesOf(entry: InventoryEntry): ImageReference[] {
   const refs: ImageReference[] = [];
@@ -20,9 +20,15 @@ function namesOf(entry: InventoryEntry): ImageReference[] {
 
 export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
-  const livePods = snapshot.pods.filter(
-    (p) => !p.finished && !snapshot.ignoredNamespaces.has(p.namespace),
-  );
+  // Pods of one namespace with the same pull secrets hold the same credentials: asking about
+  // one of them answers for all, which turns pods x private images into groups x images.
+  const groups = new Map<string, PodView>();
+  for (const pod of snapshot.pods) {
+    if (pod.finished || snapshot.ignoredNamespaces.has(pod.namespace)) continue;
+    if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
+    const key = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
+    if (!groups.has(key)) groups.set(key, pod);
+  }
   for (const entry of snapshot.inventory.entries()) {
     const provenance = snapshot.provenance.get(entry.id);
     if (provenance === undefined || provenance.owners.length === 0) continue;
@@ -32,10 +38,9 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
     if (!privacy.private) continue;
 
     const exposed = new Set<TenantId>();
-    for (const pod of livePods) {
+    for (const pod of groups.values()) {
       const tenant = snapshot.tenantOfNamespace(pod.namespace);
       if (exposed.has(tenant)) continue;
-      if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
       if (!isAuthorized(accessOf(snapshot, pod, reference, entry.id, provenance)))
         exposed.add(tenant);
     }
