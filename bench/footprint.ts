@@ -1,0 +1,285 @@
+// 3. Footprint of the agent process at 5,000 images / 500 pods: resident memory and CPU while
+// idle (cache polls every 15 s, resync every 60 s, watches with bookmarks), and the heap before
+// and after rounds of 10,000 pod add/update/delete events.
+import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
+import { verdict } from './lib/benchmark.ts';
+import { buildAgent } from './lib/build.ts';
+import type { InstrumentedAgent, NodeEnvironment } from './lib/environment.ts';
+import {
+  startCliAgent,
+  startInstrumentedAgent,
+  startNodeEnvironment,
+  waitForFindings,
+} from './lib/environment.ts';
+import type { UsageMessage } from './lib/instrumented-agent.ts';
+import { describeMachine, machineLine } from './lib/machine.ts';
+import type { ProcSample } from './lib/proc.ts';
+import { MiB, sampleProcess } from './lib/proc.ts';
+import type { Scenario } from './lib/scenario.ts';
+import { buildScenarioWithFindings, podObject } from './lib/scenario.ts';
+import { fmt, summarize } from './lib/stats.ts';
+import { sleep, Teardowns } from './lib/teardown.ts';
+
+const RSS_TARGET_MIB = 128;
+const IDLE_TARGET_MILLICORES = 5;
+const EVENTS_PER_ROUND = 10_000;
+const BATCH = 10;
+const SETTLE_AFTER_CHURN_MS = 35_000;
+
+/** What the idle window saw on the API server, for the kube-load benchmark. */
+export interface KubeWindow {
+  readonly seconds: number;
+  /** When the window began, counted from the agent's start. */
+  readonly startedAfterAgentSeconds: number;
+  readonly requests: readonly { method: string; path: string; watch: boolean; startedAt: number }[];
+  readonly openWatches: number;
+  readonly pods: number;
+  readonly pullSecrets: number;
+}
+export const KUBE_WINDOW = 'footprint:kube-window';
+
+/** Pod add, status update and delete in batches, as a busy node's churn looks to the agent. */
+async function churn(env: NodeEnvironment, scenario: Scenario, round: number): Promise<number> {
+  let sent = 0;
+  let next = 0;
+  while (sent < EVENTS_PER_ROUND) {
+    const pods = Array.from({ length: BATCH }, () => {
+      const index = (next += 1);
+      return {
+        ...scenario.probePod(index),
+        name: `churn-${round}-${index}`,
+        uid: `uid-churn-${round}-${index}`,
+      };
+    });
+    for (const pod of pods) {
+      const created = env.api.store.create('pods', podObject(pod));
+      if (!created.ok) throw new Error(created.error.message);
+      sent += 1;
+    }
+    await sleep(15);
+    for (const pod of pods) {
+      const modified = env.api.store.modify(
+        'pods',
+        { namespace: pod.namespace, name: pod.name },
+        (obj) => {
+          obj.metadata.labels = {
+            ...obj.metadata.labels,
+            'bench.pullwatch.dev/round': String(round),
+          };
+          return obj;
+        },
+      );
+      if (!modified.ok) throw new Error(modified.error.message);
+      sent += 1;
+    }
+    await sleep(15);
+    for (const pod of pods) {
+      const deleted = env.api.store.delete('pods', { namespace: pod.namespace, name: pod.name });
+      if (!deleted.ok) throw new Error(deleted.error.message);
+      sent += 1;
+    }
+    await sleep(15);
+  }
+  return sent;
+}
+
+async function gcSamples(agent: InstrumentedAgent, count: number): Promise<UsageMessage[]> {
+  const out: UsageMessage[] = [];
+  for (let i = 0; i < count; i += 1) {
+    out.push(await agent.usage(true));
+    await sleep(1000);
+  }
+  return out;
+}
+
+const mib = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
+const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => x.heapUsed)).median;
+
+export const footprintBenchmark: Benchmark = {
+  name: 'footprint',
+  title: '3. Footprint of the agent process',
+  summary: 'RSS, idle CPU (5 min; 60 s with --quick) and heap across 2 × 10,000 pod events',
+  async run(context) {
+    const machine = describeMachine();
+    const idleSeconds = context.quick ? 60 : 300;
+    const scenario = buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+    const teardowns = new Teardowns();
+    try {
+      const built = await buildAgent(teardowns);
+      const env = await startNodeEnvironment(teardowns, scenario);
+
+      // Idle: the pullwatch binary itself, measured from /proc.
+      const cli = await startCliAgent(teardowns, env);
+      await waitForFindings(cli, scenario.expectedFindings);
+      const atReady = await sampleProcess(cli.pid);
+      await sleep(context.quick ? 10_000 : 20_000);
+      context.log(`footprint: idle window of ${idleSeconds} s`);
+      env.api.clearRequestLog();
+      const samples: ProcSample[] = [await sampleProcess(cli.pid)];
+      const end = performance.now() + idleSeconds * 1000;
+      while (performance.now() < end) {
+        await sleep(1000);
+        samples.push(await sampleProcess(cli.pid));
+      }
+      const first = samples[0] as ProcSample;
+      const last = samples[samples.length - 1] as ProcSample;
+      const windowSeconds = (last.at - first.at) / 1000;
+      const idleMillicores = ((last.cpuSeconds - first.cpuSeconds) / windowSeconds) * 1000;
+      const rss = summarize(samples.map((s) => s.rssBytes));
+      const window: KubeWindow = {
+        seconds: windowSeconds,
+        startedAfterAgentSeconds: (first.at - cli.spawnedAt) / 1000,
+        requests: env.api.requestLog.map((r) => ({
+          method: r.method,
+          path: r.path,
+          watch: r.watch,
+          startedAt: r.startedAt,
+        })),
+        openWatches: env.api.openWatchCount(),
+        pods: scenario.pods.length,
+        pullSecrets: new Set(
+          scenario.pods.flatMap((p) => p.pullSecrets.map((s) => `${p.namespace}/${s}`)),
+        ).size,
+      };
+      context.shared.set(KUBE_WINDOW, window);
+      // CPU per second of the window: where the idle CPU goes (polls, resyncs).
+      const perSecond = samples
+        .slice(1)
+        .map((s, i) => (s.cpuSeconds - (samples[i] as ProcSample).cpuSeconds) * 1000);
+      const busySeconds = perSecond.filter((ms) => ms > 0).length;
+      const busiest = [...perSecond].sort((a, b) => b - a).slice(0, 8);
+      await cli.stop();
+
+      // The same agent compiled as the container image runs it (node dist/agent/cli.js).
+      const deployed = await startCliAgent(teardowns, env, { name: 'pullwatch-built', cli: built });
+      await waitForFindings(deployed, scenario.expectedFindings);
+      await sleep(10_000);
+      const builtSamples: ProcSample[] = [await sampleProcess(deployed.pid)];
+      for (let i = 0; i < 30; i += 1) {
+        await sleep(1000);
+        builtSamples.push(await sampleProcess(deployed.pid));
+      }
+      const builtRss = summarize(builtSamples.map((s) => s.rssBytes));
+      const builtFirst = builtSamples[0] as ProcSample;
+      const builtLast = builtSamples[builtSamples.length - 1] as ProcSample;
+      const builtMillicores =
+        ((builtLast.cpuSeconds - builtFirst.cpuSeconds) / ((builtLast.at - builtFirst.at) / 1000)) *
+        1000;
+      await deployed.stop();
+
+      // Heap: the same agent code in the instrumented child, with --expose-gc.
+      context.log(`footprint: heap across 2 × ${EVENTS_PER_ROUND} pod events`);
+      const agent = await startInstrumentedAgent(teardowns, env, { exposeGc: true, name: 'heap' });
+      await waitForFindings(agent, scenario.expectedFindings);
+      await sleep(3000);
+      const before = await gcSamples(agent, 3);
+      const rounds: {
+        events: number;
+        seconds: number;
+        soon: UsageMessage[];
+        after: UsageMessage[];
+      }[] = [];
+      for (let round = 1; round <= 2; round += 1) {
+        const started = performance.now();
+        const events = await churn(env, scenario, round);
+        const seconds = (performance.now() - started) / 1000;
+        await waitForFindings(agent, scenario.expectedFindings);
+        await sleep(5000);
+        const soon = await gcSamples(agent, 3);
+        // The embedded API server closes connections idle for 30 s (keepAliveTimeout).
+        await sleep(SETTLE_AFTER_CHURN_MS);
+        rounds.push({ events, seconds, soon, after: await gcSamples(agent, 3) });
+      }
+      await agent.stop();
+
+      const noise = Math.max(
+        summarize(before.map((x) => x.heapUsed)).max - summarize(before.map((x) => x.heapUsed)).min,
+        ...rounds.map(
+          (r) =>
+            summarize(r.after.map((x) => x.heapUsed)).max -
+            summarize(r.after.map((x) => x.heapUsed)).min,
+        ),
+      );
+      const allowed = Math.max(3 * noise, 1 * MiB);
+      const heapBefore = heapOf(before);
+      const heapAfter1 = heapOf(rounds[0]?.after ?? []);
+      const heapAfter2 = heapOf(rounds[1]?.after ?? []);
+      const growth1 = heapAfter1 - heapBefore;
+      const growth2 = heapAfter2 - heapAfter1;
+      const growthSoon = Math.max(...rounds.map((r) => heapOf(r.soon) - heapBefore));
+
+      const targets: TargetCheck[] = [
+        {
+          figure:
+            'steady RSS, `node agent/cli.ts run` (sources), 5,000 images / 500 pods / 1,000 findings',
+          target: `< ${RSS_TARGET_MIB} MiB`,
+          measured: `median ${mib(rss.median)}, max ${mib(rss.max)}`,
+          met: rss.max < RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: 'steady RSS, `node dist/agent/cli.js run` (the build, as deployed), same node',
+          target: `< ${RSS_TARGET_MIB} MiB`,
+          measured: `median ${mib(builtRss.median)}, max ${mib(builtRss.max)}`,
+          met: builtRss.max < RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: `heap after 10,000 pod events vs before (forced GC, ${SETTLE_AFTER_CHURN_MS / 1000} s after the churn)`,
+          target: `no growth beyond noise (≤ ${mib(allowed)})`,
+          measured: `${growth1 >= 0 ? '+' : ''}${mib(growth1)} after round 1, ${growth2 >= 0 ? '+' : ''}${mib(growth2)} more after round 2`,
+          met: growth1 <= allowed && growth2 <= allowed,
+        },
+        {
+          figure: 'heap 5 s after 10,000 pod events vs before (forced GC)',
+          target: `no growth beyond noise (≤ ${mib(allowed)})`,
+          measured: `+${mib(growthSoon)} at most (open fds ${Math.max(...rounds.map((r) => summarize(r.soon.map((x) => x.openFds)).median))} vs ${summarize(before.map((x) => x.openFds)).median} before)`,
+          met: growthSoon <= allowed,
+        },
+        {
+          figure: `idle CPU over ${idleSeconds} s${context.quick ? ' (--quick)' : ''}, incl. cache polls every 15 s`,
+          target: `< ${IDLE_TARGET_MILLICORES} millicores`,
+          measured: `${fmt(idleMillicores, 2)} millicores`,
+          met: idleMillicores < IDLE_TARGET_MILLICORES,
+        },
+      ];
+      const medianOf = (xs: readonly UsageMessage[], pick: (x: UsageMessage) => number) =>
+        mib(summarize(xs.map(pick)).median);
+      const usageRow = (label: string, xs: readonly UsageMessage[]) =>
+        `| ${label} | ${mib(heapOf(xs))} | ${medianOf(xs, (x) => x.spaces.old_space ?? 0)} | ${medianOf(xs, (x) => x.spaces.code_space ?? 0)} | ${medianOf(xs, (x) => x.spaces.large_object_space ?? 0)} | ${medianOf(xs, (x) => x.heapTotal)} | ${medianOf(xs, (x) => x.rss)} | ${medianOf(xs, (x) => x.external)} | ${summarize(xs.map((x) => x.openFds)).median} |`;
+      const body = [
+        `Measured ${machineLine(machine)}. **Embedded runtime** and **embedded API server** (bookmarks every 60 s) in the benchmark process; the agent as a **separate process**.`,
+        '',
+        `**Node:** ${scenario.describe()}. Default intervals: cache poll 15 s, resync 60 s; \`--registry-probe off\` (the scenario's registries do not exist), \`--auth none\`, \`--log-level info\`.`,
+        '',
+        `**Idle** (\`node agent/cli.ts run\`, i.e. the \`pullwatch\` binary from the sources): ready ${fmt(cli.readyAfterMs / 1000, 1)} s after spawn (RSS then ${mib(atReady.rssBytes)}); after ${context.quick ? 10 : 20} s of settling, /proc/PID/stat and /proc/PID/status were read every second for **${fmt(windowSeconds, 0)} s**${context.quick ? ' (`--quick`; a full run uses 5 minutes)' : ''}, with no pod changes: ${Math.round(windowSeconds / 15)} cache polls (ListImages of 5,000 images), ${Math.round(windowSeconds / 60)} resyncs.`,
+        '',
+        '| figure | value |',
+        '| --- | --- |',
+        `| RSS during the idle window | median ${mib(rss.median)}, min–max ${mib(rss.min)}–${mib(rss.max)} (n=${rss.n}) |`,
+        `| idle CPU | ${fmt(idleMillicores, 2)} millicores average (${fmt(last.cpuSeconds - first.cpuSeconds, 2)} CPU s in ${fmt(windowSeconds, 0)} s); CPU was used in ${busySeconds} of ${perSecond.length} one-second samples (10 ms ticks); the busiest seconds: ${busiest.map((ms) => fmt(ms, 0)).join(', ')} ms |`,
+        `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
+        '',
+        `**Heap** (the instrumented child: \`runAgent\` as \`pullwatch run\`, started with \`--expose-gc\`; \`process.memoryUsage()\` after two forced GCs, 3 samples 1 s apart, medians): each round sends ${EVENTS_PER_ROUND.toLocaleString('en-US')} pod events through the API server: batches of ${BATCH} pods (tenant team-01 running team-00's private image, so every pod also adds and retires a finding) created, relabelled and deleted, 15 ms between steps. Sampled when the agent is back at ${scenario.expectedFindings} findings and has rested 5 s, and again ${SETTLE_AFTER_CHURN_MS / 1000} s later, after the embedded API server (\`keepAliveTimeout\` 30 s) has closed the idle connections the agent left open: every pull secret GET and event query goes through @kubernetes/client-node, which opens a new connection for each request (see section 5), and each pod start makes one of each.`,
+        '',
+        '| when | heapUsed | … old space | … code space | … large objects | heapTotal | RSS | external | open fds |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        usageRow('before', before),
+        ...rounds.flatMap((r, i) => [
+          usageRow(
+            `5 s after round ${i + 1} (${r.events.toLocaleString('en-US')} events in ${fmt(r.seconds, 0)} s)`,
+            r.soon,
+          ),
+          usageRow(`${(SETTLE_AFTER_CHURN_MS + 8000) / 1000} s after round ${i + 1}`, r.after),
+        ]),
+        '',
+        `Noise (largest spread of heapUsed among the 3 samples of one point): ${mib(noise)}; growth counted as real above max(3 × noise, 1 MiB) = ${mib(allowed)}.`,
+        '',
+        '| figure | target | measured | verdict |',
+        '| --- | --- | --- | --- |',
+        ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+      ].join('\n');
+      return { body, targets };
+    } finally {
+      await teardowns.run();
+    }
+  },
+};
