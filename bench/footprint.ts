@@ -171,7 +171,8 @@ export const footprintBenchmark: Benchmark = {
       context.log(`footprint: heap across 2 × ${EVENTS_PER_ROUND} pod events`);
       const agent = await startInstrumentedAgent(teardowns, env, { exposeGc: true, name: 'heap' });
       await waitForFindings(agent, scenario.expectedFindings);
-      await sleep(3000);
+      // Start from a rested agent: the connections of its start-up requests closed too.
+      await sleep(SETTLE_AFTER_CHURN_MS);
       const before = await gcSamples(agent, 3);
       const rounds: {
         events: number;
@@ -258,7 +259,7 @@ export const footprintBenchmark: Benchmark = {
         `| idle CPU | ${fmt(idleMillicores, 2)} millicores average (${fmt(last.cpuSeconds - first.cpuSeconds, 2)} CPU s in ${fmt(windowSeconds, 0)} s); CPU was used in ${busySeconds} of ${perSecond.length} one-second samples (10 ms ticks); the busiest seconds: ${busiest.map((ms) => fmt(ms, 0)).join(', ')} ms |`,
         `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
         '',
-        `**Heap** (the instrumented child: \`runAgent\` as \`pullwatch run\`, started with \`--expose-gc\`; \`process.memoryUsage()\` after two forced GCs, 3 samples 1 s apart, medians): each round sends ${EVENTS_PER_ROUND.toLocaleString('en-US')} pod events through the API server: batches of ${BATCH} pods (tenant team-01 running team-00's private image, so every pod also adds and retires a finding) created, relabelled and deleted, 15 ms between steps. Sampled when the agent is back at ${scenario.expectedFindings} findings and has rested 5 s, and again ${SETTLE_AFTER_CHURN_MS / 1000} s later, after the embedded API server (\`keepAliveTimeout\` 30 s) has closed the idle connections the agent left open: every pull secret GET and event query goes through @kubernetes/client-node, which opens a new connection for each request (see section 5), and each pod start makes one of each.`,
+        `**Heap** (the instrumented child: \`runAgent\` as \`pullwatch run\`, started with \`--expose-gc\`; \`process.memoryUsage()\` after two forced GCs, 3 samples 1 s apart, medians): each round sends ${EVENTS_PER_ROUND.toLocaleString('en-US')} pod events through the API server: batches of ${BATCH} pods (tenant team-01 running team-00's private image, so every pod also adds and retires a finding) created, relabelled and deleted, 15 ms between steps. "Before" is sampled ${SETTLE_AFTER_CHURN_MS / 1000} s after the agent reported its findings; each round is sampled when the agent is back at ${scenario.expectedFindings} findings and has rested 5 s, and again ${SETTLE_AFTER_CHURN_MS / 1000} s later, after the embedded API server (\`keepAliveTimeout\` 30 s) has closed the idle connections the agent left open: every pull secret GET and event query goes through @kubernetes/client-node, which opens a new connection for each request (see section 5), and each pod start makes one of each.`,
         '',
         '| when | heapUsed | … old space | … code space | … large objects | heapTotal | RSS | external | open fds |',
         '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

@@ -91,11 +91,20 @@ async function main(): Promise<number> {
   for (const benchmark of selected) {
     context.log(`== ${benchmark.title}`);
     const load = watchLoad();
+    const before = sourceRevision();
     try {
       const measured = await benchmark.run(context);
+      const after = sourceRevision();
+      // Agent processes load the code when they start; this process loaded it at its own start.
+      const code =
+        before !== after
+          ? `the agent code changed while this ran (${before}, then ${after}): figures may mix both`
+          : before !== revision
+            ? `${before} for the agent processes; this process loaded ${revision} at its start`
+            : before;
       const result = {
         ...measured,
-        body: `${measured.body.trim()}\n\nAgent code: ${revision}. ${load()}`,
+        body: `${measured.body.trim()}\n\nAgent code: ${code}. ${load()}`,
       };
       results.set(benchmark.name, result);
       for (const t of result.targets) {
