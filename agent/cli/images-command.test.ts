@@ -3,21 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { captureIo as capture } from '../../test/helpers/capture-io.ts';
 import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
 import { main } from '../cli.ts';
-import type { CommandIo } from './io.ts';
-
-function capture(): CommandIo & { out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    env: {},
-    stdout: (s) => out.push(s),
-    stderr: (s) => err.push(s),
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 const ID_A = `sha256:${'a'.repeat(64)}`;
 const ID_B = `sha256:${'b'.repeat(64)}`;

@@ -4,8 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { captureIo as capture } from '../helpers/capture-io.ts';
 import { main } from '../../agent/cli.ts';
-import type { CommandIo } from '../../agent/cli/io.ts';
 import { startEmbeddedCriRuntime } from '../../agent/embedded/cri-runtime.ts';
 import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
 
@@ -13,18 +13,6 @@ const REGISTRY = 'registry.example.com';
 const IMAGE = `${REGISTRY}/team-a/app:v1`;
 const IMAGE_ID = `sha256:${'ab'.repeat(32)}`;
 const DIGEST = `${REGISTRY}/team-a/app@sha256:${'cd'.repeat(32)}`;
-
-function capture(): CommandIo & { out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    env: {},
-    stdout: (s) => out.push(s),
-    stderr: (s) => err.push(s),
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 function pod(namespace: string, name: string, secrets: string[]) {
   return {

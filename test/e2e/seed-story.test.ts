@@ -15,25 +15,11 @@ import { requireTools } from '../helpers/real-parts.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { pushLayout } from '../helpers/skopeo.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const TOOLS = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
 const ADMIN1 = { username: 'admin1', password: 'pw-admin1-super-secret-9d2e' };
 const NODE = 'node-1';
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test(
   'Admin2 running Admin1 private image from the cache is flagged, and stays flagged',

@@ -18,6 +18,9 @@ import { startRegistry } from './registry.ts';
 import { pushLayout } from './skopeo.ts';
 import type { TeardownHost } from './tmp.ts';
 import { makeTempDir } from './tmp.ts';
+import { sleep, waitFor } from './wait.ts';
+
+export { sleep, waitFor };
 
 export const TOOLS = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
 export const NODE = 'node-1';
@@ -28,27 +31,6 @@ export const UNAUTHORIZED_RULE = 'unauthorized-cached-image-use';
 export interface Credentials {
   readonly username: string;
   readonly password: string;
-}
-
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    setTimeout(resolve, ms);
-  });
-
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 export { dockerConfigSecret, markRunning };

@@ -3,8 +3,8 @@
 // independent witness and the runtime's own ImageStatus as the judge of "present".
 import { join } from 'node:path';
 import t from 'tap';
+import { captureIo as capture } from '../helpers/capture-io.ts';
 import { main } from '../../agent/cli.ts';
-import type { CommandIo } from '../../agent/cli/io.ts';
 import type { CriReader } from '../../agent/cri/client.ts';
 import { connectCri } from '../../agent/cri/client.ts';
 import { parseCriEndpoint } from '../../agent/cri/endpoint.ts';
@@ -17,6 +17,7 @@ import { requireTools } from '../helpers/real-parts.ts';
 import { startRegistry } from '../helpers/registry.ts';
 import { pushLayout } from '../helpers/skopeo.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const TOOLS = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
 const TEAM_A = { username: 'team-a-puller', password: 'pw-team-a-7f3c' };
@@ -39,33 +40,6 @@ function namesOf(inventory: Inventory): string[] {
     .entries()
     .flatMap((e) => [...e.repoTags, ...e.repoDigests, e.id])
     .sort();
-}
-
-function capture(env: Record<string, string> = {}): CommandIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    env,
-    stdout: (s) => out.push(s),
-    stderr: (s) => err.push(s),
-  };
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 t.test(
@@ -148,7 +122,7 @@ t.test(
     // pullwatch images --output json lists exactly this cache
     const io = capture();
     t.equal(await main(['images', '--cri-endpoint', containerd.socket, '--output', 'json'], io), 0);
-    const printed = JSON.parse(io.out.join('')) as {
+    const printed = JSON.parse(io.out()) as {
       runtime: { criApi: string; name: string };
       items: { imageId: string; repoTags: string[]; repoDigests: string[]; sizeBytes: number }[];
     };
@@ -176,8 +150,8 @@ t.test(
     await containerd.kill();
     const down = capture();
     t.equal(await main(['images', '--cri-endpoint', containerd.socket], down), 1);
-    t.match(down.err.join(''), /unavailable|does not exist/);
-    t.equal(down.err.join('').trim().split('\n').length, 1, 'a single line');
+    t.match(down.err(), /unavailable|does not exist/);
+    t.equal(down.err().trim().split('\n').length, 1, 'a single line');
     const whileDown = await cri.listImages();
     t.ok(
       !whileDown.ok && whileDown.error.kind === 'unavailable',
