@@ -95,13 +95,13 @@ async function main(): Promise<number> {
     try {
       const measured = await benchmark.run(context);
       const after = sourceRevision();
-      // Agent processes load the code when they start; this process loaded it at its own start.
+      // This process loaded the agent's modules at its start; agent processes load them when
+      // they are spawned, from whatever is on disk then.
+      const onDisk = before === after ? before : `${before}, later ${after}`;
       const code =
-        before !== after
-          ? `the agent code changed while this ran (${before}, then ${after}): figures may mix both`
-          : before !== revision
-            ? `${before} for the agent processes; this process loaded ${revision} at its start`
-            : before;
+        onDisk === revision
+          ? revision
+          : `in-process measurements ran ${revision} (loaded at the start of the run); agent processes started from ${onDisk}`;
       const result = {
         ...measured,
         body: `${measured.body.trim()}\n\nAgent code: ${code}. ${load()}`,
@@ -128,7 +128,7 @@ async function main(): Promise<number> {
       '); `--quick` shortens the windows; `npm run bench -- --help` lists the flags. ' +
       'A run replaces the sections it measured and keeps the others.',
     '',
-    `Last run: ${machineLine(machine)} · agent at ${revision} · ${values.quick ? '`--quick`' : 'full'} · ${selected.map((b) => b.name).join(', ')} · ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
+    `Last run: ${machineLine(machine)} · ${revision} · ${values.quick ? '`--quick`' : 'full'} · ${selected.map((b) => b.name).join(', ')} · ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
   ].join('\n');
   if (values['no-write']) {
     for (const [name, result] of results) process.stdout.write(`\n## ${name}\n\n${result.body}\n`);

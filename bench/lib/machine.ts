@@ -94,24 +94,29 @@ export function watchLoad(): () => string {
   };
 }
 
-/** Which agent code was measured: the commit, and whether agent/ had changes not committed. */
+/**
+ * Which agent code was measured: the last commit that changed agent/ outside its tests, and
+ * how many such files differ from it on disk (other people may be editing the checkout).
+ */
 export function sourceRevision(): string {
+  const cwd = new URL('../../', import.meta.url);
+  const git = (args: readonly string[]): string =>
+    execFileSync('git', [...args], { cwd, encoding: 'utf8' }).trim();
+  const runtimeCode = [
+    '--',
+    'agent',
+    ':(exclude)agent/**/*.test.ts',
+    ':(exclude)agent/**/*.test-helper.ts',
+  ];
   try {
-    const cwd = new URL('../../', import.meta.url);
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd,
-      encoding: 'utf8',
-    }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'agent'], {
-      cwd,
-      encoding: 'utf8',
-    })
+    const commit = git(['log', '-1', '--format=%h', ...runtimeCode]);
+    const dirty = git(['status', '--porcelain', ...runtimeCode])
       .split('\n')
       .filter((l) => l.trim() !== '').length;
     return dirty === 0
-      ? `commit ${head}`
-      : `commit ${head} with ${dirty} uncommitted change(s) in agent/`;
+      ? `agent/ as of commit ${commit}`
+      : `agent/ as of commit ${commit} with ${dirty} file(s) changed on disk`;
   } catch {
-    return 'an unknown revision';
+    return 'agent/ at an unknown revision';
   }
 }
