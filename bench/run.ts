@@ -87,6 +87,20 @@ async function main(): Promise<number> {
     `${machineLine(machine)}; ${values.quick ? 'quick' : 'full'} run of ${selected.map((b) => b.name).join(', ')}`,
   );
   const results = new Map<string, BenchResult>();
+  const out = values.out ?? fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
+  const header = (): string =>
+    [
+      '# Benchmarks',
+      '',
+      'Written by `npm run bench` (bench/run.ts); every figure below was measured by it on the machine its section names. ' +
+        'Run one benchmark with `npm run bench -- NAME` (names: ' +
+        BENCHMARKS.map((b) => `\`${b.name}\``).join(', ') +
+        '); `--quick` shortens the windows; `npm run bench -- --help` lists the flags. ' +
+        'A run replaces the sections it measured and keeps the others.',
+      '',
+      `Last run: ${machineLine(machine)} · ${revision} · ${values.quick ? '`--quick`' : 'full'} · ${selected.map((b) => b.name).join(', ')} · ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
+    ].join('\n');
+
   let failed = 0;
   for (const benchmark of selected) {
     context.log(`== ${benchmark.title}`);
@@ -107,6 +121,8 @@ async function main(): Promise<number> {
         body: `${measured.body.trim()}\n\nAgent code: ${code}. ${load()}`,
       };
       results.set(benchmark.name, result);
+      // Written after every benchmark, so that a run stopped half-way keeps what it measured.
+      if (!values['no-write']) await writeReport(out, BENCHMARKS, results, header());
       for (const t of result.targets) {
         context.log(
           `   ${t.met ? 'met   ' : 'MISSED'} ${t.figure}: ${t.measured} (target ${t.target})`,
@@ -119,22 +135,10 @@ async function main(): Promise<number> {
       );
     }
   }
-  const header = [
-    '# Benchmarks',
-    '',
-    'Written by `npm run bench` (bench/run.ts); every figure below was measured by it on the machine its section names. ' +
-      'Run one benchmark with `npm run bench -- NAME` (names: ' +
-      BENCHMARKS.map((b) => `\`${b.name}\``).join(', ') +
-      '); `--quick` shortens the windows; `npm run bench -- --help` lists the flags. ' +
-      'A run replaces the sections it measured and keeps the others.',
-    '',
-    `Last run: ${machineLine(machine)} · ${revision} · ${values.quick ? '`--quick`' : 'full'} · ${selected.map((b) => b.name).join(', ')} · ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
-  ].join('\n');
   if (values['no-write']) {
     for (const [name, result] of results) process.stdout.write(`\n## ${name}\n\n${result.body}\n`);
   } else {
-    const out = values.out ?? fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url));
-    await writeReport(out, BENCHMARKS, results, header);
+    await writeReport(out, BENCHMARKS, results, header());
     context.log(`wrote ${out}`);
   }
   return failed === 0 ? 0 : 1;
