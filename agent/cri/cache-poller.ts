@@ -120,7 +120,7 @@ export class CachePoller {
         this.#signature === '' && !wasUp
           ? undefined
           : new Set(this.#inventory.entries().map((e) => e.id));
-      this.#inventory = new Inventory(items);
+      this.#inventory = new Inventory(items, this.#inventory);
       this.#signature = signature;
       this.#options.onChange();
     } else if (!wasUp) {

@@ -1,8 +1,14 @@
 // Whether a pod may use a cached private image: the questions the kubelet's KEP-2535
 // verification asks, answered from what the snapshot knows.
 import type { ImageLocation } from '../registry/keyring.ts';
-import { resolveCredentialsForImage } from '../registry/keyring.ts';
-import type { CredentialView, ImageProvenance, NodeSnapshot, PodView } from './snapshot.ts';
+import { Keyring } from '../registry/keyring.ts';
+import type {
+  CredentialView,
+  ImageProvenance,
+  NodeSnapshot,
+  PodView,
+  TenantId,
+} from './snapshot.ts';
 import { secretKey, verdictKey } from './snapshot.ts';
 
 export type Access =
@@ -28,12 +34,32 @@ interface HeldCredential {
   readonly matcher: CredentialView['matcher'];
 }
 
-/** The pod's credentials for an image, in the order the kubelet would try them, plus notes on unusable secrets. */
-export function podCredentialsFor(
-  secrets: NodeSnapshot['secrets'],
-  pod: PodView,
-  location: ImageLocation,
-): { readonly matching: readonly HeldCredential[]; readonly notes: readonly string[] } {
+export interface PodKeyring {
+  readonly keyring: Keyring<HeldCredential>;
+  /** Unusable pull secrets, said once per pod. */
+  readonly notes: readonly string[];
+}
+
+// Pods of one namespace naming the same pull secrets hold the same keyring: compiled once per
+// secrets map (one per snapshot), so each (pods, image) question costs a lookup, not a parse.
+const keyrings = new WeakMap<NodeSnapshot['secrets'], Map<string, PodKeyring>>();
+
+export function keyringOf(secrets: NodeSnapshot['secrets'], pod: PodView): PodKeyring {
+  let compiled = keyrings.get(secrets);
+  if (compiled === undefined) {
+    compiled = new Map();
+    keyrings.set(secrets, compiled);
+  }
+  const group = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
+  let entry = compiled.get(group);
+  if (entry === undefined) {
+    entry = compileKeyring(secrets, pod);
+    compiled.set(group, entry);
+  }
+  return entry;
+}
+
+function compileKeyring(secrets: NodeSnapshot['secrets'], pod: PodView): PodKeyring {
   const held: HeldCredential[] = [];
   const notes: string[] = [];
   for (const name of pod.pullSecretNames) {
@@ -49,7 +75,17 @@ export function podCredentialsFor(
       held.push({ secret: `${pod.namespace}/${name}`, credential, matcher: credential.matcher });
     }
   }
-  return { matching: resolveCredentialsForImage(held, location), notes };
+  return { keyring: new Keyring(held), notes };
+}
+
+/** The pod's credentials for an image, in the order the kubelet would try them, plus notes on unusable secrets. */
+export function podCredentialsFor(
+  secrets: NodeSnapshot['secrets'],
+  pod: PodView,
+  location: ImageLocation,
+): { readonly matching: readonly HeldCredential[]; readonly notes: readonly string[] } {
+  const { keyring, notes } = keyringOf(secrets, pod);
+  return { matching: keyring.lookup(location), notes };
 }
 
 export function accessOf(
@@ -59,30 +95,49 @@ export function accessOf(
   imageId: string,
   provenance: ImageProvenance | undefined,
 ): Access {
-  const tenant = snapshot.tenantOfNamespace(pod.namespace);
+  return accessWith(
+    snapshot,
+    snapshot.tenantOfNamespace(pod.namespace),
+    keyringOf(snapshot.secrets, pod),
+    location,
+    imageId,
+    provenance,
+  );
+}
+
+/** accessOf for a tenant's pods holding `held`: what pods of one (namespace, pull secrets) group share. */
+export function accessWith(
+  snapshot: NodeSnapshot,
+  tenant: TenantId,
+  held: PodKeyring,
+  location: ImageLocation & { readonly name: string },
+  imageId: string,
+  provenance: ImageProvenance | undefined,
+): Access {
   const owners = provenance?.owners ?? [];
   if (owners.some((o) => o.tenant === tenant)) return { kind: 'owner-tenant' };
 
-  const { matching, notes } = podCredentialsFor(snapshot.secrets, pod, location);
-  if (matching.length === 0) return { kind: 'no-credential', notes };
+  const matching = held.keyring.lookup(location);
+  if (matching.length === 0) return { kind: 'no-credential', notes: held.notes };
 
-  const fingerprints = new Set(owners.map((o) => o.fingerprint).filter((f) => f !== undefined));
-  const hashes = new Set(owners.map((o) => o.credentialHash).filter((h) => h !== undefined));
   const unverified: string[] = [];
   const refused: string[] = [];
-  for (const held of matching) {
+  for (const { credential, secret } of matching) {
     if (
-      fingerprints.has(held.credential.fingerprint) ||
-      hashes.has(held.credential.credentialHash)
+      owners.some(
+        (o) =>
+          (o.fingerprint !== undefined && o.fingerprint === credential.fingerprint) ||
+          (o.credentialHash !== undefined && o.credentialHash === credential.credentialHash),
+      )
     ) {
-      return { kind: 'same-credential', secret: held.secret };
+      return { kind: 'same-credential', secret };
     }
     const verdict = snapshot.verdicts.get(
-      verdictKey(held.credential.fingerprint, location.name, imageId),
+      verdictKey(credential.fingerprint, location.name, imageId),
     );
-    if (verdict === 'can-read') return { kind: 'registry-allows', secret: held.secret };
-    if (verdict === 'cannot-read') refused.push(held.secret);
-    else unverified.push(held.secret);
+    if (verdict === 'can-read') return { kind: 'registry-allows', secret };
+    if (verdict === 'cannot-read') refused.push(secret);
+    else unverified.push(secret);
   }
   const unique = (xs: string[]): string[] => [...new Set(xs)];
   return unverified.length > 0

@@ -1,4 +1,4 @@
-import type { InventoryEntry } from '../image/inventory.ts';
+import type { Inventory, InventoryEntry } from '../image/inventory.ts';
 import type { ImageReference } from '../image/reference.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { NodeSnapshot, PodContainer } from './snapshot.ts';
@@ -29,6 +29,11 @@ export interface CachedImage {
   readonly repoDigest: string | null;
 }
 
+// Reconciles ask about the same containers against the same inventory again and again (every
+// pod event recomputes the node): the answer depends on nothing else, so it is kept for as long
+// as both objects live.
+const answers = new WeakMap<Inventory, WeakMap<PodContainer, CachedImage | null>>();
+
 /**
  * The cached image a container gets: the one its status says it started, else the one the
  * runtime's presence check would hand the kubelet for the image as written.
@@ -37,13 +42,38 @@ export function cachedImageOf(
   snapshot: NodeSnapshot,
   container: PodContainer,
 ): CachedImage | undefined {
+  return cachedImageIn(snapshot.inventory, container);
+}
+
+/** cachedImageOf, for code that holds an inventory rather than a snapshot. */
+export function cachedImageIn(
+  inventory: Inventory,
+  container: PodContainer,
+): CachedImage | undefined {
+  let known = answers.get(inventory);
+  if (known === undefined) {
+    known = new WeakMap();
+    answers.set(inventory, known);
+  }
+  let answer = known.get(container);
+  if (answer === undefined) {
+    answer = resolveCachedImage(inventory, container) ?? null;
+    known.set(container, answer);
+  }
+  return answer ?? undefined;
+}
+
+function resolveCachedImage(
+  inventory: Inventory,
+  container: PodContainer,
+): CachedImage | undefined {
   const reference = parseDockerRef(container.image);
   if (!reference.ok) return undefined; // the kubelet rejects it: InvalidImageName
   let presence = container.statusImageId
-    ? snapshot.inventory.resolveRepoDigest(container.statusImageId)
+    ? inventory.resolveRepoDigest(container.statusImageId)
     : undefined;
   if (presence === undefined || !presence.present) {
-    presence = snapshot.inventory.resolvePresent(container.image);
+    presence = inventory.resolvePresent(container.image);
   }
   if (!presence.present) return undefined;
   const entry = presence.image;
@@ -51,5 +81,5 @@ export function cachedImageOf(
     entry.repoDigests.find((d) => d.startsWith(`${reference.value.name}@`)) ??
     entry.repoDigests[0] ??
     null;
-  return { reference: reference.value, entry, repoDigest };
+  return Object.freeze({ reference: reference.value, entry, repoDigest });
 }

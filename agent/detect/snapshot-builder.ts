@@ -169,7 +169,8 @@ export interface SnapshotParts {
   readonly takenAt?: number;
 }
 
-export function snapshotOf(parts: SnapshotParts): NodeSnapshot {
+/** @param previous a snapshot whose inventory the new one may take unchanged entries from. */
+export function snapshotOf(parts: SnapshotParts, previous?: NodeSnapshot): NodeSnapshot {
   const visibility = new Map<string, RepositoryVisibility>();
   for (const [name, v] of Object.entries(parts.visibility ?? {})) {
     visibility.set(
@@ -196,7 +197,7 @@ export function snapshotOf(parts: SnapshotParts): NodeSnapshot {
   return {
     node: parts.node ?? 'node-1',
     takenAt: parts.takenAt ?? T0 + 30 * MINUTE,
-    inventory: new Inventory(parts.images),
+    inventory: new Inventory(parts.images, previous?.inventory),
     pods: parts.pods,
     tenantOfNamespace: tenantResolver(
       new Map(Object.entries(parts.namespaceLabels ?? {})),

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import t from 'tap';
 import type { CriImage } from '../cri/types.ts';
 import { Inventory, type Presence } from './inventory.ts';
@@ -355,4 +356,60 @@ t.test('an empty node', async (t) => {
   t.equal(inventory.totalBytes, 0n);
   t.same(summarize(inventory.resolvePresent('nginx')), { present: false, reason: 'not-cached' });
   t.same(summarize(inventory.resolvePresent('sha256:')), { present: false, reason: 'not-cached' });
+});
+
+t.test('a listing built on the previous one equals one built from scratch', async (t) => {
+  const names = [
+    'docker.io/library/nginx:1.27',
+    'nginx:1.28',
+    'registry.example.com/mirror/nginx:1.27',
+    `docker.io/library/nginx@${manifest}`,
+    `ghcr.io/tenant-a/private@${otherManifest}`,
+    'ghcr.io/tenant-a/private:v1',
+    'Not A Name',
+    `ghcr.io/tenant-a/private:v1@${manifest}`,
+  ];
+  const ids = [nginxId, redisId, privateId, twinA];
+  const listingArb = fc.array(
+    fc.record({
+      id: fc.constantFrom(...ids),
+      repoTags: fc.subarray(names),
+      repoDigests: fc.subarray(names),
+      sizeBytes: fc.constantFrom(1000n, 2000n),
+      pinned: fc.boolean(),
+    }),
+    { maxLength: 6 },
+  );
+  fc.assert(
+    fc.property(listingArb, listingArb, (before, after) => {
+      const previous = new Inventory(before);
+      const reused = new Inventory(after, previous);
+      const fresh = new Inventory(after);
+      t.same(reused.entries(), fresh.entries());
+      t.same(reused.rejectedImages, fresh.rejectedImages);
+      for (const name of names) t.same(reused.resolvePresent(name), fresh.resolvePresent(name));
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('entries listed exactly as before are taken over, changed ones are not', async (t) => {
+  const nginx = image(nginxId, { repoTags: ['nginx:1.27'] });
+  const redis = image(redisId, { repoTags: ['redis:7'] });
+  const before = new Inventory([nginx, redis]);
+  const after = new Inventory(
+    [
+      { ...nginx, repoTags: [...nginx.repoTags] },
+      { ...redis, repoTags: ['redis:8'] },
+    ],
+    before,
+  );
+  t.equal(after.byId(nginxId), before.byId(nginxId), 'the same listing: the same entry');
+  t.not(after.byId(redisId), before.byId(redisId), 'a new tag: a new entry');
+  t.same(after.byId(redisId)?.repoTags, ['docker.io/library/redis:8']);
+  t.same(
+    after.byId(nginxId)?.references.map((r) => r.name),
+    ['docker.io/library/nginx'],
+    'parsed names come along',
+  );
 });

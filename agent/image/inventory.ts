@@ -5,13 +5,15 @@ import type { CriImage } from '../cri/types.ts';
 import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
 import { ImageIdIndex } from './image-id-index.ts';
 import { quoteInput, type ReferenceError } from './reference-error.ts';
+import { notARepoDigest, notARepoTag } from './reference-error.ts';
 import {
   parseDockerRef,
+  parseImageReference,
   parseRepoDigest,
-  parseRepoTag,
   repoDigestOf,
   repoTagOf,
   stripRuntimePrefix,
+  type ImageReference,
   type RepoDigest,
   type RepoTag,
 } from './reference.ts';
@@ -27,6 +29,8 @@ export interface InventoryEntry {
   readonly id: ImageId;
   readonly repoTags: readonly RepoTag[];
   readonly repoDigests: readonly RepoDigest[];
+  /** repoTags then repoDigests, parsed (detection asks about every name of private images). */
+  readonly references: readonly ImageReference[];
   readonly unparsedNames: readonly UnparsedName[];
   readonly sizeBytes: bigint;
   readonly pinned: boolean;
@@ -67,9 +71,20 @@ export class Inventory {
   readonly #byRepoTag: ReadonlyMap<string, InventoryEntry>;
   readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
   readonly #ids: ImageIdIndex;
+  /** What the runtime listed for each entry, to reuse the entry when a later listing repeats it. */
+  readonly #listed: ReadonlyMap<ImageId, string>;
 
-  constructor(images: readonly CriImage[]) {
-    const { entries, rejected } = mergeById(images);
+  /**
+   * @param previous the inventory of the runtime's previous listing: entries listed exactly as
+   * before are taken over instead of parsed again (a poll rarely changes more than a few images).
+   */
+  constructor(images: readonly CriImage[], previous?: Inventory) {
+    const { entries, rejected, listed } = mergeById(images, (id, text) =>
+      previous !== undefined && previous.#listed.get(id) === text
+        ? previous.#byId.get(id)
+        : undefined,
+    );
+    this.#listed = listed;
     this.#entries = Object.freeze(entries);
     this.rejectedImages = Object.freeze(rejected);
     this.size = entries.length;
@@ -174,16 +189,21 @@ export class Inventory {
 
 interface Draft {
   readonly id: ImageId;
-  readonly repoTags: Set<RepoTag>;
-  readonly repoDigests: Set<RepoDigest>;
-  readonly unparsedNames: Map<string, UnparsedName>;
+  readonly repoTags: string[];
+  readonly repoDigests: string[];
+  /** The listings merged into this entry, as text. */
+  listed: string;
   sizeBytes: bigint;
   pinned: boolean;
 }
 
-function mergeById(images: readonly CriImage[]): {
+function mergeById(
+  images: readonly CriImage[],
+  reusable: (id: ImageId, listed: string) => InventoryEntry | undefined,
+): {
   entries: InventoryEntry[];
   rejected: RejectedImage[];
+  listed: Map<ImageId, string>;
 } {
   const drafts = new Map<ImageId, Draft>();
   const rejected: RejectedImage[] = [];
@@ -196,59 +216,68 @@ function mergeById(images: readonly CriImage[]): {
       });
       continue;
     }
+    const listed = `${image.repoTags.join('\n')}\t${image.repoDigests.join('\n')}\t${image.sizeBytes}\t${image.pinned}`;
     let draft = drafts.get(id);
     if (draft === undefined) {
       draft = {
         id,
-        repoTags: new Set(),
-        repoDigests: new Set(),
-        unparsedNames: new Map(),
+        repoTags: [...image.repoTags],
+        repoDigests: [...image.repoDigests],
+        listed,
         sizeBytes: image.sizeBytes,
         pinned: image.pinned,
       };
       drafts.set(id, draft);
+      continue;
     }
-    addNames(draft, image);
+    draft.repoTags.push(...image.repoTags);
+    draft.repoDigests.push(...image.repoDigests);
+    draft.listed += `\v${listed}`;
     // One image has one size; if two listings disagree, keep the larger as an upper bound.
     draft.sizeBytes = image.sizeBytes > draft.sizeBytes ? image.sizeBytes : draft.sizeBytes;
     draft.pinned ||= image.pinned;
   }
-  return { entries: Array.from(drafts.values(), freezeDraft), rejected };
+  const entries: InventoryEntry[] = [];
+  const listed = new Map<ImageId, string>();
+  for (const draft of drafts.values()) {
+    entries.push(reusable(draft.id, draft.listed) ?? entryOf(draft));
+    listed.set(draft.id, draft.listed);
+  }
+  return { entries, rejected, listed };
 }
 
-function addNames(draft: Draft, image: CriImage): void {
-  for (const name of image.repoTags) {
-    const parsed = parseRepoTag(name);
-    if (parsed.ok) {
-      draft.repoTags.add(parsed.value);
+function entryOf(draft: Draft): InventoryEntry {
+  const repoTags = new Map<RepoTag, ImageReference>();
+  const repoDigests = new Map<RepoDigest, ImageReference>();
+  const unparsedNames = new Map<string, UnparsedName>();
+  for (const name of draft.repoTags) {
+    const parsed = parseImageReference(name);
+    const repoTag = parsed.ok ? repoTagOf(parsed.value) : undefined;
+    if (parsed.ok && repoTag !== undefined) {
+      if (!repoTags.has(repoTag)) repoTags.set(repoTag, parsed.value);
     } else {
-      draft.unparsedNames.set(`repoTag ${name}`, {
-        name,
-        listedAs: 'repoTag',
-        error: parsed.error,
-      });
+      const error = parsed.ok ? notARepoTag(name) : parsed.error;
+      unparsedNames.set(`repoTag ${name}`, { name, listedAs: 'repoTag', error });
     }
   }
-  for (const name of image.repoDigests) {
-    const parsed = parseRepoDigest(name);
-    if (parsed.ok) {
-      draft.repoDigests.add(parsed.value);
+  for (const name of draft.repoDigests) {
+    const parsed = parseImageReference(name);
+    // A name with both tag and digest is stored verbatim by containerd: no lookup reaches it.
+    const repoDigest =
+      parsed.ok && parsed.value.tag === undefined ? repoDigestOf(parsed.value) : undefined;
+    if (parsed.ok && repoDigest !== undefined) {
+      if (!repoDigests.has(repoDigest)) repoDigests.set(repoDigest, parsed.value);
     } else {
-      draft.unparsedNames.set(`repoDigest ${name}`, {
-        name,
-        listedAs: 'repoDigest',
-        error: parsed.error,
-      });
+      const error = parsed.ok ? notARepoDigest(name) : parsed.error;
+      unparsedNames.set(`repoDigest ${name}`, { name, listedAs: 'repoDigest', error });
     }
   }
-}
-
-function freezeDraft(draft: Draft): InventoryEntry {
   return Object.freeze({
     id: draft.id,
-    repoTags: Object.freeze([...draft.repoTags]),
-    repoDigests: Object.freeze([...draft.repoDigests]),
-    unparsedNames: Object.freeze([...draft.unparsedNames.values()]),
+    repoTags: Object.freeze([...repoTags.keys()]),
+    repoDigests: Object.freeze([...repoDigests.keys()]),
+    references: Object.freeze([...repoTags.values(), ...repoDigests.values()]),
+    unparsedNames: Object.freeze([...unparsedNames.values()]),
     sizeBytes: draft.sizeBytes,
     pinned: draft.pinned,
   });

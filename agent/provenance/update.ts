@@ -6,7 +6,8 @@
 // of the pod that pulled an image and (through the state store) agent restarts. Only the image
 // leaving the cache forgets it.
 import type { ImageId } from '../image/digest.ts';
-import type { Inventory, Presence } from '../image/inventory.ts';
+import { cachedImageIn } from '../detect/container-image.ts';
+import type { Inventory } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { ImageLocation } from '../registry/keyring.ts';
 import type {
@@ -192,14 +193,9 @@ export function fromKubeletRecords(
 }
 
 /** The cached image a container uses: the one its status names, else what its image resolves to. */
+// An image name the kubelet would reject (InvalidImageName) was never pulled nor started.
 function imageIdOfContainer(inventory: Inventory, container: PodContainer): ImageId | undefined {
-  const present = (presence: Presence | undefined): ImageId | undefined =>
-    presence?.present === true ? presence.image.id : undefined;
-  const byStatus =
-    container.statusImageId !== undefined && container.statusImageId !== ''
-      ? present(inventory.resolveRepoDigest(container.statusImageId))
-      : undefined;
-  return byStatus ?? present(inventory.resolvePresent(container.image));
+  return cachedImageIn(inventory, container)?.entry.id;
 }
 
 /** Whether the kubelet may have pulled this container's image just now. */

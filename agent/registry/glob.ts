@@ -16,6 +16,8 @@ const CARET = 0x5e;
 const DASH = 0x2d;
 const BACKSLASH = 0x5c;
 const SEPARATOR = 0x2f;
+// ASCII without * ? [ \ (a pattern is never asked to hold control characters: keys reject them).
+const LITERAL_ASCII = /^[\x20-\x29\x2b-\x3e\x40-\x5a\x5d-\x7e]*$/;
 
 // What matching a chunk can end in besides the rest of the name.
 const NO_MATCH = 'no-match';
@@ -152,5 +154,8 @@ function match(patternIn: Uint8Array, nameIn: Uint8Array): boolean {
 
 /** Whether `name` matches the glob `pattern` as Go's `filepath.Match` decides (errors: false). */
 export function globMatch(pattern: string, name: string): boolean {
+  // Most registry keys name their hosts literally: an ASCII pattern without a metacharacter
+  // matches exactly the same bytes, so string equality answers without encoding either side.
+  if (LITERAL_ASCII.test(pattern)) return pattern === name;
   return match(Buffer.from(pattern, 'utf8'), Buffer.from(name, 'utf8'));
 }

@@ -75,13 +75,6 @@ export function parseRegistryKey(key: string): Result<RegistryKeyMatcher, string
   });
 }
 
-// The string the kubelet passes to Lookup: reference.Named.Name(), e.g. "docker.io/library/nginx".
-// Reference normalisation has already turned "index.docker.io" into "docker.io".
-function imageName(image: ImageLocation): string {
-  const registry = image.registry === 'index.docker.io' ? 'docker.io' : image.registry;
-  return registry === '' ? image.repository : `${registry}/${image.repository}`;
-}
-
 // keyring.go isDefaultRegistryMatch: whether Docker Hub's default credentials apply.
 function isDefaultRegistryMatch(name: string): boolean {
   const slash = name.indexOf('/');
@@ -92,17 +85,40 @@ function isDefaultRegistryMatch(name: string): boolean {
   return !/[.:]/.test(first);
 }
 
+// The image name as URLsMatchStr sees it: host labels, port and path of "https://" + name.
+interface ImageTarget {
+  readonly labels: readonly string[];
+  readonly port: string;
+  readonly path: string;
+}
+
+function imageTarget(name: string): ImageTarget | null {
+  const url = parseGoUrl(`https://${name}`);
+  if (!url.ok) return null;
+  const hostPort = splitHostPort(url.value.host);
+  return {
+    labels: (hostPort?.host ?? url.value.host).split('.'),
+    port: hostPort?.port ?? '',
+    path: url.value.path,
+  };
+}
+
+interface CompiledKey {
+  readonly labels: readonly string[];
+  readonly port: string;
+  readonly path: string;
+}
+
+function compileKey(key: RegistryKeyMatcher): CompiledKey {
+  return { labels: key.host.split('.'), port: key.port, path: key.path };
+}
+
 // keyring.go URLsMatch for a key against the parsed image name.
-function keyMatches(
-  key: RegistryKeyMatcher,
-  target: { host: string; port: string; path: string },
-): boolean {
+function keyMatches(key: CompiledKey, target: ImageTarget): boolean {
   if (key.port !== target.port) return false;
-  const keyLabels = key.host.split('.');
-  const targetLabels = target.host.split('.');
-  if (keyLabels.length !== targetLabels.length) return false;
+  if (key.labels.length !== target.labels.length) return false;
   if (!target.path.startsWith(key.path)) return false;
-  return keyLabels.every((label, i) => globMatch(label, targetLabels[i] ?? ''));
+  return key.labels.every((label, i) => globMatch(label, target.labels[i] ?? ''));
 }
 
 // Go's sort.Strings order is byte order of the UTF-8 encoding, not UTF-16 code-unit order.
@@ -129,32 +145,99 @@ export function resolveCredentialsForImage<C extends { readonly matcher: Registr
   credentials: readonly C[],
   image: ImageLocation,
 ): C[] {
-  const byIndexKey = new Map<string, C[]>();
-  for (const credential of credentials) {
-    const group = byIndexKey.get(credential.matcher.indexKey);
-    if (group === undefined) byIndexKey.set(credential.matcher.indexKey, [credential]);
-    else group.push(credential);
-  }
-  if (byIndexKey.size === 0) return [];
+  return [...new Keyring(credentials).lookup(image)];
+}
 
-  const name = imageName(image);
-  const target = parseGoUrl(`https://${name}`);
-  const matched: C[] = [];
-  if (target.ok) {
-    const hostPort = splitHostPort(target.value.host);
-    const parts = {
-      host: hostPort?.host ?? target.value.host,
-      port: hostPort?.port ?? '',
-      path: target.value.path,
-    };
-    const indexKeys = [...byIndexKey.keys()].sort((a, b) => compareGoStrings(b, a));
-    for (const indexKey of indexKeys) {
-      const group = byIndexKey.get(indexKey) ?? [];
-      const first = group[0];
-      if (first !== undefined && keyMatches(first.matcher, parts)) matched.push(...group);
+interface KeyGroup<C> {
+  readonly key: CompiledKey;
+  readonly credentials: readonly C[];
+}
+
+/** Which keys can match images of one registry, and whether Docker Hub's key stands in for them. */
+interface RegistryPlan<C> {
+  /** Keys whose host and port match, with the prefix the repository needs (key path minus "/"). */
+  readonly candidates: readonly {
+    readonly repositoryPrefix: string;
+    readonly credentials: readonly C[];
+  }[];
+  readonly dockerHubFallback: boolean;
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+
+/**
+ * One pod's credentials compiled for lookups: grouped and ordered once, and the host part of
+ * the match worked out once per registry, so that asking about many images of a few
+ * registries costs a prefix test per key. Answers are those of resolveCredentialsForImage.
+ */
+export class Keyring<C extends { readonly matcher: RegistryKeyMatcher }> {
+  readonly #groups: readonly KeyGroup<C>[];
+  readonly #dockerHub: readonly C[];
+  readonly #plans = new Map<string, RegistryPlan<C>>();
+
+  constructor(credentials: readonly C[]) {
+    const byIndexKey = new Map<string, C[]>();
+    for (const credential of credentials) {
+      const group = byIndexKey.get(credential.matcher.indexKey);
+      if (group === undefined) byIndexKey.set(credential.matcher.indexKey, [credential]);
+      else group.push(credential);
     }
+    this.#groups = [...byIndexKey.keys()]
+      .sort((a, b) => compareGoStrings(b, a))
+      .map((indexKey) => {
+        const group = byIndexKey.get(indexKey) ?? [];
+        // Credentials under one index key share its host, port and path.
+        const first = group[0] as C;
+        return { key: compileKey(first.matcher), credentials: group };
+      });
+    this.#dockerHub = byIndexKey.get(DOCKER_HUB_INDEX_KEY) ?? NONE;
   }
-  if (matched.length > 0) return matched;
-  if (isDefaultRegistryMatch(name)) return [...(byIndexKey.get(DOCKER_HUB_INDEX_KEY) ?? [])];
-  return [];
+
+  /** The credentials the kubelet would try for `image`, in its order. */
+  lookup(image: ImageLocation): readonly C[] {
+    if (this.#groups.length === 0) return NONE;
+    const registry = image.registry === 'index.docker.io' ? 'docker.io' : image.registry;
+    // A name without a registry part puts its first path component in the host's place.
+    if (registry === '') return this.#resolve(image.repository);
+    let plan = this.#plans.get(registry);
+    if (plan === undefined) {
+      plan = this.#planFor(registry);
+      this.#plans.set(registry, plan);
+    }
+    let matched: C[] | undefined;
+    for (const { repositoryPrefix, credentials } of plan.candidates) {
+      if (image.repository.startsWith(repositoryPrefix)) (matched ??= []).push(...credentials);
+    }
+    if (matched !== undefined) return matched;
+    return plan.dockerHubFallback ? this.#dockerHub : NONE;
+  }
+
+  // The image's URL path is "/" + repository: the repository grammar has no character that
+  // url.Parse would unescape or cut at, so only the host part needs Go's parser.
+  #planFor(registry: string): RegistryPlan<C> {
+    const target = imageTarget(`${registry}/`);
+    const candidates: { repositoryPrefix: string; credentials: readonly C[] }[] = [];
+    if (target !== null) {
+      for (const { key, credentials } of this.#groups) {
+        // A key path that does not start with "/" is a prefix of no "/" + repository.
+        if (key.path !== '' && !key.path.startsWith('/')) continue;
+        if (!keyMatches(key, { ...target, path: key.path })) continue;
+        candidates.push({ repositoryPrefix: key.path.slice(1), credentials });
+      }
+    }
+    return { candidates, dockerHubFallback: isDefaultRegistryMatch(`${registry}/`) };
+  }
+
+  #resolve(name: string): readonly C[] {
+    const target = imageTarget(name);
+    const matched: C[] = [];
+    if (target !== null) {
+      for (const { key, credentials } of this.#groups) {
+        if (keyMatches(key, target)) matched.push(...credentials);
+      }
+    }
+    if (matched.length > 0) return matched;
+    if (isDefaultRegistryMatch(name)) return this.#dockerHub;
+    return NONE;
+  }
 }

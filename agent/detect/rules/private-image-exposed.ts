@@ -1,48 +1,46 @@
 // Rule private-image-exposed: a private image sits in the cache of a node where another
 // tenant, without credentials for it, runs pods the kubelet would serve from the cache.
-import { parseDockerRef } from '../../image/reference.ts';
 import type { ImageReference } from '../../image/reference.ts';
-import type { InventoryEntry } from '../../image/inventory.ts';
-import { accessOf, isAuthorized, privacyOf } from '../access.ts';
+import type { Privacy } from '../access.ts';
+import type { PodKeyring } from '../access.ts';
+import { accessWith, isAuthorized, keyringOf, privacyOf } from '../access.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
-import type { NodeSnapshot, PodView, TenantId } from '../snapshot.ts';
-
-function namesOf(entry: InventoryEntry): ImageReference[] {
-  const refs: ImageReference[] = [];
-  for (const name of [...entry.repoTags, ...entry.repoDigests]) {
-    const parsed = parseDockerRef(name);
-    if (parsed.ok) refs.push(parsed.value);
-  }
-  return refs;
-}
+import type { NodeSnapshot, TenantId } from '../snapshot.ts';
 
 export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
   // Pods of one namespace with the same pull secrets hold the same credentials: asking about
   // one of them answers for all, which turns pods x private images into groups x images.
-  const groups = new Map<string, PodView>();
+  const groups = new Map<string, { readonly tenant: TenantId; readonly keyring: PodKeyring }>();
   for (const pod of snapshot.pods) {
     if (pod.finished || snapshot.ignoredNamespaces.has(pod.namespace)) continue;
     if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
     const key = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
-    if (!groups.has(key)) groups.set(key, pod);
+    if (!groups.has(key))
+      groups.set(key, {
+        tenant: snapshot.tenantOfNamespace(pod.namespace),
+        keyring: keyringOf(snapshot.secrets, pod),
+      });
   }
   for (const entry of snapshot.inventory.entries()) {
     const provenance = snapshot.provenance.get(entry.id);
     if (provenance === undefined || provenance.owners.length === 0) continue;
-    const reference = namesOf(entry).find((r) => privacyOf(snapshot, r.name, provenance).private);
-    if (reference === undefined) continue;
-    const privacy = privacyOf(snapshot, reference.name, provenance);
-    if (!privacy.private) continue;
+    let reference: ImageReference | undefined;
+    let privacy: Privacy | undefined;
+    for (const r of entry.references) {
+      privacy = privacyOf(snapshot, r.name, provenance);
+      reference = r;
+      if (privacy.private) break;
+    }
+    if (reference === undefined || privacy?.private !== true) continue;
 
     const exposed = new Set<TenantId>();
-    for (const pod of groups.values()) {
-      const tenant = snapshot.tenantOfNamespace(pod.namespace);
+    for (const { tenant, keyring } of groups.values()) {
       if (exposed.has(tenant)) continue;
-      if (!isAuthorized(accessOf(snapshot, pod, reference, entry.id, provenance)))
-        exposed.add(tenant);
+      const access = accessWith(snapshot, tenant, keyring, reference, entry.id, provenance);
+      if (!isAuthorized(access)) exposed.add(tenant);
     }
     if (exposed.size === 0) continue;
     const exposedTenants = [...exposed].sort();
