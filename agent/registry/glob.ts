@@ -16,7 +16,7 @@ const CARET = 0x5e;
 const DASH = 0x2d;
 const BACKSLASH = 0x5c;
 const SEPARATOR = 0x2f;
-// ASCII without * ? [ \ (a pattern is never asked to hold control characters: keys reject them).
+// Printable ASCII other than * ? [ and backslash; any other pattern takes Go's algorithm.
 const LITERAL_ASCII = /^[\x20-\x29\x2b-\x3e\x40-\x5a\x5d-\x7e]*$/;
 
 // What matching a chunk can end in besides the rest of the name.
