@@ -21,6 +21,7 @@ import { verdictKey } from './detect/snapshot.ts';
 import { tenantResolver } from './detect/tenancy.ts';
 import { FindingsStore } from './findings/store.ts';
 import type { ImageId } from './image/digest.ts';
+import type { Inventory } from './image/inventory.ts';
 import { parseDockerRef } from './image/reference.ts';
 import type { PulledRecord } from './provenance/kubelet-records.ts';
 import { foldResync } from './provenance/update.ts';
@@ -80,6 +81,10 @@ export interface NodeAgentOptions {
 
 const REGISTRY_ANSWER_REFRESH_MS = 10 * 60_000;
 
+type RegistryAnswers = Pick<NodeSnapshot, 'visibility' | 'verdicts'>;
+/** How often the cached names are walked for questions due, when the cache did not change. */
+const NAMES_REWALK_MS = 60_000;
+
 export class NodeAgent implements AgentView {
   readonly node: string;
   readonly #o: NodeAgentOptions;
@@ -94,6 +99,9 @@ export class NodeAgent implements AgentView {
   readonly #pendingRegistry = new Set<string>();
   /** When each cached image name last led to a visibility question (by the name as listed). */
   readonly #namesAskedAt = new Map<string, number>();
+  #namesWalk: { readonly inventory: Inventory; readonly at: number } | undefined;
+  /** The registry answers as the snapshot holds them; rebuilt only after a new answer. */
+  #answers: RegistryAnswers | undefined;
   #snapshot: NodeSnapshot | undefined;
   #imageViews: { snapshot: NodeSnapshot; images: readonly ImageView[] } | undefined;
   #lastScan: { at: number; durationSeconds: number } | undefined;
@@ -189,8 +197,7 @@ export class NodeAgent implements AgentView {
       ignoredNamespaces: new Set(this.#o.ignoredNamespaces),
       secrets,
       provenance: this.#provenance,
-      visibility: new Map([...this.#visibility].map(([k, v]) => [k, v.value])),
-      verdicts: new Map([...this.#verdicts].map(([k, v]) => [k, v.value])),
+      ...this.#registryAnswers(),
       kubeletEvents: events,
       kubeletVerification: this.#kubeletVerification(events),
     };
@@ -227,7 +234,15 @@ export class NodeAgent implements AgentView {
     const now = this.#now();
     const fresh = (at: number | undefined) =>
       at !== undefined && now - at < REGISTRY_ANSWER_REFRESH_MS;
-    for (const entry of snapshot.inventory.entries()) {
+    // Walking every cached name is only needed when the cache changed or answers may have
+    // aged; between those, pod events reconcile without it.
+    const walk = this.#namesWalk;
+    const walkNames =
+      walk === undefined ||
+      walk.inventory !== snapshot.inventory ||
+      now - walk.at >= NAMES_REWALK_MS;
+    if (walkNames) this.#namesWalk = { inventory: snapshot.inventory, at: now };
+    for (const entry of walkNames ? snapshot.inventory.entries() : []) {
       for (const name of [...entry.repoDigests, ...entry.repoTags]) {
         // Most names were asked about recently: skip them before paying for a parse.
         if (fresh(this.#namesAskedAt.get(name))) continue;
@@ -240,6 +255,7 @@ export class NodeAgent implements AgentView {
         this.#ask(`v|${repo}`, async () => {
           const value = await this.#o.registry.repositoryVisibility(repo, reference);
           this.#visibility.set(repo, { value, at: this.#now() });
+          this.#answers = undefined;
         });
       }
     }
@@ -259,10 +275,19 @@ export class NodeAgent implements AgentView {
           this.#ask(`c|${key}`, async () => {
             const value = await this.#o.registry.verifyCredential(auth, reference.name, reference_);
             this.#verdicts.set(key, { value, at: this.#now() });
+            this.#answers = undefined;
           });
         }
       }
     }
+  }
+
+  #registryAnswers(): RegistryAnswers {
+    this.#answers ??= {
+      visibility: new Map([...this.#visibility].map(([k, v]) => [k, v.value])),
+      verdicts: new Map([...this.#verdicts].map(([k, v]) => [k, v.value])),
+    };
+    return this.#answers;
   }
 
   /** Keeps the local answer maps bounded by what is cached now: older answers are dropped. */
@@ -271,6 +296,7 @@ export class NodeAgent implements AgentView {
     for (const map of [this.#visibility, this.#verdicts]) {
       for (const [key, answer] of map) if (answer.at < cutoff) map.delete(key);
     }
+    this.#answers = undefined;
     for (const [name, at] of this.#namesAskedAt) if (at < cutoff) this.#namesAskedAt.delete(name);
   }
 

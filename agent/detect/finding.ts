@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LruCache } from '../registry/lru.ts';
 import type { PullPolicy, TenantId } from './snapshot.ts';
 
 export const RULES = [
@@ -74,10 +75,17 @@ export type DetectedFinding =
 
 export type Finding = DetectedFinding & { readonly firstSeen: string; readonly lastSeen: string };
 
+// Every reconcile names every finding again; hashing is the costly part, so the IDs of the
+// findings a node has now are remembered (bounded well above a 20,000-image node's findings).
+const ids = new LruCache<string, string>(32_768);
+
 /** Stable across agent restarts: a hash of what identifies the situation, not of when. */
 export function findingId(rule: Rule, ...parts: readonly string[]): string {
-  const h = createHash('sha256');
-  h.update(rule);
-  for (const p of parts) h.update(`\0${p}`);
-  return h.digest('hex').slice(0, 20);
+  const key = [rule, ...parts].join('\0');
+  let id = ids.get(key);
+  if (id === undefined) {
+    id = createHash('sha256').update(key).digest('hex').slice(0, 20);
+    ids.set(key, id);
+  }
+  return id;
 }

@@ -1,8 +1,7 @@
 // Rule private-image-exposed: a private image sits in the cache of a node where another
 // tenant, without credentials for it, runs pods the kubelet would serve from the cache.
 import type { ImageReference } from '../../image/reference.ts';
-import type { Privacy } from '../access.ts';
-import type { PodKeyring } from '../access.ts';
+import type { PodKeyring, Privacy } from '../access.ts';
 import { accessWith, isAuthorized, keyringOf, privacyOf } from '../access.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
@@ -12,17 +11,19 @@ import type { NodeSnapshot, TenantId } from '../snapshot.ts';
 export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
   // Pods of one namespace with the same pull secrets hold the same credentials: asking about
-  // one of them answers for all, which turns pods x private images into groups x images.
-  const groups = new Map<string, { readonly tenant: TenantId; readonly keyring: PodKeyring }>();
+  // one of them answers for all; a tenant is exposed when any of its groups lacks access.
+  const seen = new Set<string>();
+  const keyringsByTenant = new Map<TenantId, PodKeyring[]>();
   for (const pod of snapshot.pods) {
     if (pod.finished || snapshot.ignoredNamespaces.has(pod.namespace)) continue;
     if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
     const key = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
-    if (!groups.has(key))
-      groups.set(key, {
-        tenant: snapshot.tenantOfNamespace(pod.namespace),
-        keyring: keyringOf(snapshot.secrets, pod),
-      });
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const tenant = snapshot.tenantOfNamespace(pod.namespace);
+    const keyrings = keyringsByTenant.get(tenant) ?? [];
+    keyrings.push(keyringOf(snapshot.secrets, pod));
+    keyringsByTenant.set(tenant, keyrings);
   }
   for (const entry of snapshot.inventory.entries()) {
     const provenance = snapshot.provenance.get(entry.id);
@@ -36,14 +37,16 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
     }
     if (reference === undefined || privacy?.private !== true) continue;
 
-    const exposed = new Set<TenantId>();
-    for (const { tenant, keyring } of groups.values()) {
-      if (exposed.has(tenant)) continue;
-      const access = accessWith(snapshot, tenant, keyring, reference, entry.id, provenance);
-      if (!isAuthorized(access)) exposed.add(tenant);
+    const exposed: TenantId[] = [];
+    for (const [tenant, keyrings] of keyringsByTenant) {
+      const lacksAccess = keyrings.some(
+        (keyring) =>
+          !isAuthorized(accessWith(snapshot, tenant, keyring, reference, entry.id, provenance)),
+      );
+      if (lacksAccess) exposed.push(tenant);
     }
-    if (exposed.size === 0) continue;
-    const exposedTenants = [...exposed].sort();
+    if (exposed.length === 0) continue;
+    const exposedTenants = exposed.sort();
     const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
     findings.push({
       rule: 'private-image-exposed',
