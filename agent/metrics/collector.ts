@@ -1,8 +1,8 @@
 // What every metric family group gets: the registry to put its metrics in, the agent's read
 // model, and the few options a group may need. A group is one module exporting `register`.
-import type { Registry } from 'prom-client';
 import type { BuildInfo } from '../version.ts';
 import type { AgentView } from '../view.ts';
+import type { MemoRegistry } from './memo-registry.ts';
 
 export interface CollectorOptions {
   readonly buildInfo: BuildInfo;
@@ -11,7 +11,7 @@ export interface CollectorOptions {
 }
 
 export type RegisterCollector = (
-  registry: Registry,
+  registry: MemoRegistry,
   view: AgentView,
   options: CollectorOptions,
 ) => void;

@@ -65,6 +65,8 @@ export const register: RegisterCollector = (registry, view, { findingInfo }) => 
       for (const finding of kept) this.set(findingInfoLabels(finding), 1);
     },
   });
+  // collect() reads only the findings (and the fixed cap): rendered again when they change.
+  registry.renderOncePer('pullwatch_finding_info', () => view.findings());
   new Gauge({
     name: 'pullwatch_finding_info_dropped',
     help: 'Active findings left out of pullwatch_finding_info because of its series cap.',

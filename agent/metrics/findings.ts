@@ -21,6 +21,8 @@ export const register: RegisterCollector = (registry, view) => {
       }
     },
   });
+  // collect() reads only the findings: rendered again when they change.
+  registry.renderOncePer('pullwatch_findings', () => view.findings());
   new Counter({
     name: 'pullwatch_findings_detected_total',
     help: 'Findings newly detected since the agent started, by rule.',

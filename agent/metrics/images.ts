@@ -35,4 +35,7 @@ export const register: RegisterCollector = (registry, view) => {
       }
     },
   });
+  // Thousands of images, summed again only when the cache listing or its judgement changed.
+  registry.renderOncePer('pullwatch_cached_images', () => view.images());
+  registry.renderOncePer('pullwatch_cached_image_bytes', () => view.images());
 };

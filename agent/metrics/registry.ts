@@ -1,7 +1,6 @@
 // The agent's metrics registry: its own prom-client Registry (never the global one, so nothing
 // a dependency registers leaks into /metrics), filled by one module per metric family group.
 // Adding a group means adding a module and naming it in COLLECTORS.
-import { Registry } from 'prom-client';
 import { buildInfo as currentBuild } from '../version.ts';
 import type { BuildInfo } from '../version.ts';
 import type { AgentView } from '../view.ts';
@@ -12,6 +11,7 @@ import * as findingInfo from './finding-info.ts';
 import { DEFAULT_MAX_FINDING_INFO_SERIES } from './finding-info.ts';
 import * as findings from './findings.ts';
 import * as images from './images.ts';
+import { MemoRegistry } from './memo-registry.ts';
 import * as protection from './protection.ts';
 import * as registryProbes from './registry-probes.ts';
 import * as scan from './scan.ts';
@@ -40,7 +40,7 @@ export interface MetricsOptions {
   readonly buildInfo?: BuildInfo;
 }
 
-export function createMetricsRegistry(view: AgentView, options: MetricsOptions = {}): Registry {
+export function createMetricsRegistry(view: AgentView, options: MetricsOptions = {}): MemoRegistry {
   const maxSeries = options.maxFindingInfoSeries ?? DEFAULT_MAX_FINDING_INFO_SERIES;
   if (!Number.isInteger(maxSeries) || maxSeries < 0) {
     throw new RangeError(`maxFindingInfoSeries must be a non-negative integer, got ${maxSeries}`);
@@ -49,7 +49,7 @@ export function createMetricsRegistry(view: AgentView, options: MetricsOptions =
     buildInfo: options.buildInfo ?? currentBuild,
     findingInfo: { enabled: options.findingInfo ?? true, maxSeries },
   };
-  const registry = new Registry();
+  const registry = new MemoRegistry();
   for (const collector of COLLECTORS) collector.register(registry, view, collectorOptions);
   if (options.defaultMetrics ?? true) defaultMetrics.register(registry, view, collectorOptions);
   return registry;
