@@ -348,6 +348,7 @@ t.test('answers are not cached by intermediaries', async (t) => {
   const answer = await app.request('/api/v1/findings');
   t.equal(answer.headers.get('cache-control'), 'no-store');
   t.equal(answer.headers.get('x-powered-by'), null);
+  t.equal(answer.headers.get('etag'), null, 'nothing to revalidate, so no ETag');
 });
 
 t.test('the OpenAPI document and the app agree', async (t) => {

@@ -10,6 +10,7 @@ import { buildInfo as currentBuild } from '../version.ts';
 import type { AgentView } from '../view.ts';
 import type { RequestAuthorizer } from './auth.ts';
 import { OPEN_PATHS } from './auth.ts';
+import { findingsListJson } from './findings-json.ts';
 import { parseFindingsFilter, selectFindings } from './findings-query.ts';
 import type { OpenApiDocument } from './openapi.ts';
 import { loadOpenApiDocument, servedOpenApiDocument } from './openapi.ts';
@@ -91,6 +92,9 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   const app = express();
   app.disable('x-powered-by');
+  // Every answer is Cache-Control: no-store, so an ETag would only cost a SHA-1 of each body
+  // (1.6 MB for the findings of a busy node) per request.
+  app.set('etag', false);
   // Exact paths: the path a SubjectAccessReview is asked about is the path that is served.
   app.set('case sensitive routing', true);
   app.set('strict routing', true);
@@ -180,7 +184,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
       return;
     }
     const items = selectFindings(view.findings(), filter.value, (ns) => view.tenantOf(ns));
-    res.json({ items, stale: isStale(view) });
+    res.type('application/json').send(findingsListJson(items, isStale(view)));
   });
 
   app.get('/api/v1/findings/:id', (req, res) => {

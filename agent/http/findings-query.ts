@@ -90,13 +90,25 @@ export function matchesFilter(
   return true;
 }
 
-/** Most severe first; among equals, the longest-standing first; then by id, for a stable order. */
-export function compareFindings(a: Finding, b: Finding): number {
-  return (
-    severityRank(b.severity) - severityRank(a.severity) ||
-    Date.parse(a.firstSeen) - Date.parse(b.firstSeen) ||
-    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+/**
+ * Most severe first; among equals, the longest-standing first; then by id, for a stable order.
+ * Sorts in place. firstSeen is parsed once per finding, not twice per comparison (a sort of
+ * 1,000 findings makes about 10,000).
+ */
+function sortFindings(findings: Finding[]): Finding[] {
+  const keyed = findings.map((finding) => ({
+    finding,
+    rank: severityRank(finding.severity),
+    firstSeen: Date.parse(finding.firstSeen),
+  }));
+  keyed.sort(
+    (a, b) =>
+      b.rank - a.rank ||
+      a.firstSeen - b.firstSeen ||
+      (a.finding.id < b.finding.id ? -1 : a.finding.id > b.finding.id ? 1 : 0),
   );
+  for (const [i, { finding }] of keyed.entries()) findings[i] = finding;
+  return findings;
 }
 
 export function selectFindings(
@@ -104,5 +116,5 @@ export function selectFindings(
   filter: FindingsFilter,
   tenantOf: (namespace: string) => string,
 ): Finding[] {
-  return findings.filter((f) => matchesFilter(f, filter, tenantOf)).sort(compareFindings);
+  return sortFindings(findings.filter((f) => matchesFilter(f, filter, tenantOf)));
 }
