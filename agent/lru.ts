@@ -1,5 +1,5 @@
-// A bounded map that forgets what was used least recently: the registry caches must not grow
-// with the number of images a busy node has ever seen.
+// A bounded map that forgets what was used least recently: caches must not grow with the
+// number of images a busy node has ever seen.
 
 /** Map-backed LRU: a Map iterates in insertion order, so re-inserting on use keeps it ordered. */
 export class LruCache<K, V> {

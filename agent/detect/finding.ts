@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { LruCache } from '../registry/lru.ts';
+import { GenerationalMemo } from '../memo.ts';
 import type { PullPolicy, TenantId } from './snapshot.ts';
 
 export const RULES = [
@@ -77,15 +77,11 @@ export type Finding = DetectedFinding & { readonly firstSeen: string; readonly l
 
 // Every reconcile names every finding again; hashing is the costly part, so the IDs of the
 // findings a node has now are remembered (bounded well above a 20,000-image node's findings).
-const ids = new LruCache<string, string>(32_768);
+const ids = new GenerationalMemo<string, string>(16_384);
 
 /** Stable across agent restarts: a hash of what identifies the situation, not of when. */
 export function findingId(rule: Rule, ...parts: readonly string[]): string {
-  const key = [rule, ...parts].join('\0');
-  let id = ids.get(key);
-  if (id === undefined) {
-    id = createHash('sha256').update(key).digest('hex').slice(0, 20);
-    ids.set(key, id);
-  }
-  return id;
+  return ids.get([rule, ...parts].join('\0'), (key) =>
+    createHash('sha256').update(key).digest('hex').slice(0, 20),
+  );
 }

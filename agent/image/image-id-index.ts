@@ -20,16 +20,18 @@ interface SplitId {
 // go-digest's DigestRegexp: a query of this shape is split even for an unknown algorithm.
 const goDigestSyntax = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
+interface IndexedId extends SplitId {
+  /** Position in the listing, to report candidates in the runtime's order. */
+  readonly position: number;
+}
+
 export class ImageIdIndex {
-  readonly #ids: readonly SplitId[];
+  readonly #source: Iterable<ImageId>;
+  /** Sorted by hex, built on the first lookup: most inventories never see a prefix query. */
+  #byHex: readonly IndexedId[] | undefined;
 
   constructor(ids: Iterable<ImageId>) {
-    this.#ids = Array.from(ids, (id) => {
-      const colon = id.indexOf(':');
-      return colon === -1
-        ? { id, algorithm: '', hex: id }
-        : { id, algorithm: id.slice(0, colon), hex: id.slice(colon + 1) };
-    });
+    this.#source = ids;
   }
 
   lookup(query: string): ImageIdLookup {
@@ -37,11 +39,14 @@ export class ImageIdIndex {
     if (wanted.hex === '') {
       return { kind: 'missing' };
     }
-    const candidates = this.#ids.filter(
-      (entry) =>
-        entry.hex.startsWith(wanted.hex) &&
-        (wanted.algorithm === '' || entry.algorithm === wanted.algorithm),
-    );
+    const byHex = (this.#byHex ??= indexByHex(this.#source));
+    const candidates: IndexedId[] = [];
+    for (let i = firstNotBelow(byHex, wanted.hex); i < byHex.length; i += 1) {
+      const entry = byHex[i] as IndexedId;
+      if (!entry.hex.startsWith(wanted.hex)) break;
+      if (wanted.algorithm === '' || entry.algorithm === wanted.algorithm) candidates.push(entry);
+    }
+    candidates.sort((a, b) => a.position - b.position);
     const exact = candidates.filter((entry) => entry.hex.length === wanted.hex.length);
     const chosen = exact.length > 0 ? exact : candidates;
     const [only, ...others] = chosen;
@@ -52,6 +57,27 @@ export class ImageIdIndex {
       ? { kind: 'found', id: only.id, exact: exact.length > 0 }
       : { kind: 'ambiguous', candidates: chosen.map((entry) => entry.id) };
   }
+}
+
+function indexByHex(ids: Iterable<ImageId>): IndexedId[] {
+  return Array.from(ids, (id, position) => {
+    const colon = id.indexOf(':');
+    return colon === -1
+      ? { id, algorithm: '', hex: id, position }
+      : { id, algorithm: id.slice(0, colon), hex: id.slice(colon + 1), position };
+  }).sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : a.position - b.position));
+}
+
+// Strings sharing a prefix sort next to each other, starting at the first one not below it.
+function firstNotBelow(sorted: readonly IndexedId[], prefix: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((sorted[middle] as IndexedId).hex < prefix) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 // digestset.Lookup splits `algorithm:hex` unless go-digest calls the query badly formed;

@@ -72,18 +72,20 @@ export class Inventory {
   readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
   readonly #ids: ImageIdIndex;
   /** What the runtime listed for each entry, to reuse the entry when a later listing repeats it. */
-  readonly #listed: ReadonlyMap<ImageId, string>;
+  readonly #listed: ReadonlyMap<ImageId, readonly CriImage[]>;
 
   /**
    * @param previous the inventory of the runtime's previous listing: entries listed exactly as
    * before are taken over instead of parsed again (a poll rarely changes more than a few images).
    */
   constructor(images: readonly CriImage[], previous?: Inventory) {
-    const { entries, rejected, listed } = mergeById(images, (id, text) =>
-      previous !== undefined && previous.#listed.get(id) === text
+    const { entries, rejected, listed } = mergeById(images, (id, listings) => {
+      if (previous === undefined) return undefined;
+      const before = previous.#listed.get(id);
+      return before !== undefined && sameListings(before, listings)
         ? previous.#byId.get(id)
-        : undefined,
-    );
+        : undefined;
+    });
     this.#listed = listed;
     this.#entries = Object.freeze(entries);
     this.rejectedImages = Object.freeze(rejected);
@@ -187,23 +189,19 @@ export class Inventory {
   }
 }
 
+/** The listings of one image ID (a runtime lists an ID once; more are merged). */
 interface Draft {
   readonly id: ImageId;
-  readonly repoTags: string[];
-  readonly repoDigests: string[];
-  /** The listings merged into this entry, as text. */
-  listed: string;
-  sizeBytes: bigint;
-  pinned: boolean;
+  readonly listings: CriImage[];
 }
 
 function mergeById(
   images: readonly CriImage[],
-  reusable: (id: ImageId, listed: string) => InventoryEntry | undefined,
+  reusable: (id: ImageId, listings: readonly CriImage[]) => InventoryEntry | undefined,
 ): {
   entries: InventoryEntry[];
   rejected: RejectedImage[];
-  listed: Map<ImageId, string>;
+  listed: Map<ImageId, readonly CriImage[]>;
 } {
   const drafts = new Map<ImageId, Draft>();
   const rejected: RejectedImage[] = [];
@@ -216,41 +214,53 @@ function mergeById(
       });
       continue;
     }
-    const listed = `${image.repoTags.join('\n')}\t${image.repoDigests.join('\n')}\t${image.sizeBytes}\t${image.pinned}`;
-    let draft = drafts.get(id);
-    if (draft === undefined) {
-      draft = {
-        id,
-        repoTags: [...image.repoTags],
-        repoDigests: [...image.repoDigests],
-        listed,
-        sizeBytes: image.sizeBytes,
-        pinned: image.pinned,
-      };
-      drafts.set(id, draft);
-      continue;
-    }
-    draft.repoTags.push(...image.repoTags);
-    draft.repoDigests.push(...image.repoDigests);
-    draft.listed += `\v${listed}`;
-    // One image has one size; if two listings disagree, keep the larger as an upper bound.
-    draft.sizeBytes = image.sizeBytes > draft.sizeBytes ? image.sizeBytes : draft.sizeBytes;
-    draft.pinned ||= image.pinned;
+    const draft = drafts.get(id);
+    if (draft === undefined) drafts.set(id, { id, listings: [image] });
+    else draft.listings.push(image);
   }
   const entries: InventoryEntry[] = [];
-  const listed = new Map<ImageId, string>();
+  const listed = new Map<ImageId, readonly CriImage[]>();
   for (const draft of drafts.values()) {
-    entries.push(reusable(draft.id, draft.listed) ?? entryOf(draft));
-    listed.set(draft.id, draft.listed);
+    entries.push(reusable(draft.id, draft.listings) ?? entryOf(draft));
+    listed.set(draft.id, draft.listings);
   }
   return { entries, rejected, listed };
+}
+
+function sameListings(a: readonly CriImage[], b: readonly CriImage[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) {
+    const x = a[i] as CriImage;
+    const y = b[i] as CriImage;
+    if (
+      x.sizeBytes !== y.sizeBytes ||
+      x.pinned !== y.pinned ||
+      !sameStrings(x.repoTags, y.repoTags) ||
+      !sameStrings(x.repoDigests, y.repoDigests)
+    )
+      return false;
+  }
+  return true;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function entryOf(draft: Draft): InventoryEntry {
   const repoTags = new Map<RepoTag, ImageReference>();
   const repoDigests = new Map<RepoDigest, ImageReference>();
   const unparsedNames = new Map<string, UnparsedName>();
-  for (const name of draft.repoTags) {
+  let sizeBytes = 0n;
+  let pinned = false;
+  for (const image of draft.listings) {
+    // One image has one size; if two listings disagree, keep the larger as an upper bound.
+    if (image.sizeBytes > sizeBytes) sizeBytes = image.sizeBytes;
+    pinned ||= image.pinned;
+  }
+  const tagNames = draft.listings.flatMap((image) => image.repoTags);
+  const digestNames = draft.listings.flatMap((image) => image.repoDigests);
+  for (const name of tagNames) {
     const parsed = parseImageReference(name);
     const repoTag = parsed.ok ? repoTagOf(parsed.value) : undefined;
     if (parsed.ok && repoTag !== undefined) {
@@ -260,7 +270,7 @@ function entryOf(draft: Draft): InventoryEntry {
       unparsedNames.set(`repoTag ${name}`, { name, listedAs: 'repoTag', error });
     }
   }
-  for (const name of draft.repoDigests) {
+  for (const name of digestNames) {
     const parsed = parseImageReference(name);
     // A name with both tag and digest is stored verbatim by containerd: no lookup reaches it.
     const repoDigest =
@@ -278,8 +288,8 @@ function entryOf(draft: Draft): InventoryEntry {
     repoDigests: Object.freeze([...repoDigests.keys()]),
     references: Object.freeze([...repoTags.values(), ...repoDigests.values()]),
     unparsedNames: Object.freeze([...unparsedNames.values()]),
-    sizeBytes: draft.sizeBytes,
-    pinned: draft.pinned,
+    sizeBytes,
+    pinned,
   });
 }
 

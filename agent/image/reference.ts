@@ -4,6 +4,7 @@
 // https://github.com/distribution/reference/blob/main/normalize.go
 // https://github.com/distribution/reference/blob/main/reference.go
 import type { Brand } from '../brand.ts';
+import { GenerationalMemo } from '../memo.ts';
 import { err, ok, type Result } from '../result.ts';
 import { findDigestProblem, type Digest } from './digest.ts';
 import {
@@ -64,8 +65,18 @@ const officialRepositoryPrefix = 'library/';
  */
 export const repositoryLengthLimit = 255;
 
+// Every listing and every reconcile reads the same names again; parsing is pure and its
+// results are read-only, so answers are shared. Bounded in count (a busy node's names, twice
+// over) and in size: a longer string is no image name a runtime holds, just parsed each time.
+const parsed = new GenerationalMemo<string, Result<ImageReference, ReferenceError>>(32_768);
+const MEMO_INPUT_LIMIT = 512;
+
 /** Mirrors ParseNormalizedNamed. Never throws. */
 export function parseImageReference(input: string): Result<ImageReference, ReferenceError> {
+  return input.length > MEMO_INPUT_LIMIT ? parseUncached(input) : parsed.get(input, parseUncached);
+}
+
+function parseUncached(input: string): Result<ImageReference, ReferenceError> {
   if (input === '') {
     return err(emptyReference());
   }

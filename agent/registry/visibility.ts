@@ -4,7 +4,7 @@
 // first; otherwise an anonymous or credentialed manifest probe, cached, rate-limited and
 // deduplicated. A registry outage keeps the last known answer instead of flipping findings.
 import type { CredentialVerdict, RepositoryVisibility } from '../detect/snapshot.ts';
-import { LruCache } from './lru.ts';
+import { LruCache } from '../lru.ts';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
   probeManifest,

@@ -47,3 +47,28 @@ export function measureSync(work: () => unknown, options: MeasureOptions): Measu
   }
   return { cpu: summarize(cpu), wall: summarize(wall) };
 }
+
+/** measureSync for work that awaits (already settled or in-process promises only). */
+export async function measureAsync(
+  work: () => Promise<unknown>,
+  options: MeasureOptions,
+): Promise<Measured> {
+  for (let i = 0; i < options.warmup; i += 1) await work();
+  collectGarbage();
+  const cpu: number[] = [];
+  const wall: number[] = [];
+  const started = performance.now();
+  while (
+    cpu.length < options.maxIterations &&
+    (cpu.length < options.minIterations || performance.now() - started < options.budgetMs)
+  ) {
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    await work();
+    const w1 = performance.now();
+    const c1 = process.cpuUsage(c0);
+    cpu.push((c1.user + c1.system) / 1000);
+    wall.push(w1 - w0);
+  }
+  return { cpu: summarize(cpu), wall: summarize(wall) };
+}
