@@ -3,6 +3,7 @@
 // https://github.com/containerd/containerd/blob/main/internal/cri/server/images/service.go (LocalResolve)
 import type { CriImage } from '../cri/types.ts';
 import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
+import { GenerationalMemo } from '../memo.ts';
 import { ImageIdIndex } from './image-id-index.ts';
 import { quoteInput, type ReferenceError } from './reference-error.ts';
 import { notARepoDigest, notARepoTag } from './reference-error.ts';
@@ -115,30 +116,29 @@ export class Inventory {
    * from a pod; `sha256:<prefix>` does.
    */
   resolvePresent(imageAsWrittenInPod: string): Presence {
-    // containerd would treat "" as a prefix of every ID; the kubelet never asks for it.
-    if (imageAsWrittenInPod === '') {
-      return { present: false, reason: 'empty' };
+    const query = presenceQueryOf(imageAsWrittenInPod);
+    switch (query.kind) {
+      case 'empty':
+        return { present: false, reason: 'empty' };
+      case 'id':
+        return this.#presentById(query.id);
+      case 'not-reference':
+        return this.#presentByIdPrefix(imageAsWrittenInPod, query.error);
+      case 'name': {
+        const image =
+          query.repoDigest !== undefined
+            ? this.#byRepoDigest.get(query.repoDigest)
+            : this.#byRepoTag.get(query.repoTag);
+        if (image !== undefined) {
+          return {
+            present: true,
+            image,
+            matchedBy: query.repoDigest === undefined ? 'tag' : 'digest',
+          };
+        }
+        return this.#presentByIdPrefix(imageAsWrittenInPod, undefined);
+      }
     }
-    if (parseDigest(imageAsWrittenInPod).ok) {
-      return this.#presentById(imageAsWrittenInPod);
-    }
-    const reference = parseDockerRef(imageAsWrittenInPod);
-    if (!reference.ok) {
-      return this.#presentByIdPrefix(imageAsWrittenInPod, reference.error);
-    }
-    // ParseDockerRef leaves a tag or a digest, never both: one name is looked up.
-    const repoDigest = repoDigestOf(reference.value);
-    const repoTag = repoTagOf(reference.value);
-    const image =
-      repoDigest !== undefined
-        ? this.#byRepoDigest.get(repoDigest)
-        : repoTag !== undefined
-          ? this.#byRepoTag.get(repoTag)
-          : undefined;
-    if (image !== undefined) {
-      return { present: true, image, matchedBy: repoDigest === undefined ? 'tag' : 'digest' };
-    }
-    return this.#presentByIdPrefix(imageAsWrittenInPod, undefined);
   }
 
   /**
@@ -146,22 +146,21 @@ export class Inventory {
    * possibly behind `docker-pullable://`, or an image ID for images without one.
    */
   resolveRepoDigest(statusImageId: string): Presence {
-    const stripped = stripRuntimePrefix(statusImageId);
-    if (stripped === '') {
-      return { present: false, reason: 'empty' };
+    const query = statusQueryOf(statusImageId);
+    switch (query.kind) {
+      case 'empty':
+        return { present: false, reason: 'empty' };
+      case 'id':
+        return this.#presentById(query.id, query.digest);
+      case 'invalid':
+        return { present: false, reason: 'not-cached', referenceError: query.error };
+      case 'repo-digest': {
+        const image = this.#byRepoDigest.get(query.repoDigest);
+        return image === undefined
+          ? { present: false, reason: 'not-cached' }
+          : { present: true, image, matchedBy: 'digest' };
+      }
     }
-    const digest = digestOfImageId(stripped);
-    if (digest !== undefined) {
-      return this.#presentById(stripped, digest);
-    }
-    const repoDigest = parseRepoDigest(stripped);
-    if (!repoDigest.ok) {
-      return { present: false, reason: 'not-cached', referenceError: repoDigest.error };
-    }
-    const image = this.#byRepoDigest.get(repoDigest.value);
-    return image === undefined
-      ? { present: false, reason: 'not-cached' }
-      : { present: true, image, matchedBy: 'digest' };
   }
 
   #presentById(...ids: readonly string[]): Presence {
@@ -187,6 +186,63 @@ export class Inventory {
       ? { present: false, reason: 'not-cached' }
       : { present: false, reason: 'not-cached', referenceError };
   }
+}
+
+// What a presence question asks, worked out from the string alone: pods name the same images
+// on every reconcile and against every new listing, so this is remembered (bounded) and each
+// inventory only looks the answer up.
+type PresenceQuery =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'id'; readonly id: string }
+  | { readonly kind: 'not-reference'; readonly error: ReferenceError }
+  | { readonly kind: 'name'; readonly repoDigest: RepoDigest; readonly repoTag?: undefined }
+  | { readonly kind: 'name'; readonly repoDigest?: undefined; readonly repoTag: RepoTag };
+
+type StatusQuery =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'id'; readonly id: string; readonly digest: string }
+  | { readonly kind: 'invalid'; readonly error: ReferenceError }
+  | { readonly kind: 'repo-digest'; readonly repoDigest: RepoDigest };
+
+const QUERY_MEMO_INPUT_LIMIT = 512;
+const presenceQueries = new GenerationalMemo<string, PresenceQuery>(8192);
+const statusQueries = new GenerationalMemo<string, StatusQuery>(8192);
+
+function presenceQueryOf(image: string): PresenceQuery {
+  return image.length > QUERY_MEMO_INPUT_LIMIT
+    ? readPresenceQuery(image)
+    : presenceQueries.get(image, readPresenceQuery);
+}
+
+function readPresenceQuery(image: string): PresenceQuery {
+  // containerd would treat "" as a prefix of every ID; the kubelet never asks for it.
+  if (image === '') return { kind: 'empty' };
+  if (parseDigest(image).ok) return { kind: 'id', id: image };
+  const reference = parseDockerRef(image);
+  if (!reference.ok) return { kind: 'not-reference', error: reference.error };
+  // ParseDockerRef leaves a tag or a digest, never both: one name is looked up.
+  const repoDigest = repoDigestOf(reference.value);
+  if (repoDigest !== undefined) return { kind: 'name', repoDigest };
+  // Without a digest, ParseDockerRef has set a tag (`latest` by default).
+  const repoTag = repoTagOf(reference.value) ?? (`${reference.value.name}:latest` as RepoTag);
+  return { kind: 'name', repoTag };
+}
+
+function statusQueryOf(statusImageId: string): StatusQuery {
+  return statusImageId.length > QUERY_MEMO_INPUT_LIMIT
+    ? readStatusQuery(statusImageId)
+    : statusQueries.get(statusImageId, readStatusQuery);
+}
+
+function readStatusQuery(statusImageId: string): StatusQuery {
+  const stripped = stripRuntimePrefix(statusImageId);
+  if (stripped === '') return { kind: 'empty' };
+  const digest = digestOfImageId(stripped);
+  if (digest !== undefined) return { kind: 'id', id: stripped, digest };
+  const repoDigest = parseRepoDigest(stripped);
+  return repoDigest.ok
+    ? { kind: 'repo-digest', repoDigest: repoDigest.value }
+    : { kind: 'invalid', error: repoDigest.error };
 }
 
 /** The listings of one image ID (a runtime lists an ID once; more are merged). */
