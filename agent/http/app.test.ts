@@ -2,10 +2,19 @@
 // docs/openapi.yaml by the request helper.
 import t from 'tap';
 import { ENDPOINTS } from './app.ts';
-import { FINDINGS_PARAMETERS } from './findings-query.ts';
+import type { FindingsFilter } from './findings-query.ts';
+import { FINDINGS_PARAMETERS, parseFindingsFilter, selectFindings } from './findings-query.ts';
 import { loadOpenApiDocument } from './openapi.ts';
 import { openApiChecker, serveApp } from './testing-client.ts';
-import { FIXED_NOW, HUGE_SIZE, PRIVATE_IMAGE_ID, fakeView } from './testing-view.ts';
+import { isStale } from './representation.ts';
+import type { FakeView } from './testing-view.ts';
+import { FINDINGS, FIXED_NOW, HUGE_SIZE, PRIVATE_IMAGE_ID, fakeView } from './testing-view.ts';
+
+function parsedFilter(query: string): FindingsFilter {
+  const filter = parseFindingsFilter(query);
+  if (!filter.ok) throw new Error(`bad test query ${query}`);
+  return filter.value;
+}
 
 interface Items {
   items: { id: string }[];
@@ -89,6 +98,50 @@ t.test('findings are filtered and sorted as asked', async (t) => {
       c.ids,
       c.name,
     );
+  }
+});
+
+t.test('asking the same again right after a change gets the change', async (t) => {
+  const cases: { name: string; query: string; change: (view: FakeView) => void }[] = [
+    {
+      name: 'a finding retired',
+      query: '',
+      change: (view) => (view.state.findings = FINDINGS.slice(1)),
+    },
+    {
+      name: 'a finding changed (a new object with the same id)',
+      query: 'namespace=team-b',
+      change: (view) =>
+        (view.state.findings = FINDINGS.map((f) => ({
+          ...f,
+          lastSeen: '2026-02-01T12:30:00.000Z',
+        }))),
+    },
+    {
+      name: 'a source went stale',
+      query: 'rule=private-image-exposed',
+      change: (view) => {
+        view.setSource('kubernetes', { up: false, stale: true });
+      },
+    },
+    {
+      name: 'a namespace now belongs to another tenant',
+      query: 'tenant=team-z',
+      change: (view) => (view.tenantOf = (ns) => (ns === 'team-b' ? 'team-z' : ns)),
+    },
+  ];
+  for (const c of cases) {
+    const view = fakeView();
+    const app = await serveApp(t, { view });
+    const target = `/api/v1/findings${c.query ? `?${c.query}` : ''}`;
+    const before = (await app.request(target)).text;
+    t.equal((await app.request(target)).text, before, `${c.name}: the same answer twice`);
+    c.change(view);
+    const after = await app.request(target);
+    t.not(after.text, before, c.name);
+    t.equal(after.headers.get('content-type'), 'application/json; charset=utf-8');
+    const items = selectFindings(view.findings(), parsedFilter(c.query), (ns) => view.tenantOf(ns));
+    t.same(JSON.parse(after.text), { items, stale: isStale(view) }, `${c.name}: the view now`);
   }
 });
 

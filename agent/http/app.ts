@@ -12,6 +12,7 @@ import type { RequestAuthorizer } from './auth.ts';
 import { OPEN_PATHS } from './auth.ts';
 import { findingsListJson } from './findings-json.ts';
 import { parseFindingsFilter, selectFindings } from './findings-query.ts';
+import { LastAnswer } from './last-answer.ts';
 import type { OpenApiDocument } from './openapi.ts';
 import { loadOpenApiDocument, servedOpenApiDocument } from './openapi.ts';
 import { parseQuery, rawQuery } from './query.ts';
@@ -177,14 +178,26 @@ export function createHttpApp(options: HttpAppOptions): Express {
     res.json(openApi);
   });
 
+  const lastFindingsAnswer = new LastAnswer();
   app.get('/api/v1/findings', (req, res) => {
     const filter = parseFindingsFilter(rawQuery(req.originalUrl));
     if (!filter.ok) {
       sendError(res, 400, filter.error.error, filter.error.parameter);
       return;
     }
-    const items = selectFindings(view.findings(), filter.value, (ns) => view.tenantOf(ns));
-    res.type('application/json').send(findingsListJson(items, isStale(view)));
+    const findings = view.findings();
+    const stale = isStale(view);
+    const make = (): string => {
+      const items = selectFindings(findings, filter.value, (ns) => view.tenantOf(ns));
+      return findingsListJson(items, stale);
+    };
+    // A tenant filter also depends on how namespaces map to tenants now, which can change
+    // while the findings stay the same: those answers are made afresh.
+    const body =
+      filter.value.tenant === undefined
+        ? lastFindingsAnswer.body([rawQuery(req.originalUrl), stale, ...findings], make)
+        : make();
+    res.set('Content-Type', 'application/json; charset=utf-8').send(body);
   });
 
   app.get('/api/v1/findings/:id', (req, res) => {

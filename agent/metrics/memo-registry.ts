@@ -4,6 +4,7 @@
 // changes only when the findings do. Families without inputs are rendered on every scrape, as
 // prom-client does.
 import { Registry } from 'prom-client';
+import { sameElements } from '../same-elements.ts';
 
 interface Rendered {
   readonly inputs: readonly unknown[];
@@ -13,13 +14,6 @@ interface Rendered {
 interface Memo {
   readonly inputsOf: () => readonly unknown[];
   last: Rendered | undefined;
-}
-
-/** Same length and the same elements (by identity) in the same order. */
-function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export class MemoRegistry extends Registry {
