@@ -76,8 +76,9 @@ export type DetectedFinding =
 export type Finding = DetectedFinding & { readonly firstSeen: string; readonly lastSeen: string };
 
 // Every reconcile names every finding again; hashing is the costly part, so the IDs of the
-// findings a node has now are remembered (bounded well above a 20,000-image node's findings).
-const ids = new GenerationalMemo<string, string>(16_384);
+// findings a node has now are remembered (two generations of 8,192: a 20,000-image node's
+// ~5,000 findings fit in one).
+const ids = new GenerationalMemo<string, string>(8192);
 
 /** Stable across agent restarts: a hash of what identifies the situation, not of when. */
 export function findingId(rule: Rule, ...parts: readonly string[]): string {

@@ -66,9 +66,10 @@ const officialRepositoryPrefix = 'library/';
 export const repositoryLengthLimit = 255;
 
 // Every listing and every reconcile reads the same names again; parsing is pure and its
-// results are read-only, so answers are shared. Bounded in count (a busy node's names, twice
-// over) and in size: a longer string is no image name a runtime holds, just parsed each time.
-const parsed = new GenerationalMemo<string, Result<ImageReference, ReferenceError>>(32_768);
+// results are read-only, so answers are shared. Bounded in count (two generations of 16,384:
+// a 5,000-image node's names fit in one) and in input size: a longer string is no image name
+// a runtime holds, and is simply parsed each time.
+const parsed = new GenerationalMemo<string, Result<ImageReference, ReferenceError>>(16_384);
 const MEMO_INPUT_LIMIT = 512;
 
 /** Mirrors ParseNormalizedNamed. Never throws. */
