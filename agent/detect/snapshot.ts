@@ -127,6 +127,11 @@ export type KubeletImageEvent =
   | 'already-present-verified' // "... and can be accessed by the pod" (KEP-2535 checked it)
   | 'pulled';
 
+/**
+ * Immutable, and so are the objects it holds: detection remembers answers per inventory, per
+ * secrets map and per container object, so a source hands over new objects when something
+ * changed instead of changing the ones it handed over before.
+ */
 export interface NodeSnapshot {
   readonly node: string;
   /** ms since epoch. */
