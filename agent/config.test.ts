@@ -12,6 +12,7 @@ t.test('defaults with only a node name', async (t) => {
     'registry-probe': 'on',
     'verify-credentials': 'on',
     'cri-poll-interval': 15_000,
+    'secret-refresh-interval': 30 * 60_000,
     'ignore-namespaces': [],
     'log-level': 'info',
   });
@@ -46,6 +47,12 @@ const errors = [
     argv: ['--cri-poll-interval', '10'],
     env: { NODE_NAME: 'n' },
     message: /--cri-poll-interval must be a duration like/,
+  },
+  {
+    name: 'a secret refresh interval so short it would poll the API server',
+    argv: ['--secret-refresh-interval', '30s'],
+    env: { NODE_NAME: 'n' },
+    message: /--secret-refresh-interval must be at least 1m/,
   },
   {
     name: 'a bad listen address',

@@ -50,6 +50,10 @@ export const SETTINGS = {
   ],
   'cri-poll-interval': ['string', 'how often the image cache is listed (default 15s)'],
   'resync-interval': ['string', 'full recomputation as a safety net (default 60s)'],
+  'secret-refresh-interval': [
+    'string',
+    "how long a running pod's pull secret may go unread, e.g. after a rotation (default 30m, at least 1m)",
+  ],
   'finding-info-max-series': [
     'string',
     'cap on pullwatch_finding_info series (default 500, 0 disables)',
@@ -125,6 +129,12 @@ const schema = z
     'verify-credentials': onOff('verify-credentials').default('on'),
     'cri-poll-interval': duration('cri-poll-interval').default(15_000),
     'resync-interval': duration('resync-interval').default(60_000),
+    // Pod starts re-read their secrets at once; this bounds how stale a running pod's view gets.
+    'secret-refresh-interval': duration('secret-refresh-interval')
+      .refine((ms) => ms >= 60_000, {
+        error: '--secret-refresh-interval must be at least 1m (each refresh is a GET per secret)',
+      })
+      .default(30 * 60_000),
     'finding-info-max-series': z
       .string()
       .regex(/^\d+$/, { error: '--finding-info-max-series must be a whole number' })

@@ -119,6 +119,7 @@ export async function startAgentCore(
     kubeConfig,
     nodeName: node,
     fingerprintKey,
+    secretTtlMs: config['secret-refresh-interval'],
     logger,
     onChange: () => {
       agent?.changed();

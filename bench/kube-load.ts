@@ -2,7 +2,7 @@
 // counted from the embedded API server's requestLog, and what that costs at 5,000 nodes.
 //
 // Steady state is shaped by timers of minutes (watch timeouts of 300 s + up to 60 s, pull secret
-// refreshes every 5 min), which a window of a few minutes barely sees. So the agent's API-facing
+// refreshes every 24-30 min), which a window of a few minutes barely sees. So the agent's API-facing
 // part (agent/kube/kube-source.ts, started exactly as agent/main.ts starts it) also runs with
 // every one of those timers divided by TIME_SCALE, against an API server whose bookmark interval
 // is divided likewise: one real minute of it covers TIME_SCALE minutes of the agent's life.
@@ -12,6 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startEmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
 import type { EmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
 import { startKubeSource } from '../agent/kube/kube-source.ts';
+import { DEFAULT_SECRET_TTL_MS, SECRET_TTL_JITTER } from '../agent/kube/pull-secrets.ts';
 import { createFingerprintKey } from '../agent/registry/credential-identity.ts';
 import type { KubeWindow } from './footprint.ts';
 import { KUBE_WINDOW } from './footprint.ts';
@@ -31,8 +32,11 @@ const CHURN_PODS = 40;
 // The agent's defaults (agent/kube/list-watch.ts, pull-secrets.ts, pod-events.ts).
 const WATCH_TIMEOUT_S = 300;
 const WATCH_JITTER_S = 60;
-const SECRET_TTL_S = 300;
-const SECRET_TICK_S = 30;
+const SECRET_TTL_S = DEFAULT_SECRET_TTL_MS / 1000;
+// A refresh falls due U((1 - jitter) × TTL, TTL) after the last read and is made at the next
+// refresh tick (a sixtieth of the TTL, at most 30 s).
+const SECRET_TICK_S = Math.min(30, SECRET_TTL_S / 60);
+const SECRET_PERIOD_S = SECRET_TTL_S * (1 - SECRET_TTL_JITTER / 2) + SECRET_TICK_S / 2;
 
 const CLASSES = [
   'list pods',
@@ -203,7 +207,11 @@ async function compressedRun(
   await sleep(2000);
   const startup = count(api.requestLog);
 
-  const quietSeconds = context.quick ? 60 : 120;
+  // Long enough for every secret to be refreshed twice (one interval each).
+  const quietSeconds = Math.max(
+    context.quick ? 60 : 120,
+    Math.ceil((2 * SECRET_TTL_S) / TIME_SCALE + 10),
+  );
   context.log(`kube-load: quiet window of ${quietSeconds} s at ×${TIME_SCALE}`);
   api.clearRequestLog();
   let connections = connectionCounter();
@@ -332,12 +340,10 @@ export const kubeLoadBenchmark: Benchmark = {
       const hourly = compressed.quietRates;
       const hourlyTotal = total(hourly);
       // Design: a watch per resource every 300 + U(0..60) s; each referenced secret every
-      // 300 s + up to one 30 s refresh tick; no list, no event query without a pod change.
+      // SECRET_PERIOD_S; no list, no event query without a pod change.
       const S = compressed.secretsReferenced;
       const designWatches = 2 * (3600 / (WATCH_TIMEOUT_S + WATCH_JITTER_S / 2));
-      // A read completes just after a refresh tick and the TTL is a whole number of ticks, so
-      // the next read comes one tick after the TTL: every TTL + tick.
-      const designSecrets = S * (3600 / (SECRET_TTL_S + SECRET_TICK_S));
+      const designSecrets = S * (3600 / SECRET_PERIOD_S);
       const designTotal = designWatches + designSecrets;
       const secretGetsPerStart = compressed.secretGetsPerStart;
       const perStartWith = compressed.eventListsWith / compressed.withEvents;
@@ -364,14 +370,14 @@ export const kubeLoadBenchmark: Benchmark = {
         ),
         `| **total** | **${total(realCounts)}** | **${total(q)}** | **${fmt(hourlyTotal, 1)}** | **${fmt(designTotal, 1)}** | **${startupTotal}** |`,
         '',
-        `- **Real time**: \`node agent/cli.ts run\` with the default timers, ${fmt(real.seconds, 0)} s without pod changes, from ${fmt(real.startedAfterAgentSeconds, 0)} s to ${fmt(real.startedAfterAgentSeconds + real.seconds, 0)} s after the agent started (${context.shared.has(KUBE_WINDOW) ? "the footprint benchmark's idle window of this run" : 'a window of its own'}); ${real.openWatches} watches open at its end. The first watch ends and secret refreshes fall due 300–360 s after the start, so a window of a few minutes may see none of them, which is why the ×${TIME_SCALE} run exists.`,
-        `- **×${TIME_SCALE} time**: \`startKubeSource\` with watch timeout ${WATCH_TIMEOUT_S / TIME_SCALE} s + up to ${WATCH_JITTER_S / TIME_SCALE} s, idle timeout, secret TTL, secret re-read floor and event retry delays all divided by ${TIME_SCALE}; the API server sends BOOKMARKs every ${60 / TIME_SCALE} s (kube-apiserver: about once a minute). Per hour = Σ over each watched resource and each secret of 3600 s / (mean interval between its requests × ${TIME_SCALE}); the refresh tick of the secret cache is a quarter of the scaled TTL instead of 30 s, so a scaled secret period is 375 s instead of 330 s (the ×${TIME_SCALE} secret rate is about 12 % low). No LIST after the start: watches resume from their last resourceVersion and bookmarks keep it fresh, so no 410 occurred.`,
-        `- **Design**: one watch per resource per ${WATCH_TIMEOUT_S}+U(0..${WATCH_JITTER_S}) s (mean ${WATCH_TIMEOUT_S + WATCH_JITTER_S / 2} s: ${fmt(designWatches / 2, 1)}/h each), each referenced pull secret re-read every ${SECRET_TTL_S + SECRET_TICK_S} s (the ${SECRET_TTL_S} s TTL, noticed at the next ${SECRET_TICK_S} s refresh tick after it: ${fmt(3600 / (SECRET_TTL_S + SECRET_TICK_S), 1)}/h each, × ${S} secrets), event queries only when a pod starts.`,
+        `- **Real time**: \`node agent/cli.ts run\` with the default timers, ${fmt(real.seconds, 0)} s without pod changes, from ${fmt(real.startedAfterAgentSeconds, 0)} s to ${fmt(real.startedAfterAgentSeconds + real.seconds, 0)} s after the agent started (${context.shared.has(KUBE_WINDOW) ? "the footprint benchmark's idle window of this run" : 'a window of its own'}); ${real.openWatches} watches open at its end. The first watch ends 300–360 s and secret refreshes fall due ${fmt(SECRET_TTL_S * (1 - SECRET_TTL_JITTER), 0)}–${fmt(SECRET_TTL_S, 0)} s after the start, so a window of a few minutes may see none of them, which is why the ×${TIME_SCALE} run exists.`,
+        `- **×${TIME_SCALE} time**: \`startKubeSource\` with watch timeout ${WATCH_TIMEOUT_S / TIME_SCALE} s + up to ${WATCH_JITTER_S / TIME_SCALE} s, idle timeout, secret TTL, secret re-read floor and event retry delays all divided by ${TIME_SCALE}; the API server sends BOOKMARKs every ${60 / TIME_SCALE} s (kube-apiserver: about once a minute). Per hour = Σ over each watched resource and each secret of 3600 s / (mean interval between its requests × ${TIME_SCALE}); the secret cache's refresh tick scales with the TTL (a sixtieth of it). No LIST after the start: watches resume from their last resourceVersion and bookmarks keep it fresh, so no 410 occurred.`,
+        `- **Design**: one watch per resource per ${WATCH_TIMEOUT_S}+U(0..${WATCH_JITTER_S}) s (mean ${WATCH_TIMEOUT_S + WATCH_JITTER_S / 2} s: ${fmt(designWatches / 2, 1)}/h each), each pull secret a running pod references re-read every ${fmt(SECRET_PERIOD_S, 0)} s on average (due U(${fmt(SECRET_TTL_S * (1 - SECRET_TTL_JITTER), 0)}..${fmt(SECRET_TTL_S, 0)}) s after the last read, made at the next ${SECRET_TICK_S} s refresh tick: ${fmt(3600 / SECRET_PERIOD_S, 2)}/h each, × ${S} secrets), event queries only when a pod starts.`,
         `- **At agent start** (the ×${TIME_SCALE} run, pods running for an hour, so no event retries): one LIST per resource, one GET per referenced secret, one event query per pod with a container that may use the cache.`,
         '',
         `**Per pod start** (${CHURN_PODS} pods of the scenario's probe kind started 15 s apart, scaled): ${fmt(perStartWith, 2)} event queries when the kubelet's Pulled events are already there (${compressed.withEvents} pods), ${fmt(perStartWithout, 2)} when they are not yet (${compressed.withoutEvents} pods; retried after 5 s and 30 s); ${fmt(secretGetsPerStart, 2)} secret GETs for its ${compressed.secretsPerProbe} pull secret(s) (re-read when older than 10 s).`,
         '',
-        `**Connections:** the ×${TIME_SCALE} run opened ${compressed.quietConnections} new TCP connections to the API server for ${total(q)} requests in the quiet window and ${compressed.churnConnections} for ${total(compressed.churn)} requests during the pod starts (counted on \`net.client.socket\`). Watches use agent/kube/kube-http.ts; secret GETs and event queries go through @kubernetes/client-node, which builds a new dispatcher for every request${compressed.quietConnections >= q['get secret'] ? ', so each of them is a new connection (with TLS, a new handshake) whose idle socket stays open until the server closes it' : ''}.`,
+        `**Connections:** the ×${TIME_SCALE} run opened ${compressed.quietConnections} new TCP connections to the API server for ${total(q)} requests in the quiet window and ${compressed.churnConnections} for ${total(compressed.churn)} requests during the pod starts (counted on \`net.client.socket\`). Every request goes through agent/kube/kube-http.ts over one keep-alive pool per API server (agent/kube/connections.ts: at most 16 sockets, idle ones closed after 15 s)${compressed.quietConnections >= q['get secret'] ? ', yet each secret GET was a new connection (with TLS, a new handshake)' : ''}.`,
         '',
         `**At ${NODES.toLocaleString('en-US')} nodes** (one agent each, this node's shape):`,
         '',

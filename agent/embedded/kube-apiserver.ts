@@ -147,6 +147,8 @@ export interface EmbeddedApiServer {
   clearRequestLog(): void;
   /** Watches currently streaming. */
   openWatchCount(): number;
+  /** TCP connections accepted since the start (clients that reuse connections open few). */
+  connectionCount(): number;
   /** Closes everything; idempotent. */
   stop(): Promise<void>;
 }
@@ -244,6 +246,10 @@ export async function startEmbeddedApiServer(
     });
   });
   server.keepAliveTimeout = 30_000;
+  let connections = 0;
+  server.on('connection', () => {
+    connections++;
+  });
   port = await listen(server, options.port ?? 0);
   const url = `http://127.0.0.1:${port}`;
   let down = false;
@@ -371,6 +377,7 @@ export async function startEmbeddedApiServer(
       requestLog.length = 0;
     },
     openWatchCount: () => openWatches.size,
+    connectionCount: () => connections,
     stop: async () => {
       if (stopped) return;
       stopped = true;

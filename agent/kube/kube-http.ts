@@ -1,7 +1,9 @@
 // Raw GET and watch requests to the API server with the kubeconfig's credentials applied by
 // client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer token from
 // a token, token file, exec plugin or OIDC provider, proxy agent), so that list and watch
-// objects arrive as the server's JSON and a watch's timeouts are ours to choose.
+// objects arrive as the server's JSON and a watch's timeouts are ours to choose. Given an
+// ApiServerConnections, requests share its keep-alive sockets instead of client-node's agent
+// (which closes each socket after one request); a proxied cluster keeps client-node's proxy agent.
 //
 // Why not client-node's Watch: it aborts a stream after 30 s without data, a limit its public
 // API does not let us raise, while the API server sends watch bookmarks only about once a
@@ -10,6 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { err, ok, type Result } from '../result.ts';
+import type { ApiServerConnections } from './connections.ts';
 
 export type KubeRequestError =
   | {
@@ -65,6 +68,7 @@ async function prepare(
   kubeConfig: KubeConfig,
   path: string,
   query: Query,
+  connections: ApiServerConnections | undefined,
 ): Promise<Result<PreparedRequest, KubeRequestError>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) return err({ kind: 'config', message: 'the kubeconfig has no current cluster' });
@@ -87,6 +91,11 @@ async function prepare(
       kind: 'config',
       message: `applying the kubeconfig's credentials failed: ${messageOf(e)}`,
     });
+  }
+  if (connections !== undefined && !cluster.proxyUrl) {
+    const agent = connections.agentFor(url);
+    if (agent === undefined) return err({ kind: 'aborted', message: 'the source was stopped' });
+    options.agent = agent;
   }
   options.method = 'GET';
   const headers = headerObject(options.headers);
@@ -114,27 +123,55 @@ function httpError(status: number, body: string): KubeRequestError {
 
 interface RequestOptions {
   readonly signal: AbortSignal;
+  /** Keep-alive sockets to share; without it every request has a connection of its own. */
+  readonly connections?: ApiServerConnections | undefined;
 }
 
-/** GET that reads the whole answer as JSON; `timeoutMs` bounds the whole exchange. */
+export interface GetOptions extends RequestOptions {
+  /** Bounds the whole exchange. */
+  readonly timeoutMs: number;
+}
+
+/** GET that reads the whole answer as JSON. */
 export async function getJson(
   kubeConfig: KubeConfig,
   path: string,
   query: Query,
-  options: RequestOptions & { readonly timeoutMs: number },
+  options: GetOptions,
 ): Promise<Result<unknown, KubeRequestError>> {
-  const prepared = await prepare(kubeConfig, path, query);
-  if (!prepared.ok) return prepared;
+  const first = await getJsonOnce(kubeConfig, path, query, options);
+  // The server may close an idle keep-alive socket just as we send on it (Node's
+  // request.reusedSocket documentation): a GET is safe to send once more, on a new socket.
+  return first.staleSocket
+    ? (await getJsonOnce(kubeConfig, path, query, options)).result
+    : first.result;
+}
+
+interface Attempt {
+  readonly result: Result<unknown, KubeRequestError>;
+  /** Failed before any answer on a reused socket the server had already closed. */
+  readonly staleSocket: boolean;
+}
+
+async function getJsonOnce(
+  kubeConfig: KubeConfig,
+  path: string,
+  query: Query,
+  options: GetOptions,
+): Promise<Attempt> {
+  const prepared = await prepare(kubeConfig, path, query, options.connections);
+  if (!prepared.ok) return { result: prepared, staleSocket: false };
   const { url, options: requestOptions, request } = prepared.value;
   return new Promise((resolve) => {
     let settled = false;
     let failure: KubeRequestError | undefined;
-    const settle = (result: Result<unknown, KubeRequestError>): void => {
+    let answered = false;
+    const settle = (result: Result<unknown, KubeRequestError>, staleSocket = false): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onAbort);
-      resolve(result);
+      resolve({ result, staleSocket });
     };
     const fail = (error: KubeRequestError): void => {
       failure ??= error;
@@ -146,6 +183,7 @@ export async function getJson(
     let req: http.ClientRequest;
     try {
       req = request(url, requestOptions, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         let complete = false;
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -176,11 +214,20 @@ export async function getJson(
       });
     } catch (e) {
       // Only options Node refuses outright get here, e.g. a token with a newline in it.
-      resolve(err({ kind: 'config', message: `the request could not be made: ${messageOf(e)}` }));
+      resolve({
+        result: err({ kind: 'config', message: `the request could not be made: ${messageOf(e)}` }),
+        staleSocket: false,
+      });
       return;
     }
     req.on('error', (e) => {
-      settle(err(failure ?? { kind: 'network', message: messageOf(e) }));
+      const code = (e as NodeJS.ErrnoException).code;
+      const stale =
+        failure === undefined &&
+        !answered &&
+        req.reusedSocket &&
+        (code === 'ECONNRESET' || code === 'EPIPE');
+      settle(err(failure ?? { kind: 'network', message: messageOf(e) }), stale);
     });
     const timer = setTimeout(() => {
       fail({
@@ -220,7 +267,7 @@ export async function streamWatch(
   query: Query,
   options: WatchStreamOptions,
 ): Promise<Result<WatchEnd, KubeRequestError>> {
-  const prepared = await prepare(kubeConfig, path, { ...query, watch: true });
+  const prepared = await prepare(kubeConfig, path, { ...query, watch: true }, options.connections);
   if (!prepared.ok) return prepared;
   const { url, options: requestOptions, request } = prepared.value;
   return new Promise((resolve) => {

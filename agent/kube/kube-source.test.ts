@@ -12,6 +12,7 @@ import {
   deletePod,
   eventually,
   kubeConfigFor,
+  podObject,
   serve,
   serverPods,
   sleep,
@@ -499,4 +500,38 @@ t.test('the API server down at start: the source comes up when it does', async (
   });
   await server.faults.setDown(false);
   await eventually(() => source.pods().length === 1, 'the pods', 3000);
+});
+
+t.test('pod churn: secret reads and event queries share a few kept connections', async (t) => {
+  const server = await serve(t);
+  const running = { running: { startedAt: new Date().toISOString() } };
+  const startPod = (name: string, secret: string): void => {
+    const created = server.store.create('pods', {
+      ...podObject({ name, node: NODE, pullPolicy: 'IfNotPresent', pullSecrets: [secret] }),
+      status: { phase: 'Running', containerStatuses: [{ name: 'main', state: running }] },
+    });
+    if (!created.ok) throw new Error(created.error.message);
+  };
+  for (let i = 0; i < 30; i++) {
+    createPullSecret(server, `regcred-${i}`);
+    startPod(`web-${i}`, `regcred-${i}`);
+  }
+  const { source } = start(t, server, { secretMinRefetchMs: 0 });
+  await eventually(() => source.secrets().size === 30, 'thirty secrets', 10_000);
+  await eventually(() => eventQueries(server).length >= 30, 'thirty event queries', 10_000);
+
+  // Pods come and go, each naming a secret and with a started container.
+  for (let round = 0; round < 10; round++) {
+    for (let i = 0; i < 20; i++) startPod(`churn-${round}-${i}`, `regcred-${i}`);
+    await sleep(30);
+    for (let i = 0; i < 20; i++) deletePod(server, `churn-${round}-${i}`);
+  }
+  await eventually(() => source.pods().length === 30, 'the churn to pass');
+  await sleep(300);
+  const requests = server.requestLog.filter((r) => !r.watch).length;
+  t.ok(requests >= 60, `${requests} requests`);
+  t.ok(
+    server.connectionCount() <= 16,
+    `${requests} requests and 2 watches over ${server.connectionCount()} connections (at most 16)`,
+  );
 });

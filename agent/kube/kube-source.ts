@@ -1,14 +1,9 @@
 // Everything pullwatch learns from the API server about one node: its pods (a watch narrowed
 // to spec.nodeName), the namespaces' labels (for tenancy), the pull secrets those pods name
 // (read by name, kept only as SecretViews) and what the kubelet said about each container's
-// image (targeted event queries). Sources only gather; detection happens elsewhere.
-import {
-  ApiException,
-  CoreV1Api,
-  Observable,
-  type KubeConfig,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node';
+// image (targeted event queries). Sources only gather; detection happens elsewhere. Every
+// request goes over one pool of keep-alive connections to the API server.
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   secretKey,
@@ -18,17 +13,24 @@ import {
 } from '../detect/snapshot.ts';
 import type { FingerprintKey } from '../registry/pull-secret.ts';
 import { err, ok, type Result } from '../result.ts';
+import { ApiServerConnections } from './connections.ts';
+import { getJson, type KubeRequestError } from './kube-http.ts';
 import { createLimiter } from './limiter.ts';
 import { startListWatch, type ListWatchStatus, type ListWatchTuning } from './list-watch.ts';
 import { KubeletEventTracker } from './pod-events.ts';
 import { podViewFromObject } from './pod-view.ts';
-import { PullSecretCache, secretRefsOf, type SecretFetch } from './pull-secrets.ts';
+import {
+  PullSecretCache,
+  secretRefsOf,
+  type SecretFetch,
+  type SecretReadReason,
+} from './pull-secrets.ts';
 import { secretViewForReadFailure, secretViewFromObject, type SecretRef } from './secret-view.ts';
 
 export interface KubeSourceTuning {
   /** Pods and namespaces list-watch knobs (watch timeout, backoff...). */
   readonly listWatch?: ListWatchTuning;
-  /** Pull secret views are read again after this long (default 5 min). */
+  /** A pull secret still in use is read again at most this long after the last read (default 30 min). */
   readonly secretTtlMs?: number;
   /** A new pod re-reads a secret read less than this long ago only if older (default 10 s). */
   readonly secretMinRefetchMs?: number;
@@ -89,34 +91,21 @@ function namespaceOf(object: unknown): NamespaceEntry {
 }
 
 /** A short cause that never quotes a server body (which might hold secret material). */
-function failureOf(e: unknown): { status: number | undefined; cause: string } {
-  if (e instanceof ApiException) return { status: e.code, cause: `HTTP ${e.code}` };
-  if (e instanceof Error) {
-    const cause = e.cause as { code?: unknown } | undefined;
-    const code = typeof cause?.code === 'string' ? cause.code : undefined;
-    return { status: undefined, cause: code ?? e.name };
-  }
-  return { status: undefined, cause: 'unknown error' };
+function failureOf(error: KubeRequestError): { status: number | undefined; cause: string } {
+  return error.kind === 'http'
+    ? { status: error.status, cause: `HTTP ${error.status}` }
+    : // Our own words (e.g. "connect ECONNREFUSED 10.0.0.1:443"); only 'http' carries server text.
+      { status: undefined, cause: error.message };
 }
 
-/** Per-request options for client-node calls: a deadline, and cancellation on stop. */
-function requestOptions(stop: AbortSignal, timeoutMs: number) {
-  const bound: ObservableMiddleware = {
-    pre: (context) => {
-      context.setSignal(AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]));
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [bound], middlewareMergeStrategy: 'append' as const };
-}
+const segment = encodeURIComponent;
 
 export function startKubeSource(options: KubeSourceOptions): KubeSource {
   const { kubeConfig, nodeName, fingerprintKey, logger } = options;
   // `spec.nodeName=` with no name selects the cluster's unscheduled pods: a wiring bug.
   if (nodeName === '') throw new RangeError('startKubeSource needs the node name');
   const log = logger?.child({ component: 'kube-source', node: nodeName });
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const connections = new ApiServerConnections();
   const stopping = new AbortController();
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
   const concurrency = options.concurrency ?? 4;
@@ -136,35 +125,37 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     });
   };
 
-  const readSecret = async (ref: SecretRef): Promise<SecretFetch> => {
-    try {
-      const secret = await core.readNamespacedSecret(
-        { namespace: ref.namespace, name: ref.name },
-        requestOptions(stopping.signal, timeoutMs),
-      );
-      // Parsed here and dropped: only the view leaves this function.
-      return { view: secretViewFromObject(ref, secret, fingerprintKey), transient: false };
-    } catch (e) {
-      const { status, cause } = failureOf(e);
+  const request = { signal: stopping.signal, timeoutMs, connections };
+
+  const readSecret = async (ref: SecretRef, reason: SecretReadReason): Promise<SecretFetch> => {
+    const secret = await getJson(
+      kubeConfig,
+      `/api/v1/namespaces/${segment(ref.namespace)}/secrets/${segment(ref.name)}`,
+      // resourceVersion=0: the API server may answer from its watch cache instead of a quorum
+      // read from etcd; fine for a periodic refresh, not for a secret a new pod just named.
+      reason === 'refresh' ? { resourceVersion: '0' } : {},
+      request,
+    );
+    if (!secret.ok) {
+      const { status, cause } = failureOf(secret.error);
       const authoritative = status === 404 || status === 403;
       return { view: secretViewForReadFailure(ref, status, cause), transient: !authoritative };
     }
+    // Parsed here and dropped: only the view leaves this function.
+    return { view: secretViewFromObject(ref, secret.value, fingerprintKey), transient: false };
   };
 
   const readPulledEvents = async (pod: PodView): Promise<Result<readonly unknown[], string>> => {
-    try {
-      const events = await core.listNamespacedEvent(
-        {
-          namespace: pod.namespace,
-          // There is no selector on the node: source.host is checked on our side.
-          fieldSelector: `involvedObject.uid=${pod.uid},reason=Pulled`,
-        },
-        requestOptions(stopping.signal, timeoutMs),
-      );
-      return ok(events.items);
-    } catch (e) {
-      return err(failureOf(e).cause);
-    }
+    const events = await getJson(
+      kubeConfig,
+      `/api/v1/namespaces/${segment(pod.namespace)}/events`,
+      // There is no selector on the node: source.host is checked on our side.
+      { fieldSelector: `involvedObject.uid=${pod.uid},reason=Pulled` },
+      request,
+    );
+    if (!events.ok) return err(failureOf(events.error).cause);
+    const items = (events.value as { items?: unknown }).items;
+    return Array.isArray(items) ? ok(items as unknown[]) : err('the event list has no items');
   };
 
   const secrets = new PullSecretCache({
@@ -193,6 +184,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
   const podWatch = startListWatch<Result<PodView, string>>({
     ...options.listWatch,
     kubeConfig,
+    connections,
     path: '/api/v1/pods',
     fieldSelector: `spec.nodeName=${nodeName}`,
     decode: podViewFromObject,
@@ -204,6 +196,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
   const namespaceWatch = startListWatch<NamespaceEntry>({
     ...options.listWatch,
     kubeConfig,
+    connections,
     path: '/api/v1/namespaces',
     decode: namespaceOf,
     onChange: notify,
@@ -253,6 +246,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     stop: async () => {
       stopping.abort();
       await Promise.all([podWatch.stop(), namespaceWatch.stop(), secrets.stop(), events.stop()]);
+      connections.close();
     },
   };
 }

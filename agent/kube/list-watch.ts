@@ -8,6 +8,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { Backoff, type BackoffOptions } from './backoff.ts';
+import type { ApiServerConnections } from './connections.ts';
 import {
   describeKubeError,
   getJson,
@@ -61,6 +62,8 @@ export interface ListWatchTuning {
 
 export interface ListWatchOptions<T> extends ListWatchTuning {
   readonly kubeConfig: KubeConfig;
+  /** Keep-alive sockets shared with the caller's other requests (default: one per request). */
+  readonly connections?: ApiServerConnections;
   /** The collection, e.g. `/api/v1/pods` or `/api/v1/namespaces`. */
   readonly path: string;
   readonly fieldSelector?: string;
@@ -173,7 +176,7 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
       options.kubeConfig,
       options.path,
       { ...selectors, ...(afterExpiry ? {} : { resourceVersion: '0' }) },
-      { signal: stopping.signal, timeoutMs: listTimeoutMs },
+      { signal: stopping.signal, timeoutMs: listTimeoutMs, connections: options.connections },
     );
     if (!answer.ok) return answer.error;
     const body = answer.value as { metadata?: { resourceVersion?: unknown }; items?: unknown };
@@ -267,6 +270,7 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
       { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
       {
         signal: stopping.signal,
+        connections: options.connections,
         idleTimeoutMs,
         // The server ends the watch at timeoutSeconds; this only catches a server that does not.
         deadlineMs: (timeoutSeconds + 30) * 1000,

@@ -169,14 +169,18 @@ export class KubeletEventTracker {
 
   async #ask(state: PodState): Promise<void> {
     const asked = new Set(this.#unanswered(state));
-    let events: Result<readonly unknown[], string>;
+    const uid = state.pod.uid;
+    const gone = (): boolean => this.#stopped || this.#pods.get(uid) !== state;
+    let events: Result<readonly unknown[], string> | undefined;
     try {
-      events = await this.#options.limit(() => this.#options.fetch(state.pod));
+      // A pod deleted while it waited for its turn is not asked about: under churn most are.
+      events = await this.#options.limit(async () =>
+        gone() ? undefined : this.#options.fetch(state.pod),
+      );
     } catch (e) {
       events = err(e instanceof Error ? e.message : String(e));
     }
-    const uid = state.pod.uid;
-    if (this.#stopped || this.#pods.get(uid) !== state) return;
+    if (events === undefined || gone()) return;
     if (!events.ok) {
       const delay = Math.min(5 * 60_000, this.#errorRetryMs * 2 ** state.errors);
       state.errors++;

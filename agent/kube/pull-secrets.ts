@@ -1,12 +1,25 @@
 // The pull secrets the node's pods reference, read one by one by name (never a cluster-wide
 // list or watch of secrets: the agent must not hold every tenant's credentials) and kept only
 // as SecretViews. Read when a pod referencing one appears, again when the view is older than
-// the TTL, and forgotten when no pod references it any more.
+// the TTL while a pod that can still start containers references it, and forgotten when no pod
+// references it any more.
+//
+// The TTL is long (30 min) because pod starts already re-read their secrets: what it bounds is
+// how late a credential rotated under pods that keep running is noticed. Each refresh falls at
+// a random point of the TTL's last fifth so that one agent's secrets, and a DaemonSet's agents
+// started together, do not all ask in the same second.
 import type { Logger } from 'pino';
 import type { SecretView } from '../detect/snapshot.ts';
 import { secretKey } from '../detect/snapshot.ts';
 import type { Limiter } from './limiter.ts';
 import type { SecretRef } from './secret-view.ts';
+
+export const DEFAULT_SECRET_TTL_MS = 30 * 60_000;
+/** A refresh falls due between (1 - this) × TTL and the TTL after the last read. */
+export const SECRET_TTL_JITTER = 0.2;
+export const DEFAULT_SECRET_MIN_REFETCH_MS = 10_000;
+/** Views that say a secret is missing, forbidden or malformed are read again this soon. */
+export const DEFAULT_SECRET_PROBLEM_TTL_MS = 5 * 60_000;
 
 export interface SecretFetch {
   readonly view: SecretView;
@@ -14,14 +27,30 @@ export interface SecretFetch {
   readonly transient: boolean;
 }
 
+/**
+ * Why a secret is read: `first` (a pod references it and no view is kept) or `pod-start` (a
+ * new pod references it) need the latest state; `refresh` (the TTL ran out) may be answered
+ * from the API server's watch cache.
+ */
+export type SecretReadReason = 'first' | 'pod-start' | 'refresh';
+
 /** Reads and parses one secret; must not throw, and must not keep the Secret object. */
-export type SecretFetcher = (ref: SecretRef) => Promise<SecretFetch>;
+export type SecretFetcher = (ref: SecretRef, reason: SecretReadReason) => Promise<SecretFetch>;
+
+/** A secret some pod on the node references. */
+export interface SecretReference {
+  readonly ref: SecretRef;
+  /** A pod that is not finished references it: refreshing its view can matter. */
+  readonly live: boolean;
+}
 
 export interface PullSecretCacheOptions {
   readonly fetch: SecretFetcher;
   readonly limit: Limiter;
-  /** A view older than this is read again (default 5 min). */
+  /** A good view is read again at most this long after the last read (default 30 min). */
   readonly ttlMs?: number;
+  /** A missing, forbidden or malformed secret's view (default 5 min, at most the TTL). */
+  readonly problemTtlMs?: number;
   /** A new pod re-reads a secret only if its view is older than this (default 10 s). */
   readonly minRefetchMs?: number;
   /** After a transient failure, the next attempt (default 30 s, at most the TTL). */
@@ -30,12 +59,17 @@ export interface PullSecretCacheOptions {
   readonly maxEntries?: number;
   readonly onChange: () => void;
   readonly now?: () => number;
+  /** In [0, 1), for the refresh jitter. */
+  readonly random?: () => number;
   readonly logger?: Logger;
 }
 
 interface Entry {
   readonly ref: SecretRef;
+  live: boolean;
   view: SecretView | undefined;
+  /** The last read failed in a way that may pass (network, 5xx). */
+  transient: boolean;
   fetchedAt: number;
   nextFetchAt: number;
   fetching: boolean;
@@ -44,10 +78,12 @@ interface Entry {
 export class PullSecretCache {
   readonly #options: PullSecretCacheOptions;
   readonly #ttlMs: number;
+  readonly #problemTtlMs: number;
   readonly #minRefetchMs: number;
   readonly #retryMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  readonly #random: () => number;
   readonly #entries = new Map<string, Entry>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #timer: NodeJS.Timeout;
@@ -56,13 +92,22 @@ export class PullSecretCache {
 
   constructor(options: PullSecretCacheOptions) {
     this.#options = options;
-    this.#ttlMs = options.ttlMs ?? 5 * 60_000;
-    this.#minRefetchMs = options.minRefetchMs ?? 10_000;
+    this.#ttlMs = options.ttlMs ?? DEFAULT_SECRET_TTL_MS;
+    this.#problemTtlMs = Math.min(
+      options.problemTtlMs ?? DEFAULT_SECRET_PROBLEM_TTL_MS,
+      this.#ttlMs,
+    );
+    this.#minRefetchMs = options.minRefetchMs ?? DEFAULT_SECRET_MIN_REFETCH_MS;
     this.#retryMs = Math.min(options.retryMs ?? 30_000, this.#ttlMs);
     this.#maxEntries = options.maxEntries ?? 1000;
     this.#now = options.now ?? Date.now;
-    // Checks which views expired; costs no request unless one has.
-    const tickMs = Math.max(250, Math.min(this.#retryMs, this.#ttlMs / 4, 30_000));
+    this.#random = options.random ?? Math.random;
+    // Checks which views expired; costs no request unless one has. A read happens at most a
+    // sixtieth of the TTL after it fell due (30 s at the default).
+    const tickMs = Math.max(
+      250,
+      Math.min(this.#retryMs, this.#problemTtlMs / 4, this.#ttlMs / 60, 30_000),
+    );
     this.#timer = setInterval(() => {
       this.#refreshExpired();
     }, tickMs);
@@ -73,7 +118,7 @@ export class PullSecretCache {
    * The secrets the node's pods reference now (key: namespace/name), and among them those a
    * pod that just appeared references.
    */
-  update(referenced: ReadonlyMap<string, SecretRef>, appeared: ReadonlySet<string>): void {
+  update(referenced: ReadonlyMap<string, SecretReference>, appeared: ReadonlySet<string>): void {
     if (this.#stopped) return;
     let changed = false;
     for (const key of this.#entries.keys()) {
@@ -83,7 +128,7 @@ export class PullSecretCache {
       }
     }
     const now = this.#now();
-    for (const [key, ref] of referenced) {
+    for (const [key, { ref, live }] of referenced) {
       const entry = this.#entries.get(key);
       if (entry === undefined) {
         if (this.#entries.size >= this.#maxEntries) {
@@ -98,15 +143,20 @@ export class PullSecretCache {
         }
         const created: Entry = {
           ref,
+          live,
           view: undefined,
+          transient: false,
           fetchedAt: 0,
           nextFetchAt: 0,
           fetching: false,
         };
         this.#entries.set(key, created);
-        this.#fetch(key, created);
-      } else if (appeared.has(key) && now - entry.fetchedAt >= this.#minRefetchMs) {
-        this.#fetch(key, entry);
+        this.#fetch(key, created, 'first');
+        continue;
+      }
+      entry.live = live;
+      if (appeared.has(key) && now - entry.fetchedAt >= this.#minRefetchMs) {
+        this.#fetch(key, entry, 'pod-start');
       }
     }
     if (changed) this.#options.onChange();
@@ -127,35 +177,46 @@ export class PullSecretCache {
   #refreshExpired(): void {
     const now = this.#now();
     for (const [key, entry] of this.#entries) {
-      if (entry.nextFetchAt <= now) this.#fetch(key, entry);
+      // Only finished pods reference it: no container will start with it again, so the view
+      // from when they ran is the one that counts.
+      if (!entry.live && entry.view !== undefined && !entry.transient) continue;
+      if (entry.nextFetchAt <= now) this.#fetch(key, entry, 'refresh');
     }
   }
 
-  #fetch(key: string, entry: Entry): void {
+  #fetch(key: string, entry: Entry, reason: SecretReadReason): void {
     if (entry.fetching || this.#stopped) return;
     entry.fetching = true;
-    const task = this.#read(key, entry).finally(() => {
+    const task = this.#read(key, entry, reason).finally(() => {
       entry.fetching = false;
       this.#inFlight.delete(task);
     });
     this.#inFlight.add(task);
   }
 
-  async #read(key: string, entry: Entry): Promise<void> {
-    let fetched: SecretFetch;
+  #current(key: string, entry: Entry): boolean {
+    return !this.#stopped && this.#entries.get(key) === entry;
+  }
+
+  async #read(key: string, entry: Entry, reason: SecretReadReason): Promise<void> {
+    let fetched: SecretFetch | undefined;
     try {
-      fetched = await this.#options.limit(() => this.#options.fetch(entry.ref));
+      fetched = await this.#options.limit(async () =>
+        // No pod references it any more by the time its turn came: not read at all.
+        this.#current(key, entry) ? this.#options.fetch(entry.ref, reason) : undefined,
+      );
     } catch (e) {
       this.#options.logger?.error({ err: e, secret: key }, 'the pull secret reader threw');
       entry.nextFetchAt = this.#now() + this.#retryMs;
       return;
     }
     // Dropped or replaced while the read was under way: the answer is nobody's.
-    if (this.#stopped || this.#entries.get(key) !== entry) return;
+    if (fetched === undefined || !this.#current(key, entry)) return;
     const { view, transient } = fetched;
     const now = this.#now();
     entry.fetchedAt = now;
-    entry.nextFetchAt = now + (transient ? this.#retryMs : this.#ttlMs);
+    entry.transient = transient;
+    entry.nextFetchAt = now + this.#nextReadInMs(view, transient);
     if (transient && entry.view?.state === 'ok') {
       this.#options.logger?.warn(
         { secret: key, problem: view.state === 'ok' ? '' : view.problem },
@@ -167,6 +228,12 @@ export class PullSecretCache {
     entry.view = view;
     if (before === undefined || !sameView(before, view)) this.#options.onChange();
   }
+
+  #nextReadInMs(view: SecretView, transient: boolean): number {
+    if (transient) return this.#retryMs;
+    const ttl = view.state === 'ok' ? this.#ttlMs : this.#problemTtlMs;
+    return ttl * (1 - SECRET_TTL_JITTER * this.#random());
+  }
 }
 
 function sameView(a: SecretView, b: SecretView): boolean {
@@ -174,12 +241,18 @@ function sameView(a: SecretView, b: SecretView): boolean {
 }
 
 export function secretRefsOf(
-  pods: Iterable<{ readonly namespace: string; readonly pullSecretNames: readonly string[] }>,
-): Map<string, SecretRef> {
-  const refs = new Map<string, SecretRef>();
+  pods: Iterable<{
+    readonly namespace: string;
+    readonly pullSecretNames: readonly string[];
+    readonly finished: boolean;
+  }>,
+): Map<string, SecretReference> {
+  const refs = new Map<string, SecretReference>();
   for (const pod of pods) {
     for (const name of pod.pullSecretNames) {
-      refs.set(secretKey(pod.namespace, name), { namespace: pod.namespace, name });
+      const key = secretKey(pod.namespace, name);
+      const live = !pod.finished || refs.get(key)?.live === true;
+      refs.set(key, { ref: { namespace: pod.namespace, name }, live });
     }
   }
   return refs;
