@@ -4,6 +4,7 @@ import { Inventory } from '../image/inventory.ts';
 import type { CriReader } from './client.ts';
 import type { CriError } from './errors.ts';
 import { describeCriError } from './errors.ts';
+import type { CriImage } from './types.ts';
 
 export interface SourceStatus {
   /** The last attempt succeeded. */
@@ -36,6 +37,8 @@ export class CachePoller {
   #stopped = false;
   /** Identity of the last listing, to tell a change from a repeat cheaply. */
   #signature = '';
+  /** The last listing the runtime gave: the CRI client hands the same object back for a repeat. */
+  #lastItems: readonly CriImage[] | undefined;
 
   constructor(cri: CriReader, options: CachePollerOptions) {
     this.#cri = cri;
@@ -109,12 +112,17 @@ export class CachePoller {
       return;
     }
     const items = listing.value.items;
+    const wasUp = this.#status.up && this.#status.synced;
+    this.#status = { up: true, synced: true, lastSync: this.#now(), lastError: undefined };
+    if (items === this.#lastItems) {
+      if (!wasUp) this.#options.onChange();
+      return;
+    }
+    this.#lastItems = items;
     const signature = items
       .map((i) => `${i.id}|${i.repoTags.join(',')}|${i.repoDigests.join(',')}`)
       .sort()
       .join('\n');
-    const wasUp = this.#status.up && this.#status.synced;
-    this.#status = { up: true, synced: true, lastSync: this.#now(), lastError: undefined };
     if (signature !== this.#signature) {
       this.#previousIds =
         this.#signature === '' && !wasUp

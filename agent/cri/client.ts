@@ -14,6 +14,7 @@ import type { CriError } from './errors.ts';
 import { criErrorFromGrpc } from './errors.ts';
 import type { CriApiVersion, CriServiceName, ServiceDefinitions } from './proto.ts';
 import { CRI_API_VERSIONS, loadCriServices } from './proto.ts';
+import { RepeatCheck } from './repeat-check.ts';
 import type {
   CriContainer,
   CriContainerStatus,
@@ -56,9 +57,11 @@ export const MAX_RECEIVE_MESSAGE_BYTES = 16 * 1024 * 1024;
 // What the kubelet sends as its CRI API version in VersionRequest.
 const KUBELET_API_VERSION = '0.1.0';
 
-type Callback = (error: grpc.ServiceError | null, response?: unknown) => void;
-type UnaryStub = (request: object, options: grpc.CallOptions, callback: Callback) => unknown;
 type Stubs = Record<CriServiceName, grpc.Client>;
+
+/** How a response is read: decoded into a plain object, or left as the bytes received. */
+type ResponseForm = 'decoded' | 'bytes';
+const keepBytes = (bytes: Buffer): Buffer => bytes;
 
 // proto files are parsed once per process, whichever number of clients are made.
 const definitionsCache = new Map<CriApiVersion, ServiceDefinitions>();
@@ -83,6 +86,9 @@ class GrpcCriReader implements CriReader {
   readonly #listTimeoutMs: number;
   #api: CriApiVersion | undefined;
   #closed = false;
+  /** The last image listing, handed out again while the runtime answers with the same bytes. */
+  #lastImages: { api: CriApiVersion; listing: Listing<CriImage> } | undefined;
+  readonly #imagesRepeat = new RepeatCheck();
 
   constructor(endpoint: CriEndpoint, options: CriClientOptions) {
     this.endpoint = endpoint.target;
@@ -115,20 +121,24 @@ class GrpcCriReader implements CriReader {
     method: string,
     request: object,
     timeoutMs: number,
+    form: ResponseForm = 'decoded',
   ): Promise<Result<unknown, CriError>> {
     if (this.#closed) {
       return Promise.resolve(
         err({ kind: 'unavailable', endpoint: this.endpoint, method, message: 'client closed' }),
       );
     }
-    const stub = (this.#stubsFor(version)[service] as unknown as Record<string, UnaryStub>)[method];
-    if (stub === undefined) throw new Error(`no read-only CRI method ${service}.${method}`);
+    // Only methods of the read-only definitions (loadCriServices refuses any other) can be called.
+    const definition = definitionsFor(version)[service].service[method];
+    if (definition === undefined) throw new Error(`no read-only CRI method ${service}.${method}`);
     return new Promise((resolve) => {
-      stub.call(
-        this.#stubsFor(version)[service],
+      this.#stubsFor(version)[service].makeUnaryRequest(
+        definition.path,
+        definition.requestSerialize,
+        form === 'bytes' ? keepBytes : definition.responseDeserialize,
         request,
         { deadline: Date.now() + timeoutMs },
-        (error, response) => {
+        (error: grpc.ServiceError | null, response?: unknown) => {
           if (error) resolve(err(criErrorFromGrpc(this.endpoint, method, error)));
           else resolve(ok(response));
         },
@@ -169,16 +179,18 @@ class GrpcCriReader implements CriReader {
     method: string,
     request: object,
     timeoutMs: number,
-  ): Promise<Result<unknown, CriError>> {
+    form: ResponseForm = 'decoded',
+  ): Promise<Result<{ api: CriApiVersion; response: unknown }, CriError>> {
     let api = this.#api;
     if (api === undefined) {
       const negotiated = await this.#negotiate();
       if (!negotiated.ok) return negotiated;
       api = negotiated.value.api;
     }
-    const answer = await this.#unary(api, service, method, request, timeoutMs);
+    const answer = await this.#unary(api, service, method, request, timeoutMs, form);
+    if (answer.ok) return ok({ api, response: answer.value });
     // A runtime replaced by another version answers UNIMPLEMENTED: probe again next time.
-    if (!answer.ok && answer.error.kind === 'unimplemented') this.#api = undefined;
+    if (answer.error.kind === 'unimplemented') this.#api = undefined;
     return answer;
   }
 
@@ -199,10 +211,29 @@ class GrpcCriReader implements CriReader {
     });
   }
 
+  /**
+   * The same Listing object as last time when the runtime's answer holds the same images (in
+   * any order): callers can tell a repeat by identity, and nothing is decoded for it.
+   */
   async listImages(): Promise<Result<Listing<CriImage>, CriError>> {
-    const answer = await this.#call('ImageService', 'ListImages', {}, this.#listTimeoutMs);
+    const answer = await this.#call('ImageService', 'ListImages', {}, this.#listTimeoutMs, 'bytes');
     if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value, 'images'), convertImage));
+    const { api } = answer.value;
+    const bytes = answer.value.response as Buffer;
+    const repeat = this.#imagesRepeat.isRepeat(bytes);
+    const last = this.#lastImages;
+    if (repeat && last?.api === api) return ok(last.listing);
+    this.#lastImages = undefined;
+    let raw: unknown;
+    try {
+      raw = definitionsFor(api).ImageService.service.ListImages?.responseDeserialize(bytes);
+    } catch (error) {
+      // What grpc-js reports when it decodes a response itself and fails.
+      return this.#invalid('ListImages', `response message parsing error: ${String(error)}`);
+    }
+    const listing = convertList(field(raw, 'images'), convertImage);
+    this.#lastImages = { api, listing };
+    return ok(listing);
   }
 
   async imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>> {
@@ -213,7 +244,7 @@ class GrpcCriReader implements CriReader {
       this.#callTimeoutMs,
     );
     if (!answer.ok) return answer;
-    const raw = field(answer.value, 'image');
+    const raw = field(answer.value.response, 'image');
     // CRI: "If the image is not present, returns a response with ImageStatusResponse.Image set to nil."
     if (raw === null || raw === undefined) return ok(undefined);
     const converted = convertImage(raw);
@@ -223,19 +254,21 @@ class GrpcCriReader implements CriReader {
   async imageFsInfo(): Promise<Result<readonly ImageFsUsage[], CriError>> {
     const answer = await this.#call('ImageService', 'ImageFsInfo', {}, this.#callTimeoutMs);
     if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value, 'imageFilesystems'), convertImageFsUsage).items);
+    return ok(
+      convertList(field(answer.value.response, 'imageFilesystems'), convertImageFsUsage).items,
+    );
   }
 
   async listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>> {
     const answer = await this.#call('RuntimeService', 'ListPodSandbox', {}, this.#listTimeoutMs);
     if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value, 'items'), convertPodSandbox));
+    return ok(convertList(field(answer.value.response, 'items'), convertPodSandbox));
   }
 
   async listContainers(): Promise<Result<Listing<CriContainer>, CriError>> {
     const answer = await this.#call('RuntimeService', 'ListContainers', {}, this.#listTimeoutMs);
     if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value, 'containers'), convertContainer));
+    return ok(convertList(field(answer.value.response, 'containers'), convertContainer));
   }
 
   async containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>> {
@@ -246,7 +279,7 @@ class GrpcCriReader implements CriReader {
       this.#callTimeoutMs,
     );
     if (!answer.ok) return answer.error.kind === 'not-found' ? ok(undefined) : answer;
-    const raw = field(answer.value, 'status');
+    const raw = field(answer.value.response, 'status');
     if (raw === null || raw === undefined) return ok(undefined);
     const converted = convertContainerStatus(raw);
     return converted.ok ? ok(converted.value) : this.#invalid('ContainerStatus', converted.error);
