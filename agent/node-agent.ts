@@ -104,6 +104,7 @@ export class NodeAgent implements AgentView {
   #answers: RegistryAnswers | undefined;
   #snapshot: NodeSnapshot | undefined;
   #imageViews: { snapshot: NodeSnapshot; images: readonly ImageView[] } | undefined;
+  #protection: { snapshot: NodeSnapshot; value: NodeProtection } | undefined;
   #lastScan: { at: number; durationSeconds: number } | undefined;
   readonly #errors = new Map<string, number>();
   #scheduled: NodeJS.Timeout | undefined;
@@ -454,17 +455,10 @@ export class NodeAgent implements AgentView {
     const snapshot = this.#snapshot;
     if (snapshot === undefined)
       return { alwaysPullImages: 'unknown', kubeletVerification: 'unknown' };
-    const relevant = snapshot.pods.filter((p) => !snapshot.ignoredNamespaces.has(p.namespace));
-    const containers = relevant.flatMap((p) => p.containers);
-    return {
-      alwaysPullImages:
-        containers.length === 0
-          ? 'unknown'
-          : containers.every((c) => c.pullPolicy === 'Always')
-            ? 'enforced'
-            : 'not-enforced',
-      kubeletVerification: snapshot.kubeletVerification,
-    };
+    // Asked on every scrape: computed once per snapshot, like images().
+    if (this.#protection?.snapshot !== snapshot)
+      this.#protection = { snapshot, value: protectionOf(snapshot) };
+    return this.#protection.value;
   }
 
   lastScan(): { readonly at: number; readonly durationSeconds: number } | undefined {
@@ -533,4 +527,18 @@ function sameProvenance(
     }
   }
   return true;
+}
+
+function protectionOf(snapshot: NodeSnapshot): NodeProtection {
+  const relevant = snapshot.pods.filter((p) => !snapshot.ignoredNamespaces.has(p.namespace));
+  const containers = relevant.flatMap((p) => p.containers);
+  return {
+    alwaysPullImages:
+      containers.length === 0
+        ? 'unknown'
+        : containers.every((c) => c.pullPolicy === 'Always')
+          ? 'enforced'
+          : 'not-enforced',
+    kubeletVerification: snapshot.kubeletVerification,
+  };
 }
