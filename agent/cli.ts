@@ -1,9 +1,5 @@
 #!/usr/bin/env node
 // The `pullwatch` command: dispatches to one module per subcommand.
-import { imagesCommand, imagesUsage } from './cli/images-command.ts';
-import { runCommand, runUsage } from './cli/run-command.ts';
-import { demoCommand, demoUsage } from './cli/demo-command.ts';
-import { scanCommand, scanUsage } from './cli/scan-command.ts';
 import type { CommandIo } from './cli/io.ts';
 import { EXIT, processIo, UsageError } from './cli/io.ts';
 import { buildInfo } from './version.ts';
@@ -24,21 +20,57 @@ Run 'pullwatch <command> --help' for a command's flags.
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const commands: Record<string, { run: Command; usage: string }> = {
-  run: { run: runCommand, usage: runUsage },
-  scan: { run: scanCommand, usage: scanUsage },
-  images: { run: imagesCommand, usage: imagesUsage },
-  demo: { run: demoCommand, usage: demoUsage },
-  version: {
-    run: (_argv, io) => {
-      io.stdout(
-        `pullwatch ${buildInfo.version} (revision ${buildInfo.revision}, Node.js ${buildInfo.nodejsVersion})\n`,
-      );
-      return Promise.resolve(EXIT.ok);
+interface CommandModule {
+  readonly run: Command;
+  readonly usage: string;
+}
+
+// A command's module is loaded only when that command runs: the DaemonSet's `run` then carries
+// neither the demo's embedded runtime and API server nor the other commands' code (each module
+// loaded stays in memory for the life of the agent).
+const commands = new Map<string, () => Promise<CommandModule>>([
+  [
+    'run',
+    async () => {
+      const m = await import('./cli/run-command.ts');
+      return { run: m.runCommand, usage: m.runUsage };
     },
-    usage: 'Usage: pullwatch version\n',
-  },
-};
+  ],
+  [
+    'scan',
+    async () => {
+      const m = await import('./cli/scan-command.ts');
+      return { run: m.scanCommand, usage: m.scanUsage };
+    },
+  ],
+  [
+    'images',
+    async () => {
+      const m = await import('./cli/images-command.ts');
+      return { run: m.imagesCommand, usage: m.imagesUsage };
+    },
+  ],
+  [
+    'demo',
+    async () => {
+      const m = await import('./cli/demo-command.ts');
+      return { run: m.demoCommand, usage: m.demoUsage };
+    },
+  ],
+  [
+    'version',
+    () =>
+      Promise.resolve({
+        run: (_argv, io) => {
+          io.stdout(
+            `pullwatch ${buildInfo.version} (revision ${buildInfo.revision}, Node.js ${buildInfo.nodejsVersion})\n`,
+          );
+          return Promise.resolve(EXIT.ok);
+        },
+        usage: 'Usage: pullwatch version\n',
+      }),
+  ],
+]);
 
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   const [name, ...rest] = argv;
@@ -46,11 +78,12 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     io.stdout(usage);
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = commands[name];
-  if (command === undefined) {
+  const load = commands.get(name);
+  if (load === undefined) {
     io.stderr(`pullwatch: unknown command "${name}"\n\n${usage}`);
     return EXIT.usage;
   }
+  const command = await load();
   try {
     return await command.run(rest, io);
   } catch (error) {
