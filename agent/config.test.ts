@@ -13,6 +13,7 @@ t.test('defaults with only a node name', async (t) => {
     'verify-credentials': 'on',
     'cri-poll-interval': 15_000,
     'secret-refresh-interval': 30 * 60_000,
+    'event-ttl': 60 * 60_000,
     'ignore-namespaces': [],
     'log-level': 'info',
   });
@@ -32,6 +33,19 @@ t.test('flags beat env, env beats the YAML file', async (t) => {
   t.equal(c.value['tenant-label'], 'env-team');
   t.same(c.value['ignore-namespaces'], ['kube-system', 'monitoring']);
   t.same(c.value.listen, { host: '127.0.0.1', port: 9000 });
+});
+
+t.test('durations take ms, s, m and h', async (t) => {
+  const cases = [
+    ['750ms', 750],
+    ['15s', 15_000],
+    ['2m', 120_000],
+    ['3h', 3 * 3_600_000],
+  ] as const;
+  for (const [text, ms] of cases) {
+    const c = loadConfig(['--event-ttl', text], { NODE_NAME: 'n' });
+    t.equal(c.ok && c.value['event-ttl'], ms, text);
+  }
 });
 
 const errors = [

@@ -54,6 +54,10 @@ export const SETTINGS = {
     'string',
     "how long a running pod's pull secret may go unread, e.g. after a rotation (default 30m, at least 1m)",
   ],
+  'event-ttl': [
+    'string',
+    "the API server's --event-ttl (default 1h): kubelet events are not looked up for containers started before it",
+  ],
   'finding-info-max-series': [
     'string',
     'cap on pullwatch_finding_info series (default 500, 0 disables)',
@@ -77,16 +81,16 @@ const onOff = (name: string) => z.enum(['on', 'off'], { error: `--${name} must b
 
 const duration = (name: string) =>
   z.string().transform((v, ctx) => {
-    const m = /^(\d+)(ms|s|m)$/.exec(v.trim());
+    const m = /^(\d+)(ms|s|m|h)$/.exec(v.trim());
     if (m === null) {
       ctx.addIssue({
         code: 'custom',
-        message: `--${name} must be a duration like 500ms, 15s or 2m (got "${v}")`,
+        message: `--${name} must be a duration like 500ms, 15s, 2m or 1h (got "${v}")`,
       });
       return z.NEVER;
     }
-    const n = Number(m[1]);
-    return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+    return Number(m[1]) * unitMs;
   });
 
 const listenAddress = z.string().transform((v, ctx) => {
@@ -135,6 +139,8 @@ const schema = z
         error: '--secret-refresh-interval must be at least 1m (each refresh is a GET per secret)',
       })
       .default(30 * 60_000),
+    // Events older than this are gone from the API server: asking about them only costs requests.
+    'event-ttl': duration('event-ttl').default(60 * 60_000),
     'finding-info-max-series': z
       .string()
       .regex(/^\d+$/, { error: '--finding-info-max-series must be a whole number' })

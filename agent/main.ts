@@ -120,6 +120,7 @@ export async function startAgentCore(
     nodeName: node,
     fingerprintKey,
     secretTtlMs: config['secret-refresh-interval'],
+    eventTtlMs: config['event-ttl'],
     logger,
     onChange: () => {
       agent?.changed();

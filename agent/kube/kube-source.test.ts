@@ -423,6 +423,30 @@ t.test(
   },
 );
 
+t.test(
+  'kubelet events: containers that started before the event TTL are not asked about',
+  async (t) => {
+    const server = await serve(t);
+    createPod(server, { name: 'long-running', node: NODE, pullPolicy: 'IfNotPresent' });
+    createPod(server, { name: 'fresh', node: NODE, pullPolicy: 'IfNotPresent' });
+    const { source } = start(t, server, { eventTtlMs: 60 * 60_000, eventRetryDelaysMs: [] });
+    await eventually(() => source.pods().length === 2, 'the pods');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000).toISOString();
+    setStatus(server, 'long-running', [
+      { name: 'main', state: { running: { startedAt: twoHoursAgo } } },
+    ]);
+    setStatus(server, 'fresh', [
+      { name: 'main', state: { running: { startedAt: new Date().toISOString() } } },
+    ]);
+    await eventually(() => eventQueries(server).length === 1, 'the query for the fresh pod');
+    await sleep(300);
+    const asked = eventQueries(server).map((r) => r.query['fieldSelector']);
+    t.equal(asked.length, 1, 'one query: the API server holds no event of a start 2 h ago');
+    const fresh = source.pods().find((p) => p.name === 'fresh');
+    t.same(asked, [`involvedObject.uid=${fresh?.uid},reason=Pulled`]);
+  },
+);
+
 t.test('steady state: no requests while nothing changes (bookmarks every second)', async (t) => {
   const server = await serve(t, { bookmarkIntervalMs: 1000 });
   createPullSecret(server, 'regcred');

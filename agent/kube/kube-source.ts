@@ -32,6 +32,8 @@ export interface KubeSourceTuning {
   readonly listWatch?: ListWatchTuning;
   /** A pull secret still in use is read again at most this long after the last read (default 30 min). */
   readonly secretTtlMs?: number;
+  /** kube-apiserver --event-ttl: containers started before it have no events left to read. */
+  readonly eventTtlMs?: number;
   /** A new pod re-reads a secret read less than this long ago only if older (default 10 s). */
   readonly secretMinRefetchMs?: number;
   /** At most this many pull secrets are kept (default 1000). */
@@ -174,6 +176,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     fetch: readPulledEvents,
     limit: createLimiter(concurrency),
     ...(options.eventRetryDelaysMs ? { retryDelaysMs: options.eventRetryDelaysMs } : {}),
+    ...(options.eventTtlMs !== undefined ? { eventTtlMs: options.eventTtlMs } : {}),
     onChange: notify,
     ...(log ? { logger: log } : {}),
   });

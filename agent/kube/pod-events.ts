@@ -23,6 +23,11 @@ export interface KubeletEventTrackerOptions {
   readonly retryDelaysMs?: readonly number[];
   /** What "recently" means for those retries (default 5 min). */
   readonly recentMs?: number;
+  /**
+   * How long the API server keeps events (kube-apiserver --event-ttl, default 1 h): a container
+   * that last started before that has no event left to find, so it is not asked about.
+   */
+  readonly eventTtlMs?: number;
   /** Delay before asking again after a failed request (doubles up to 5 min; default 5 s). */
   readonly errorRetryMs?: number;
   readonly onChange: () => void;
@@ -73,6 +78,7 @@ export class KubeletEventTracker {
   readonly #options: KubeletEventTrackerOptions;
   readonly #retryDelaysMs: readonly number[];
   readonly #recentMs: number;
+  readonly #eventTtlMs: number;
   readonly #errorRetryMs: number;
   readonly #now: () => number;
   readonly #pods = new Map<string, PodState>();
@@ -83,6 +89,7 @@ export class KubeletEventTracker {
     this.#options = options;
     this.#retryDelaysMs = options.retryDelaysMs ?? [5_000, 30_000];
     this.#recentMs = options.recentMs ?? 5 * 60_000;
+    this.#eventTtlMs = options.eventTtlMs ?? 60 * 60_000;
     this.#errorRetryMs = options.errorRetryMs ?? 5_000;
     this.#now = options.now ?? Date.now;
   }
@@ -141,9 +148,15 @@ export class KubeletEventTracker {
   }
 
   #unanswered(state: PodState): string[] {
+    // An agent starting on a busy node would otherwise ask about every pod it finds.
+    const expired = this.#now() - this.#eventTtlMs;
     return state.pod.containers
       .filter(
-        (c) => c.pullPolicy !== 'Always' && imageDecided(c.state) && !state.answers.has(c.name),
+        (c) =>
+          c.pullPolicy !== 'Always' &&
+          imageDecided(c.state) &&
+          !state.answers.has(c.name) &&
+          (startedAt(c.state) ?? Number.POSITIVE_INFINITY) >= expired,
       )
       .map((c) => c.name);
   }
