@@ -21,7 +21,7 @@ import { verdictKey } from './detect/snapshot.ts';
 import { tenantResolver } from './detect/tenancy.ts';
 import { FindingsStore } from './findings/store.ts';
 import type { ImageId } from './image/digest.ts';
-import type { Inventory } from './image/inventory.ts';
+import type { InventoryEntry } from './image/inventory.ts';
 import { parseDockerRef } from './image/reference.ts';
 import type { PulledRecord } from './provenance/kubelet-records.ts';
 import { foldResync } from './provenance/update.ts';
@@ -99,7 +99,8 @@ export class NodeAgent implements AgentView {
   readonly #pendingRegistry = new Set<string>();
   /** When each cached image name last led to a visibility question (by the name as listed). */
   readonly #namesAskedAt = new Map<string, number>();
-  #namesWalk: { readonly inventory: Inventory; readonly at: number } | undefined;
+  #namesWalkedAt: number | undefined;
+  readonly #walkedEntries = new WeakSet<InventoryEntry>();
   /** The registry answers as the snapshot holds them; rebuilt only after a new answer. */
   #answers: RegistryAnswers | undefined;
   #snapshot: NodeSnapshot | undefined;
@@ -235,15 +236,16 @@ export class NodeAgent implements AgentView {
     const now = this.#now();
     const fresh = (at: number | undefined) =>
       at !== undefined && now - at < REGISTRY_ANSWER_REFRESH_MS;
-    // Walking every cached name is only needed when the cache changed or answers may have
-    // aged; between those, pod events reconcile without it.
-    const walk = this.#namesWalk;
-    const walkNames =
-      walk === undefined ||
-      walk.inventory !== snapshot.inventory ||
-      now - walk.at >= NAMES_REWALK_MS;
-    if (walkNames) this.#namesWalk = { inventory: snapshot.inventory, at: now };
-    for (const entry of walkNames ? snapshot.inventory.entries() : []) {
+    // Every cached name is walked for questions due once a minute; in between, only entries
+    // that a new listing brought (a listing reuses the entries it repeats).
+    const walkAll =
+      this.#namesWalkedAt === undefined || now - this.#namesWalkedAt >= NAMES_REWALK_MS;
+    if (walkAll) this.#namesWalkedAt = now;
+    const due = walkAll
+      ? snapshot.inventory.entries()
+      : snapshot.inventory.entries().filter((e) => !this.#walkedEntries.has(e));
+    for (const entry of due) {
+      this.#walkedEntries.add(entry);
       for (const name of [...entry.repoDigests, ...entry.repoTags]) {
         // Most names were asked about recently: skip them before paying for a parse.
         if (fresh(this.#namesAskedAt.get(name))) continue;
