@@ -103,6 +103,7 @@ export class NodeAgent implements AgentView {
   readonly #walkedEntries = new WeakSet<InventoryEntry>();
   /** The registry answers as the snapshot holds them; rebuilt only after a new answer. */
   #answers: RegistryAnswers | undefined;
+  #secrets: ReadonlyMap<string, SecretView> = new Map();
   #snapshot: NodeSnapshot | undefined;
   #imageViews: { snapshot: NodeSnapshot; images: readonly ImageView[] } | undefined;
   #protection: { snapshot: NodeSnapshot; value: NodeProtection } | undefined;
@@ -163,7 +164,7 @@ export class NodeAgent implements AgentView {
     const inventory = this.#o.cache.inventory();
     const pods = this.#o.kube.pods();
     const tenantOfNamespace = tenantResolver(this.#o.kube.namespaces(), this.#o.tenantLabel);
-    const secrets = this.#o.kube.secrets();
+    const secrets = this.#sameSecretsAsBefore(this.#o.kube.secrets());
     const credentialsOf = (pod: PodView, location: ImageLocation) =>
       podCredentialsFor(secrets, pod, location).matching;
 
@@ -229,6 +230,18 @@ export class NodeAgent implements AgentView {
     this.#askRegistries(snapshot);
     this.#noteKubeHealth();
     if (this.#provenanceDirty) void this.#saveProvenance();
+  }
+
+  /**
+   * The secrets map of the last snapshot when the kube source hands over the same views again:
+   * detection remembers what it worked out per secrets map (compiled keyrings, exposure).
+   */
+  #sameSecretsAsBefore(secrets: ReadonlyMap<string, SecretView>): ReadonlyMap<string, SecretView> {
+    const before = this.#secrets;
+    if (before.size === secrets.size && [...secrets].every(([k, v]) => before.get(k) === v))
+      return before;
+    this.#secrets = secrets;
+    return secrets;
   }
 
   /** Visibility of every cached repository and verdicts for credentials pods would use. */

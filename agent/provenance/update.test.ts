@@ -224,7 +224,9 @@ t.test('kubelet records', async (t) => {
   t.test(
     'reading the same record again changes nothing; a newer time moves lastSeen',
     async (t) => {
-      t.same(fromKubeletRecords(next, records, tenantOfNamespace), next);
+      const again = fromKubeletRecords(next, records, tenantOfNamespace);
+      t.same(again, next);
+      t.equal(again.get(appId), next.get(appId), 'the very same object: nothing was new');
       const later = new Map(records);
       const appRecord = records.get(appId);
       if (appRecord === undefined) throw new Error('fixture');

@@ -121,15 +121,41 @@ function withAdditions(
 ): Map<ImageId, ImageProvenance> {
   const next = new Map(prev);
   for (const [imageId, addition] of additions) {
-    const base = next.get(imageId) ?? emptyProvenance(imageId);
-    next.set(imageId, {
+    const known = next.get(imageId);
+    const base = known ?? emptyProvenance(imageId);
+    const merged: ImageProvenance = {
       imageId,
       cachedSince: base.cachedSince ?? addition.cachedSince,
       owners: mergeOwners([...base.owners, ...addition.owners]),
       nodeWide: base.nodeWide || addition.nodeWide,
-    });
+    };
+    // Evidence seen again (the kubelet's records are read on every resync) changes nothing:
+    // the known object stays, so that what was worked out from it stays valid.
+    if (known === undefined || !sameImageProvenance(known, merged)) next.set(imageId, merged);
   }
   return next;
+}
+
+function sameImageProvenance(a: ImageProvenance, b: ImageProvenance): boolean {
+  return (
+    a.cachedSince === b.cachedSince &&
+    a.nodeWide === b.nodeWide &&
+    a.owners.length === b.owners.length &&
+    a.owners.every((x, i) => {
+      const y = b.owners[i];
+      return (
+        y !== undefined &&
+        x.tenant === y.tenant &&
+        x.namespace === y.namespace &&
+        x.secret === y.secret &&
+        x.fingerprint === y.fingerprint &&
+        x.credentialHash === y.credentialHash &&
+        x.source === y.source &&
+        x.firstSeen === y.firstSeen &&
+        x.lastSeen === y.lastSeen
+      );
+    })
+  );
 }
 
 interface Addition {

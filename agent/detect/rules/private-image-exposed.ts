@@ -6,7 +6,8 @@ import { accessWith, isAuthorized, keyringOf, privacyOf } from '../access.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
-import type { NodeSnapshot, TenantId } from '../snapshot.ts';
+import type { InventoryEntry } from '../../image/inventory.ts';
+import type { ImageProvenance, NodeSnapshot, RepositoryVisibility, TenantId } from '../snapshot.ts';
 
 export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
@@ -14,6 +15,7 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
   // one of them answers for all; a tenant is exposed when any of its groups lacks access.
   const seen = new Set<string>();
   const keyringsByTenant = new Map<TenantId, PodKeyring[]>();
+  let groups = '';
   for (const pod of snapshot.pods) {
     if (pod.finished || snapshot.ignoredNamespaces.has(pod.namespace)) continue;
     if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
@@ -21,62 +23,135 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
     if (seen.has(key)) continue;
     seen.add(key);
     const tenant = snapshot.tenantOfNamespace(pod.namespace);
+    groups += `${tenant}\0${key}\n`;
     const keyrings = keyringsByTenant.get(tenant) ?? [];
     keyrings.push(keyringOf(snapshot.secrets, pod));
     keyringsByTenant.set(tenant, keyrings);
   }
+  const answers = answersFor({
+    node: snapshot.node,
+    secrets: snapshot.secrets,
+    verdicts: snapshot.verdicts,
+    groups,
+  });
   for (const entry of snapshot.inventory.entries()) {
     const provenance = snapshot.provenance.get(entry.id);
     if (provenance === undefined || provenance.owners.length === 0) continue;
-    let reference: ImageReference | undefined;
-    let privacy: Privacy | undefined;
-    for (const r of entry.references) {
-      privacy = privacyOf(snapshot, r.name, provenance);
-      reference = r;
-      if (privacy.private) break;
+    let answer = answers.get(entry);
+    if (answer === undefined || !stillValid(answer, snapshot, entry, provenance)) {
+      answer = {
+        provenance,
+        visibilities: entry.references.map((r) => snapshot.visibility.get(r.name)),
+        finding: exposureOf(snapshot, entry, provenance, keyringsByTenant),
+      };
+      answers.set(entry, answer);
     }
-    if (reference === undefined || privacy?.private !== true) continue;
-
-    const exposed: TenantId[] = [];
-    for (const [tenant, keyrings] of keyringsByTenant) {
-      const lacksAccess = keyrings.some(
-        (keyring) =>
-          !isAuthorized(accessWith(snapshot, tenant, keyring, reference, entry.id, provenance)),
-      );
-      if (lacksAccess) exposed.push(tenant);
-    }
-    if (exposed.length === 0) continue;
-    const exposedTenants = exposed.sort();
-    const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
-    findings.push({
-      rule: 'private-image-exposed',
-      id: findingId('private-image-exposed', snapshot.node, entry.id),
-      severity: 'medium',
-      confidence: 'likely',
-      node: snapshot.node,
-      tenant: null,
-      namespace: null,
-      pod: null,
-      container: null,
-      image,
-      imageId: entry.id,
-      repoDigest:
-        entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
-        entry.repoDigests[0] ??
-        null,
-      registry: reference.registry,
-      repository: reference.repository,
-      pullPolicy: null,
-      owners: ownerRefs(provenance),
-      exposedTenants,
-      evidence: [
-        `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${privacy.basis}.`,
-        `It was brought here with the credentials of ${describeOwners(provenance)}.`,
-        `Tenant${exposedTenants.length > 1 ? 's' : ''} ${exposedTenants.join(', ')} run${exposedTenants.length > 1 ? '' : 's'} pods on this node that are not forced to pull and hold no credential known to read it: a pod naming this image would start from the cache.`,
-      ],
-      remediation:
-        "Enable AlwaysPullImages or the kubelet's AlwaysVerify policy, or keep tenants that must not share images on separate nodes.",
-    });
+    if (answer.finding !== undefined) findings.push(answer.finding);
   }
   return findings;
+}
+
+/** What an image's exposure depends on besides the image, its provenance and visibility. */
+interface ExposureContext {
+  readonly node: string;
+  readonly secrets: NodeSnapshot['secrets'];
+  readonly verdicts: NodeSnapshot['verdicts'];
+  /** Each tenant's (namespace, pull secrets) groups, in the order they were found. */
+  readonly groups: string;
+}
+
+interface ExposureAnswer {
+  readonly provenance: ImageProvenance;
+  /** The visibility of each of the image's names when the answer was worked out. */
+  readonly visibilities: readonly (RepositoryVisibility | undefined)[];
+  readonly finding: PrivateImageExposed | undefined;
+}
+
+// Every reconcile asks about every private image for every tenant; between two reconciles the
+// answer changes only if the image, its provenance, its visibility or the context did. The
+// answers of the last context are kept (sources hand over new objects when something changes).
+let remembered:
+  { context: ExposureContext; answers: WeakMap<InventoryEntry, ExposureAnswer> } | undefined;
+
+function answersFor(context: ExposureContext): WeakMap<InventoryEntry, ExposureAnswer> {
+  const last = remembered?.context;
+  if (
+    remembered === undefined ||
+    last?.node !== context.node ||
+    last.secrets !== context.secrets ||
+    last.verdicts !== context.verdicts ||
+    last.groups !== context.groups
+  ) {
+    remembered = { context, answers: new WeakMap() };
+  }
+  return remembered.answers;
+}
+
+function stillValid(
+  answer: ExposureAnswer,
+  snapshot: NodeSnapshot,
+  entry: InventoryEntry,
+  provenance: ImageProvenance,
+): boolean {
+  if (answer.provenance !== provenance) return false;
+  return entry.references.every(
+    (r, i) => snapshot.visibility.get(r.name) === answer.visibilities[i],
+  );
+}
+
+function exposureOf(
+  snapshot: NodeSnapshot,
+  entry: InventoryEntry,
+  provenance: ImageProvenance,
+  keyringsByTenant: ReadonlyMap<TenantId, readonly PodKeyring[]>,
+): PrivateImageExposed | undefined {
+  let reference: ImageReference | undefined;
+  let privacy: Privacy | undefined;
+  for (const r of entry.references) {
+    privacy = privacyOf(snapshot, r.name, provenance);
+    reference = r;
+    if (privacy.private) break;
+  }
+  if (reference === undefined || privacy?.private !== true) return undefined;
+
+  const exposed: TenantId[] = [];
+  for (const [tenant, keyrings] of keyringsByTenant) {
+    const lacksAccess = keyrings.some(
+      (keyring) =>
+        !isAuthorized(accessWith(snapshot, tenant, keyring, reference, entry.id, provenance)),
+    );
+    if (lacksAccess) exposed.push(tenant);
+  }
+  if (exposed.length === 0) return undefined;
+  const exposedTenants = exposed.sort();
+  const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
+  return {
+    rule: 'private-image-exposed',
+    id: findingId('private-image-exposed', snapshot.node, entry.id),
+    severity: 'medium',
+    confidence: 'likely',
+    node: snapshot.node,
+    tenant: null,
+    namespace: null,
+    pod: null,
+    container: null,
+    image,
+    imageId: entry.id,
+    repoDigest:
+      entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
+      entry.repoDigests[0] ??
+      null,
+    registry: reference.registry,
+    repository: reference.repository,
+    pullPolicy: null,
+    owners: ownerRefs(provenance),
+    exposedTenants,
+    evidence: [
+      `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${privacy.basis}.`,
+      `It was brought here with the credentials of ${describeOwners(provenance)}.`,
+      `Tenant${exposedTenants.length > 1 ? 's' : ''} ${exposedTenants.join(', ')} run${exposedTenants.length > 1 ? '' : 's'} pods on this node that are not forced to pull and hold no credential known to read it: a pod naming this image would start from the cache.`,
+    ],
+    remediation:
+      "Enable AlwaysPullImages or the kubelet's AlwaysVerify policy, or keep tenants that must not share images on separate nodes.",
+  };
 }
