@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
 import { CachePoller } from './cache-poller.ts';
-import { connectCri } from './client.ts';
+import { connectCri, type CriReader } from './client.ts';
 import { parseCriEndpoint } from './endpoint.ts';
 
 const image = (n: number) => ({
@@ -62,5 +62,32 @@ t.test(
     }
     t.ok(poller.status().up, 'up again once the socket is back');
     t.equal(poller.inventory().size, 1);
+  },
+);
+
+t.test(
+  'a listing that repeats the cache in another order is no change; a new size is',
+  async (t) => {
+    let listing = [image(1), image(2)];
+    const reader = {
+      listImages: () =>
+        Promise.resolve({ ok: true as const, value: { items: listing, rejected: [] } }),
+    } as unknown as CriReader;
+    let changes = 0;
+    const poller = new CachePoller(reader, { intervalMs: 60_000, onChange: () => (changes += 1) });
+    t.teardown(() => {
+      poller.stop();
+    });
+    await poller.refresh();
+    const first = poller.inventory();
+    listing = [image(2), image(1)];
+    await poller.refresh();
+    t.equal(changes, 1, 'the same images in another order');
+    t.equal(poller.inventory(), first, 'the inventory is kept');
+    listing = [image(2), { ...image(1), sizeBytes: 20n }];
+    await poller.refresh();
+    t.equal(changes, 2, 'a size that changed');
+    t.equal(poller.inventory().byId(image(1).id)?.sizeBytes, 20n);
+    t.same([...(poller.previousImageIds() ?? [])].sort(), [image(1).id, image(2).id].sort());
   },
 );

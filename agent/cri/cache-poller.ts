@@ -35,8 +35,8 @@ export class CachePoller {
   #inFlight: Promise<void> | undefined;
   #again = false;
   #stopped = false;
-  /** Identity of the last listing, to tell a change from a repeat cheaply. */
-  #signature = '';
+  /** A first listing has arrived: what it holds was there before us, not freshly pulled. */
+  #listed = false;
   /** The last listing the runtime gave: the CRI client hands the same object back for a repeat. */
   #lastItems: readonly CriImage[] | undefined;
 
@@ -119,20 +119,17 @@ export class CachePoller {
       return;
     }
     this.#lastItems = items;
-    const signature = items
-      .map((i) => `${i.id}|${i.repoTags.join(',')}|${i.repoDigests.join(',')}`)
-      .sort()
-      .join('\n');
-    if (signature !== this.#signature) {
-      this.#previousIds =
-        this.#signature === '' && !wasUp
-          ? undefined
-          : new Set(this.#inventory.entries().map((e) => e.id));
-      this.#inventory = new Inventory(items, this.#inventory);
-      this.#signature = signature;
-      this.#options.onChange();
-    } else if (!wasUp) {
-      this.#options.onChange();
+    const first = !this.#listed;
+    this.#listed = true;
+    // Entries listed as before are taken over, so a listing that only repeats the last one
+    // (in another order, say) is recognised without comparing names again.
+    const next = new Inventory(items, this.#inventory);
+    if (!first && next.sameAs(this.#inventory)) {
+      if (!wasUp) this.#options.onChange();
+      return;
     }
+    this.#previousIds = first ? undefined : new Set(this.#inventory.entries().map((e) => e.id));
+    this.#inventory = next;
+    this.#options.onChange();
   }
 }

@@ -99,6 +99,16 @@ export class Inventory {
     this.#ids = new ImageIdIndex(entries.map((entry) => entry.id));
   }
 
+  /** Holds exactly what `other` holds: every entry taken over from it, nothing more or less. */
+  sameAs(other: Inventory): boolean {
+    return (
+      this.#entries.length === other.#entries.length &&
+      this.#entries.every((entry) => other.#byId.get(entry.id) === entry) &&
+      this.rejectedImages.length === other.rejectedImages.length &&
+      this.rejectedImages.every((r, i) => r.image.id === other.rejectedImages[i]?.image.id)
+    );
+  }
+
   byId(id: string): InventoryEntry | undefined {
     return this.#byId.get(id);
   }
