@@ -20,15 +20,13 @@ interface SplitId {
 // go-digest's DigestRegexp: a query of this shape is split even for an unknown algorithm.
 const goDigestSyntax = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-interface IndexedId extends SplitId {
-  /** Position in the listing, to report candidates in the runtime's order. */
-  readonly position: number;
-}
-
 export class ImageIdIndex {
   readonly #source: Iterable<ImageId>;
-  /** Sorted by hex, built on the first lookup: most inventories never see a prefix query. */
-  #byHex: readonly IndexedId[] | undefined;
+  /**
+   * IDs by the first character of their hex, built on the first lookup: most inventories never
+   * see a prefix query, and the ones a pod's image name causes are answered by an empty bucket.
+   */
+  #byFirst: ReadonlyMap<string, readonly SplitId[]> | undefined;
 
   constructor(ids: Iterable<ImageId>) {
     this.#source = ids;
@@ -39,14 +37,13 @@ export class ImageIdIndex {
     if (wanted.hex === '') {
       return { kind: 'missing' };
     }
-    const byHex = (this.#byHex ??= indexByHex(this.#source));
-    const candidates: IndexedId[] = [];
-    for (let i = firstNotBelow(byHex, wanted.hex); i < byHex.length; i += 1) {
-      const entry = byHex[i] as IndexedId;
-      if (!entry.hex.startsWith(wanted.hex)) break;
-      if (wanted.algorithm === '' || entry.algorithm === wanted.algorithm) candidates.push(entry);
-    }
-    candidates.sort((a, b) => a.position - b.position);
+    const byFirst = (this.#byFirst ??= indexByFirstCharacter(this.#source));
+    // In listing order, as digestset reports them.
+    const candidates = (byFirst.get(wanted.hex.charAt(0)) ?? []).filter(
+      (entry) =>
+        entry.hex.startsWith(wanted.hex) &&
+        (wanted.algorithm === '' || entry.algorithm === wanted.algorithm),
+    );
     const exact = candidates.filter((entry) => entry.hex.length === wanted.hex.length);
     const chosen = exact.length > 0 ? exact : candidates;
     const [only, ...others] = chosen;
@@ -59,25 +56,20 @@ export class ImageIdIndex {
   }
 }
 
-function indexByHex(ids: Iterable<ImageId>): IndexedId[] {
-  return Array.from(ids, (id, position) => {
+function indexByFirstCharacter(ids: Iterable<ImageId>): Map<string, SplitId[]> {
+  const byFirst = new Map<string, SplitId[]>();
+  for (const id of ids) {
     const colon = id.indexOf(':');
-    return colon === -1
-      ? { id, algorithm: '', hex: id, position }
-      : { id, algorithm: id.slice(0, colon), hex: id.slice(colon + 1), position };
-  }).sort((a, b) => (a.hex < b.hex ? -1 : a.hex > b.hex ? 1 : a.position - b.position));
-}
-
-// Strings sharing a prefix sort next to each other, starting at the first one not below it.
-function firstNotBelow(sorted: readonly IndexedId[], prefix: string): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if ((sorted[middle] as IndexedId).hex < prefix) low = middle + 1;
-    else high = middle;
+    const entry: SplitId =
+      colon === -1
+        ? { id, algorithm: '', hex: id }
+        : { id, algorithm: id.slice(0, colon), hex: id.slice(colon + 1) };
+    const first = entry.hex.charAt(0);
+    const bucket = byFirst.get(first);
+    if (bucket === undefined) byFirst.set(first, [entry]);
+    else bucket.push(entry);
   }
-  return low;
+  return byFirst;
 }
 
 // digestset.Lookup splits `algorithm:hex` unless go-digest calls the query badly formed;

@@ -413,3 +413,15 @@ t.test('entries listed exactly as before are taken over, changed ones are not', 
     'parsed names come along',
   );
 });
+
+t.test('a name listed under two IDs belongs to the first listing', async (t) => {
+  const both = { repoTags: ['registry.example.com/app:1'] };
+  for (const [first, second] of [
+    [nginxId, redisId],
+    [redisId, nginxId],
+  ] as const) {
+    const inventory = new Inventory([image(first, both), image(second, both)]);
+    const presence = inventory.resolvePresent('registry.example.com/app:1');
+    t.equal(presence.present && presence.image.id, first, `${first.slice(7, 11)} listed first`);
+  }
+});

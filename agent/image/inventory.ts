@@ -364,12 +364,12 @@ function indexFirstWins(
   namesOf: (entry: InventoryEntry) => readonly string[],
 ): ReadonlyMap<string, InventoryEntry> {
   const index = new Map<string, InventoryEntry>();
-  for (const entry of entries) {
-    for (const name of namesOf(entry)) {
-      if (!index.has(name)) {
-        index.set(name, entry);
-      }
-    }
+  // Walked backwards, a later set is an earlier listing: the first listing of a name wins
+  // with one map operation per name.
+  for (let i = entries.length - 1; i >= 0; i -= 1) {
+    const names = namesOf(entries[i] as InventoryEntry);
+    for (let j = names.length - 1; j >= 0; j -= 1)
+      index.set(names[j] as string, entries[i] as InventoryEntry);
   }
   return index;
 }
