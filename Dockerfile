@@ -65,9 +65,26 @@ LABEL org.opencontainers.image.title="pullwatch" \
       org.opencontainers.image.base.name="${RUNTIME_IMAGE}"
 
 # `pullwatch version` and pullwatch_build_info report the revision from here.
-# Source maps make stack traces point at the TypeScript lines.
+#
+# Memory settings, measured with `npm run bench -- footprint` (BENCHMARKS.md section 3), which
+# starts the build with this ENV (bench/footprint.ts reads it from here):
+# --max-semi-space-size=2 (MiB): V8 sizes the young generation from the memory it sees, up to
+#   64 MiB per semi-space on a large node, and the agent's bursts (a listing, a reconcile) grew
+#   it to 128 MiB resident, kept while idle. With 2 MiB, idle RSS at 5,000 images went from
+#   ~300 to ~190 MiB, for ~3% more CPU through 10,000 pod events.
+# --max-old-space-size=384 (MiB): the same heap limit on every node rather than one derived from
+#   the node's RAM or the container's limit (4 GiB on a 24 GiB node), and a heap that grows less
+#   past its live size in bursts: RSS after 10,000 pod events ~550 -> ~260 MiB with all three
+#   settings, for ~12% more CPU through them. 20,000 cached images need ~120 MiB of live heap.
+# MALLOC_ARENA_MAX=2: glibc gives each thread that allocates (V8's compiler and GC workers) an
+#   arena of its own, which keeps what was freed in it; two shared arenas: ~10 MiB less RSS.
+# No --enable-source-maps: it keeps the parsed source map of every module loaded that has one
+#   (most of them @kubernetes/client-node's), ~11 MiB of heap, for stack traces that point at
+#   TypeScript lines. To debug, set NODE_OPTIONS in the DaemonSet to the value below plus
+#   --enable-source-maps (a NODE_OPTIONS there replaces this one).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps \
+    NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=384" \
+    MALLOC_ARENA_MAX=2 \
     PULLWATCH_REVISION=${REVISION}
 
 WORKDIR /app

@@ -1,6 +1,7 @@
 // 3. Footprint of the agent process at 5,000 images / 500 pods: resident memory and CPU while
 // idle (cache polls every 15 s, resync every 60 s, watches with bookmarks), and the heap before
 // and after rounds of 10,000 pod add/update/delete events.
+import { readFileSync } from 'node:fs';
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
 import { verdict } from './lib/benchmark.ts';
 import { buildAgent } from './lib/build.ts';
@@ -92,6 +93,31 @@ async function gcSamples(agent: InstrumentedAgent, count: number): Promise<Usage
   return out;
 }
 
+/**
+ * The environment the container image gives Node (the runtime stage's ENV in the Dockerfile:
+ * NODE_OPTIONS, MALLOC_ARENA_MAX...), so that the build runs as it is deployed. Values built
+ * from build arguments (`${REVISION}`) are left out.
+ */
+function imageEnvironment(dockerfile: string): Record<string, string> {
+  const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const instructions = runtimeStage
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n');
+  const env: Record<string, string> = {};
+  for (const instruction of instructions.filter((i) => i.startsWith('ENV '))) {
+    for (const [, key, quoted, bare] of instruction.matchAll(/(\w+)=(?:"([^"]*)"|(\S*))/g)) {
+      const value = quoted ?? bare ?? '';
+      if (key !== undefined && !value.includes('${')) env[key] = value;
+    }
+  }
+  return env;
+}
+
+const DOCKERFILE = new URL('../Dockerfile', import.meta.url);
+
 const mib = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => x.heapUsed)).median;
 
@@ -151,7 +177,15 @@ export const footprintBenchmark: Benchmark = {
       await cli.stop();
 
       // The same agent compiled as the container image runs it (node dist/agent/cli.js).
-      const deployed = await startCliAgent(teardowns, env, { name: 'pullwatch-built', cli: built });
+      const imageEnv = imageEnvironment(readFileSync(DOCKERFILE, 'utf8'));
+      const imageEnvText = Object.entries(imageEnv)
+        .map(([key, value]) => `\`${key}=${value}\``)
+        .join(', ');
+      const deployed = await startCliAgent(teardowns, env, {
+        name: 'pullwatch-built',
+        cli: built,
+        env: imageEnv,
+      });
       await waitForFindings(deployed, scenario.expectedFindings);
       await sleep(10_000);
       const builtSamples: ProcSample[] = [await sampleProcess(deployed.pid)];
@@ -257,7 +291,7 @@ export const footprintBenchmark: Benchmark = {
         '| --- | --- |',
         `| RSS during the idle window | median ${mib(rss.median)}, min–max ${mib(rss.min)}–${mib(rss.max)} (n=${rss.n}) |`,
         `| idle CPU | ${fmt(idleMillicores, 2)} millicores average (${fmt(last.cpuSeconds - first.cpuSeconds, 2)} CPU s in ${fmt(windowSeconds, 0)} s); CPU was used in ${busySeconds} of ${perSecond.length} one-second samples (10 ms ticks); the busiest seconds: ${busiest.map((ms) => fmt(ms, 0)).join(', ')} ms |`,
-        `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
+        `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image, with the image's environment: ${imageEnvText}), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
         '',
         `**Heap** (the instrumented child: \`runAgent\` as \`pullwatch run\`, started with \`--expose-gc\`; \`process.memoryUsage()\` after two forced GCs, 3 samples 1 s apart, medians): each round sends ${EVENTS_PER_ROUND.toLocaleString('en-US')} pod events through the API server: batches of ${BATCH} pods (tenant team-01 running team-00's private image, so every pod also adds and retires a finding) created, relabelled and deleted, 15 ms between steps. "Before" is sampled ${SETTLE_AFTER_CHURN_MS / 1000} s after the agent reported its findings; each round is sampled when the agent is back at ${scenario.expectedFindings} findings and has rested 5 s, and again ${SETTLE_AFTER_CHURN_MS / 1000} s later, after the agent (15 s) and the embedded API server (\`keepAliveTimeout\` 30 s) have closed idle connections: each pod start makes an event query and may re-read its pull secrets, over the agent's keep-alive pool (see section 5).`,
         '',

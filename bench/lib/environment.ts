@@ -184,7 +184,12 @@ const getJson = async <T>(url: string): Promise<T> => {
 export async function startCliAgent(
   teardowns: Teardowns,
   env: NodeEnvironment,
-  options: { readonly name?: string; readonly cli?: string } = {},
+  options: {
+    readonly name?: string;
+    readonly cli?: string;
+    /** Added to the agent's environment, e.g. the container image's NODE_OPTIONS. */
+    readonly env?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<AgentProcess> {
   const name = options.name ?? 'pullwatch';
   const port = await freePort();
@@ -194,7 +199,7 @@ export async function startCliAgent(
   const proc: ManagedProcess = startProcess(
     process.execPath,
     [options.cli ?? CLI, 'run', ...env.runFlags, '--listen', `127.0.0.1:${port}`],
-    { name, logPath, env: { ...process.env, KUBECONFIG: '' } },
+    { name, logPath, env: { ...process.env, ...options.env, KUBECONFIG: '' } },
   );
   const stop = async (): Promise<void> => {
     await proc.stop(10_000);
