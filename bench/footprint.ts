@@ -119,6 +119,7 @@ function imageEnvironment(dockerfile: string): Record<string, string> {
 const DOCKERFILE = new URL('../Dockerfile', import.meta.url);
 
 const mib = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
+const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${mib(bytes)}`;
 const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => x.heapUsed)).median;
 
 export const footprintBenchmark: Benchmark = {
@@ -260,13 +261,13 @@ export const footprintBenchmark: Benchmark = {
         {
           figure: `heap after 10,000 pod events vs before (forced GC, ${SETTLE_AFTER_CHURN_MS / 1000} s after the churn)`,
           target: `no growth beyond noise (≤ ${mib(allowed)})`,
-          measured: `${growth1 >= 0 ? '+' : ''}${mib(growth1)} after round 1, ${growth2 >= 0 ? '+' : ''}${mib(growth2)} more after round 2`,
+          measured: `${signedMib(growth1)} after round 1, ${signedMib(growth2)} more after round 2`,
           met: growth1 <= allowed && growth2 <= allowed,
         },
         {
           figure: 'heap 5 s after 10,000 pod events vs before (forced GC)',
           target: `no growth beyond noise (≤ ${mib(allowed)})`,
-          measured: `+${mib(growthSoon)} at most (open fds ${Math.max(...rounds.map((r) => summarize(r.soon.map((x) => x.openFds)).median))} vs ${summarize(before.map((x) => x.openFds)).median} before)`,
+          measured: `${signedMib(growthSoon)} at most (open fds ${Math.max(...rounds.map((r) => summarize(r.soon.map((x) => x.openFds)).median))} vs ${summarize(before.map((x) => x.openFds)).median} before)`,
           met: growthSoon <= allowed,
         },
         {

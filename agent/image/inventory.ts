@@ -2,11 +2,10 @@
 // answers ImageStatus, so that "is this pod's image present?" gets the kubelet's answer.
 // https://github.com/containerd/containerd/blob/main/internal/cri/server/images/service.go (LocalResolve)
 import type { CriImage } from '../cri/types.ts';
-import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
 import { GenerationalMemo } from '../memo.ts';
+import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
 import { ImageIdIndex } from './image-id-index.ts';
-import { quoteInput, type ReferenceError } from './reference-error.ts';
-import { notARepoDigest, notARepoTag } from './reference-error.ts';
+import { notARepoDigest, notARepoTag, quoteInput, type ReferenceError } from './reference-error.ts';
 import {
   parseDockerRef,
   parseImageReference,
