@@ -310,9 +310,12 @@ export class NodeAgent implements AgentView {
   #forgetOldRegistryAnswers(): void {
     const cutoff = this.#now() - 2 * REGISTRY_ANSWER_REFRESH_MS;
     for (const map of [this.#visibility, this.#verdicts]) {
-      for (const [key, answer] of map) if (answer.at < cutoff) map.delete(key);
+      for (const [key, answer] of map) {
+        if (answer.at >= cutoff) continue;
+        map.delete(key);
+        this.#answers = undefined;
+      }
     }
-    this.#answers = undefined;
     for (const [name, at] of this.#namesAskedAt) if (at < cutoff) this.#namesAskedAt.delete(name);
   }
 
