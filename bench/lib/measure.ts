@@ -27,25 +27,52 @@ export function cpuMsNow(): number {
   return (u.user + u.system) / 1000;
 }
 
+/** The bookkeeping of one measurement: how many runs, and each run's CPU and wall time. */
+class Runs {
+  readonly #options: MeasureOptions;
+  readonly #cpu: number[] = [];
+  readonly #wall: number[] = [];
+  readonly #started = performance.now();
+
+  constructor(options: MeasureOptions) {
+    this.#options = options;
+  }
+
+  another(): boolean {
+    const done = this.#cpu.length;
+    return (
+      done < this.#options.maxIterations &&
+      (done < this.#options.minIterations ||
+        performance.now() - this.#started < this.#options.budgetMs)
+    );
+  }
+
+  start(): { readonly cpu: NodeJS.CpuUsage; readonly wall: number } {
+    return { cpu: process.cpuUsage(), wall: performance.now() };
+  }
+
+  stop(started: { readonly cpu: NodeJS.CpuUsage; readonly wall: number }): void {
+    const wall = performance.now() - started.wall;
+    const cpu = process.cpuUsage(started.cpu);
+    this.#cpu.push((cpu.user + cpu.system) / 1000);
+    this.#wall.push(wall);
+  }
+
+  measured(): Measured {
+    return { cpu: summarize(this.#cpu), wall: summarize(this.#wall) };
+  }
+}
+
 export function measureSync(work: () => unknown, options: MeasureOptions): Measured {
   for (let i = 0; i < options.warmup; i += 1) work();
   collectGarbage();
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  const started = performance.now();
-  while (
-    cpu.length < options.maxIterations &&
-    (cpu.length < options.minIterations || performance.now() - started < options.budgetMs)
-  ) {
-    const c0 = process.cpuUsage();
-    const w0 = performance.now();
+  const runs = new Runs(options);
+  while (runs.another()) {
+    const started = runs.start();
     work();
-    const w1 = performance.now();
-    const c1 = process.cpuUsage(c0);
-    cpu.push((c1.user + c1.system) / 1000);
-    wall.push(w1 - w0);
+    runs.stop(started);
   }
-  return { cpu: summarize(cpu), wall: summarize(wall) };
+  return runs.measured();
 }
 
 /** measureSync for work that awaits (already settled or in-process promises only). */
@@ -55,20 +82,11 @@ export async function measureAsync(
 ): Promise<Measured> {
   for (let i = 0; i < options.warmup; i += 1) await work();
   collectGarbage();
-  const cpu: number[] = [];
-  const wall: number[] = [];
-  const started = performance.now();
-  while (
-    cpu.length < options.maxIterations &&
-    (cpu.length < options.minIterations || performance.now() - started < options.budgetMs)
-  ) {
-    const c0 = process.cpuUsage();
-    const w0 = performance.now();
+  const runs = new Runs(options);
+  while (runs.another()) {
+    const started = runs.start();
     await work();
-    const w1 = performance.now();
-    const c1 = process.cpuUsage(c0);
-    cpu.push((c1.user + c1.system) / 1000);
-    wall.push(w1 - w0);
+    runs.stop(started);
   }
-  return { cpu: summarize(cpu), wall: summarize(wall) };
+  return runs.measured();
 }
