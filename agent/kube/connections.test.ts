@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { listenOnLoopback } from '../../test/helpers/loopback-server.ts';
 import { ApiServerConnections } from './connections.ts';
 import { getJson } from './kube-http.ts';
 import { eventually, kubeConfigFor, serve, sleep, type Teardown } from './testing.ts';
@@ -109,18 +109,9 @@ async function oneRequestPerConnection(
   server.on('connection', () => {
     accepted++;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        server.closeAllConnections();
-      }),
-  );
+  const port = await listenOnLoopback(t, server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${port}`,
     accepted: () => accepted,
   };
 }
@@ -200,17 +191,7 @@ t.test(
     server.on('secureConnection', () => {
       accepted++;
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.teardown(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => {
-            resolve();
-          });
-          server.closeAllConnections();
-        }),
-    );
-    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const url = `https://127.0.0.1:${await listenOnLoopback(t, server)}`;
     const configWith = (ca: Buffer): KubeConfig => {
       const kubeConfig = new KubeConfig();
       kubeConfig.loadFromOptions({
