@@ -4,12 +4,12 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
-import { verdict } from './lib/benchmark.ts';
+import { targetTable } from './lib/benchmark.ts';
 import type { AgentProcess } from './lib/environment.ts';
 import { startCliAgent, startNodeEnvironment, waitForFindings } from './lib/environment.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
 import { sampleProcess } from './lib/proc.ts';
-import { buildScenarioWithFindings } from './lib/scenario.ts';
+import { sharedBenchNode } from './lib/scenario.ts';
 import { fmt } from './lib/stats.ts';
 import { sleep, Teardowns } from './lib/teardown.ts';
 
@@ -85,7 +85,7 @@ export const apiLoadBenchmark: Benchmark = {
   async run(context) {
     const machine = describeMachine();
     const seconds = context.quick ? 10 : 20;
-    const scenario = buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+    const scenario = sharedBenchNode();
     const teardowns = new Teardowns();
     try {
       const env = await startNodeEnvironment(teardowns, scenario);
@@ -129,9 +129,7 @@ export const apiLoadBenchmark: Benchmark = {
             `| \`${r.path}\` | ${r.connections} | ${fmt(r.result.latency.p50)} | ${fmt(r.result.latency.p99)} | ${fmt(r.result.latency.max)} | ${fmt(r.result.requests.average, 0)} | ${fmt(r.result.throughput.average / 2 ** 20, 1)} | ${failures(r)} | ${fmt(r.agentCores, 2)} |`,
         ),
         '',
-        '| figure | target | measured | verdict |',
-        '| --- | --- | --- | --- |',
-        ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+        ...targetTable(targets),
       ].join('\n');
       return { body, targets };
     } finally {

@@ -3,7 +3,7 @@
 // and after rounds of 10,000 pod add/update/delete events.
 import { readFileSync } from 'node:fs';
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
-import { verdict } from './lib/benchmark.ts';
+import { targetTable } from './lib/benchmark.ts';
 import { buildAgent } from './lib/build.ts';
 import type { InstrumentedAgent, NodeEnvironment } from './lib/environment.ts';
 import {
@@ -17,7 +17,7 @@ import { describeMachine, machineLine } from './lib/machine.ts';
 import type { ProcSample } from './lib/proc.ts';
 import { MiB, sampleProcess } from './lib/proc.ts';
 import type { Scenario } from './lib/scenario.ts';
-import { buildScenarioWithFindings, podObject } from './lib/scenario.ts';
+import { sharedBenchNode, podObject } from './lib/scenario.ts';
 import { fmt, summarize } from './lib/stats.ts';
 import { sleep, Teardowns } from './lib/teardown.ts';
 
@@ -38,6 +38,30 @@ export interface KubeWindow {
   readonly pullSecrets: number;
 }
 export const KUBE_WINDOW = 'footprint:kube-window';
+
+/** The API server's requests since its log was last cleared, as a window of `seconds`. */
+export function kubeWindowOf(
+  env: NodeEnvironment,
+  scenario: Scenario,
+  seconds: number,
+  startedAfterAgentSeconds: number,
+): KubeWindow {
+  return {
+    seconds,
+    startedAfterAgentSeconds,
+    requests: env.api.requestLog.map((r) => ({
+      method: r.method,
+      path: r.path,
+      watch: r.watch,
+      startedAt: r.startedAt,
+    })),
+    openWatches: env.api.openWatchCount(),
+    pods: scenario.pods.length,
+    pullSecrets: new Set(
+      scenario.pods.flatMap((p) => p.pullSecrets.map((s) => `${p.namespace}/${s}`)),
+    ).size,
+  };
+}
 
 /** Pod add, status update and delete in batches, as a busy node's churn looks to the agent. */
 async function churn(env: NodeEnvironment, scenario: Scenario, round: number): Promise<number> {
@@ -129,7 +153,7 @@ export const footprintBenchmark: Benchmark = {
   async run(context) {
     const machine = describeMachine();
     const idleSeconds = context.quick ? 60 : 300;
-    const scenario = buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+    const scenario = sharedBenchNode();
     const teardowns = new Teardowns();
     try {
       const built = await buildAgent(teardowns);
@@ -153,21 +177,7 @@ export const footprintBenchmark: Benchmark = {
       const windowSeconds = (last.at - first.at) / 1000;
       const idleMillicores = ((last.cpuSeconds - first.cpuSeconds) / windowSeconds) * 1000;
       const rss = summarize(samples.map((s) => s.rssBytes));
-      const window: KubeWindow = {
-        seconds: windowSeconds,
-        startedAfterAgentSeconds: (first.at - cli.spawnedAt) / 1000,
-        requests: env.api.requestLog.map((r) => ({
-          method: r.method,
-          path: r.path,
-          watch: r.watch,
-          startedAt: r.startedAt,
-        })),
-        openWatches: env.api.openWatchCount(),
-        pods: scenario.pods.length,
-        pullSecrets: new Set(
-          scenario.pods.flatMap((p) => p.pullSecrets.map((s) => `${p.namespace}/${s}`)),
-        ).size,
-      };
+      const window = kubeWindowOf(env, scenario, windowSeconds, (first.at - cli.spawnedAt) / 1000);
       context.shared.set(KUBE_WINDOW, window);
       // CPU per second of the window: where the idle CPU goes (polls, resyncs).
       const perSecond = samples
@@ -309,9 +319,7 @@ export const footprintBenchmark: Benchmark = {
         '',
         `Noise (largest spread of heapUsed among the 3 samples of one point): ${mib(noise)}; growth counted as real above max(3 × noise, 1 MiB) = ${mib(allowed)}.`,
         '',
-        '| figure | target | measured | verdict |',
-        '| --- | --- | --- | --- |',
-        ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+        ...targetTable(targets),
       ].join('\n');
       return { body, targets };
     } finally {

@@ -15,13 +15,14 @@ import { startKubeSource } from '../agent/kube/kube-source.ts';
 import { DEFAULT_SECRET_TTL_MS, SECRET_TTL_JITTER } from '../agent/kube/pull-secrets.ts';
 import { createFingerprintKey } from '../agent/registry/credential-identity.ts';
 import type { KubeWindow } from './footprint.ts';
+import { kubeWindowOf } from './footprint.ts';
 import { KUBE_WINDOW } from './footprint.ts';
 import type { BenchContext, Benchmark, TargetCheck } from './lib/benchmark.ts';
 import { startCliAgent, startNodeEnvironment, waitForFindings } from './lib/environment.ts';
 import { populateApiServer } from './lib/environment.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
 import type { PodModel, Scenario } from './lib/scenario.ts';
-import { buildScenarioWithFindings, NODE, podObject } from './lib/scenario.ts';
+import { sharedBenchNode, NODE, podObject } from './lib/scenario.ts';
 import { fmt } from './lib/stats.ts';
 import { sleep, Teardowns, waitFor } from './lib/teardown.ts';
 
@@ -305,21 +306,12 @@ async function realTimeWindow(
   env.api.clearRequestLog();
   const started = performance.now();
   await sleep(seconds * 1000);
-  const window: KubeWindow = {
-    seconds: (performance.now() - started) / 1000,
-    startedAfterAgentSeconds: (started - agent.spawnedAt) / 1000,
-    requests: env.api.requestLog.map((r) => ({
-      method: r.method,
-      path: r.path,
-      watch: r.watch,
-      startedAt: r.startedAt,
-    })),
-    openWatches: env.api.openWatchCount(),
-    pods: scenario.pods.length,
-    pullSecrets: new Set(
-      scenario.pods.flatMap((p) => p.pullSecrets.map((s) => `${p.namespace}/${s}`)),
-    ).size,
-  };
+  const window = kubeWindowOf(
+    env,
+    scenario,
+    (performance.now() - started) / 1000,
+    (started - agent.spawnedAt) / 1000,
+  );
   await agent.stop();
   return window;
 }
@@ -330,7 +322,7 @@ export const kubeLoadBenchmark: Benchmark = {
   summary: 'requests per hour per agent from the API server requestLog; cost at 5,000 nodes',
   async run(context) {
     const machine = describeMachine();
-    const scenario = buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+    const scenario = sharedBenchNode();
     const teardowns = new Teardowns();
     try {
       const real = await realTimeWindow(context, scenario, teardowns);

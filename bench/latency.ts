@@ -2,7 +2,7 @@
 // created in the API server; how long until the agent has the finding (inside the agent
 // process), and until it is served on /api/v1/findings (from this process, over HTTP).
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
-import { verdict } from './lib/benchmark.ts';
+import { targetTable } from './lib/benchmark.ts';
 import type { InstrumentedAgent, NodeEnvironment } from './lib/environment.ts';
 import {
   startInstrumentedAgent,
@@ -11,7 +11,7 @@ import {
 } from './lib/environment.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
 import type { PodModel } from './lib/scenario.ts';
-import { buildScenarioWithFindings, podObject } from './lib/scenario.ts';
+import { sharedBenchNode, podObject } from './lib/scenario.ts';
 import type { Summary } from './lib/stats.ts';
 import { fmt, summarize } from './lib/stats.ts';
 import { sleep, Teardowns } from './lib/teardown.ts';
@@ -86,7 +86,7 @@ export const latencyBenchmark: Benchmark = {
     const machine = describeMachine();
     const cycles = 500; // 500 creates + 500 deletes = 1,000 pod events
     const httpCycles = context.quick ? 100 : 200;
-    const scenario = buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+    const scenario = sharedBenchNode();
     const teardowns = new Teardowns();
     try {
       const env = await startNodeEnvironment(teardowns, scenario);
@@ -161,9 +161,7 @@ export const latencyBenchmark: Benchmark = {
           httpCycles - served.length,
         ),
         '',
-        '| figure | target | measured | verdict |',
-        '| --- | --- | --- | --- |',
-        ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+        ...targetTable(targets),
       ].join('\n');
       return { body, targets };
     } finally {

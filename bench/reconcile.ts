@@ -24,7 +24,7 @@ import { NodeAgent } from '../agent/node-agent.ts';
 import { VisibilityResolver } from '../agent/registry/visibility.ts';
 import { err, ok } from '../agent/result.ts';
 import type { BenchContext, Benchmark, TargetCheck } from './lib/benchmark.ts';
-import { verdict } from './lib/benchmark.ts';
+import { targetTable } from './lib/benchmark.ts';
 import { realContainerdUnavailable, startContainerdWithImages } from './lib/containerd-cache.ts';
 import { machineLine, describeMachine } from './lib/machine.ts';
 import type { Measured, MeasureOptions } from './lib/measure.ts';
@@ -506,14 +506,7 @@ export const reconcileBenchmark: Benchmark = {
         met: at.cold.cpu.median < TARGET_MS,
       },
     ];
-    lines.push(
-      '',
-      '**Targets at 5,000 images / 500 pods:**',
-      '',
-      '| figure | target | measured | verdict |',
-      '| --- | --- | --- | --- |',
-      ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
-    );
+    lines.push('', '**Targets at 5,000 images / 500 pods:**', '', ...targetTable(targets));
     return { body: lines.join('\n'), targets };
   },
 };

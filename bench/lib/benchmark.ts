@@ -39,3 +39,12 @@ export type Verdict = 'met' | 'missed';
 export function verdict(ok: boolean): string {
   return ok ? '**met**' : '**missed**';
 }
+
+/** The Markdown table every section ends with: each figure, its target and the verdict. */
+export function targetTable(targets: readonly TargetCheck[]): string[] {
+  return [
+    '| figure | target | measured | verdict |',
+    '| --- | --- | --- | --- |',
+    ...targets.map((t) => `| ${t.figure} | ${t.target} | ${t.measured} | ${verdict(t.met)} |`),
+  ];
+}

@@ -387,6 +387,14 @@ export function buildScenarioWithFindings(
   return scenario;
 }
 
+/**
+ * The node the latency, footprint, API and kube-load benchmarks share: 5,000 cached images,
+ * 500 pods, 1,000 findings, so that their figures describe one and the same agent.
+ */
+export function sharedBenchNode(): Scenario {
+  return buildScenarioWithFindings({ images: 5000, pods: 500 }, 1000);
+}
+
 // ---- shapes ---------------------------------------------------------------------------
 
 type ScenarioCore = Pick<Scenario, 'images' | 'pods' | 'secrets' | 'namespaces' | 'tenants'>;
