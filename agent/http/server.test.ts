@@ -1,21 +1,18 @@
 // The listening side: addresses, graceful stop, refusals Node makes itself, and TLS with
 // certificate reload.
-import { execFile } from 'node:child_process';
 import { rename, writeFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, RequestListener } from 'node:http';
 import { Agent, request } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
-import { promisify } from 'node:util';
 import t from 'tap';
 import type { Test } from 'tap';
+import { selfSignedCertificate, tlsSkipReason } from '../../test/helpers/tls.ts';
 import { makeTempDir } from '../../test/helpers/tmp.ts';
 import type { HttpServerOptions, RunningHttpServer } from './server.ts';
 import { parseListenAddress, startHttpServer } from './server.ts';
 import { capturedLogger } from './testing-client.ts';
-
-const run = promisify(execFile);
 
 interface Reply {
   readonly status: number;
@@ -190,38 +187,6 @@ t.test('headers too large get a JSON 431 from the server itself', async (t) => {
   t.same(await response.json(), { error: 'request headers too large' });
 });
 
-async function hasOpenssl(): Promise<boolean> {
-  try {
-    await run('openssl', ['version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function makeCertificate(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-  ]);
-  return { cert, key };
-}
-
 /** The CN of the certificate the server presents now. */
 function servedName(address: string): Promise<string> {
   const { host, port } = hostPort(address);
@@ -244,14 +209,12 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5_000): Pro
   return false;
 }
 
-const openssl = await hasOpenssl();
-const skipTls =
-  !openssl && process.env['CI'] !== 'true' ? 'openssl is not installed (CI=true fails)' : false;
+const skipTls = await tlsSkipReason();
 
 t.test('TLS: the certificate is reloaded when its files change', { skip: skipTls }, async (t) => {
   const dir = await makeTempDir(t, 'http-tls');
-  const first = await makeCertificate(dir, 'first');
-  const second = await makeCertificate(dir, 'second');
+  const first = await selfSignedCertificate(dir, 'first');
+  const second = await selfSignedCertificate(dir, 'second');
   const certFile = join(dir, 'tls.crt');
   const keyFile = join(dir, 'tls.key');
   await rename(first.cert, certFile);

@@ -2,20 +2,17 @@
 // nothing about credentials: each request still carries the kubeconfig's current token and is
 // checked against its CA.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { listenOnLoopback } from '../../test/helpers/loopback-server.ts';
+import { selfSignedCertificate, tlsSkipReason } from '../../test/helpers/tls.ts';
 import { ApiServerConnections } from './connections.ts';
 import { getJson } from './kube-http.ts';
 import { eventually, kubeConfigFor, serve, sleep, type Teardown } from './testing.ts';
-
-const run = promisify(execFile);
 
 function pool(t: Teardown, options: ConstructorParameters<typeof ApiServerConnections>[0] = {}) {
   const connections = new ApiServerConnections(options);
@@ -132,46 +129,12 @@ t.test('a GET on a kept connection the server dropped is sent again, once', asyn
   t.equal(accepted(), 2);
 });
 
-async function hasOpenssl(): Promise<boolean> {
-  try {
-    await run('openssl', ['version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const skipTls = await tlsSkipReason();
 
-async function selfSignedCertificate(
-  dir: string,
-  name: string,
-): Promise<{ cert: Buffer; key: Buffer }> {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { cert: await readFile(cert), key: await readFile(key) };
+async function certificateBytes(dir: string, name: string): Promise<{ cert: Buffer; key: Buffer }> {
+  const files = await selfSignedCertificate(dir, name);
+  return { cert: await readFile(files.cert), key: await readFile(files.key) };
 }
-
-const openssl = await hasOpenssl();
-const skipTls =
-  !openssl && process.env['CI'] !== 'true' ? 'openssl is not installed (CI=true fails)' : false;
 
 t.test(
   'TLS: pooled requests are verified against the kubeconfig CA',
@@ -179,8 +142,8 @@ t.test(
   async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'pullwatch-kube-tls-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
-    const served = await selfSignedCertificate(dir, 'apiserver');
-    const stranger = await selfSignedCertificate(dir, 'stranger');
+    const served = await certificateBytes(dir, 'apiserver');
+    const stranger = await certificateBytes(dir, 'stranger');
     let accepted = 0;
     const tokens: (string | undefined)[] = [];
     const server = createHttpsServer({ cert: served.cert, key: served.key }, (req, res) => {
