@@ -2,12 +2,13 @@
 // Every change (a pod event, a cache change, a secret or registry answer) schedules a
 // recomputation; a periodic full resync is the safety net.
 import type { Logger } from 'pino';
+import type { Inventory } from './image/inventory.ts';
 import type { CachePoller } from './cri/cache-poller.ts';
 import { podCredentialsFor, privacyOf } from './detect/access.ts';
 import { cachedImageOf } from './detect/container-image.ts';
 import { detect } from './detect/detect.ts';
 import type { Finding, Rule } from './detect/finding.ts';
-import { ownerRefs } from './detect/owners.ts';
+import { ownerRefs, possibleOwnerRefs } from './detect/owners.ts';
 import type {
   CredentialVerdict,
   ImageProvenance,
@@ -118,6 +119,16 @@ export class NodeAgent implements AgentView {
   #lastKubeError: string | undefined;
   /** The image IDs the last reconcile saw: an arrival is folded as new only once. */
   #foldedImageIds: ReadonlySet<ImageId> = new Set();
+  /** Arrivals whose observed-pull attribution waits (a starting pod's secret is not read yet). */
+  #pendingArrivals: ReadonlySet<ImageId> = new Set();
+  /** Images whose owner is undecided, with why; never persisted. */
+  #ownerPending: ReadonlyMap<ImageId, string> = new Map();
+  /** The image IDs whose kubelet records have been read since they were listed. */
+  readonly #recordsRead = new Set<ImageId>();
+  /** The inventory all of whose IDs are in #recordsRead. */
+  #recordsReadFor: Inventory | undefined;
+  /** A reconcile has folded the runtime's listing with its kubelet records: ready to answer. */
+  #firstListingFolded = false;
 
   constructor(options: NodeAgentOptions) {
     this.#o = options;
@@ -131,30 +142,73 @@ export class NodeAgent implements AgentView {
       void this.resync();
     }, this.#o.resyncIntervalMs);
     this.#resyncTimer.unref();
-    void this.resync();
+    this.changed();
   }
 
-  /** A source changed: recompute soon, coalescing bursts of events. */
+  /**
+   * A source changed: recompute soon, coalescing bursts of events. The kubelet's records of
+   * images a listing brought are read first, so no reconcile decides an image's owner without
+   * the kubelet's own account of it.
+   */
   changed(): void {
     if (this.#stopped || this.#scheduled !== undefined) return;
     this.#scheduled = setTimeout(() => {
-      this.#scheduled = undefined;
-      this.reconcile();
+      void this.#readNewRecords().then(() => {
+        this.#scheduled = undefined;
+        this.reconcile();
+      });
     }, 10);
   }
 
-  /** Re-reads what is only polled (the kubelet's records) and recomputes. */
+  /** Re-reads what is only polled (every cached image's kubelet record) and recomputes. */
   async resync(): Promise<void> {
     this.#forgetOldRegistryAnswers();
-    const ids = this.#o.cache
-      .inventory()
-      .entries()
-      .map((e) => e.id);
+    const inventory = this.#o.cache.inventory();
+    const ids = inventory.entries().map((e) => e.id);
     const reading = await this.#o.provenance.readKubeletRecords(ids);
     this.#records = reading.records;
     this.#recordsAvailable = reading.available;
+    this.#recordsRead.clear();
+    for (const id of ids) this.#recordsRead.add(id);
+    this.#recordsReadFor = inventory;
     for (const p of reading.problems) this.#o.logger.warn({ source: 'kubelet-records' }, p);
     this.reconcile();
+  }
+
+  /**
+   * Reads the kubelet's records of the image IDs a listing brought for the first time (only
+   * those: the full re-read is the resync's), and forgets those of images no longer listed.
+   */
+  async #readNewRecords(): Promise<void> {
+    for (;;) {
+      const inventory = this.#o.cache.inventory();
+      if (inventory === this.#recordsReadFor || this.#stopped) return;
+      const listed = new Set(inventory.entries().map((e) => e.id));
+      const unread = [...listed].filter((id) => !this.#recordsRead.has(id));
+      let records = this.#records;
+      if (unread.length > 0) {
+        const reading = await this.#o.provenance
+          .readKubeletRecords(unread)
+          .catch((error: unknown) => ({
+            records: new Map<ImageId, PulledRecord>(),
+            available: this.#recordsAvailable,
+            problems: [`reading the kubelet's records failed: ${String(error)}`],
+          }));
+        for (const p of reading.problems) this.#o.logger.warn({ source: 'kubelet-records' }, p);
+        this.#recordsAvailable = reading.available;
+        records = new Map([...this.#records, ...reading.records]);
+        for (const id of unread) this.#recordsRead.add(id);
+      }
+      for (const id of this.#recordsRead) if (!listed.has(id)) this.#recordsRead.delete(id);
+      if (records.size > 0 && [...records.keys()].some((id) => !listed.has(id)))
+        records = new Map([...records].filter(([id]) => listed.has(id)));
+      this.#records = records;
+      // The listing may have changed while the files were read: then read its new IDs too.
+      if (this.#o.cache.inventory() === inventory) {
+        this.#recordsReadFor = inventory;
+        return;
+      }
+    }
   }
 
   reconcile(): void {
@@ -166,14 +220,23 @@ export class NodeAgent implements AgentView {
     const tenantOfNamespace = tenantResolver(this.#o.kube.namespaces(), this.#o.tenantLabel);
     const secrets = this.#sameSecretsAsBefore(this.#o.kube.secrets());
     const credentialsOf = (pod: PodView, location: ImageLocation) =>
-      podCredentialsFor(secrets, pod, location).matching;
+      podCredentialsFor(secrets, pod, location);
+    const answers = this.#registryAnswers();
+    const events = this.#o.kube.kubeletEvents();
 
     // The poller's previous listing stays until the cache changes again; were it used alone, a
     // pod started minutes after a pull, holding any credential for the registry (a wrong one
     // included), would be recorded as the puller and its own unauthorized use whitewashed.
     const listedBefore = this.#o.cache.previousImageIds() as ReadonlySet<ImageId> | undefined;
+    // An arrival whose attribution waits stays new until it is decided.
     const previousImageIds =
-      listedBefore === undefined ? undefined : new Set([...listedBefore, ...this.#foldedImageIds]);
+      listedBefore === undefined
+        ? undefined
+        : new Set(
+            [...listedBefore, ...this.#foldedImageIds].filter(
+              (id) => !this.#pendingArrivals.has(id),
+            ),
+          );
     this.#foldedImageIds = new Set(inventory.entries().map((e) => e.id));
     const folded = foldResync(this.#provenance, {
       inventory,
@@ -182,6 +245,8 @@ export class NodeAgent implements AgentView {
       tenantOfNamespace,
       now,
       previousImageIds,
+      verdicts: answers.verdicts,
+      kubeletEvents: events,
       kubeletRecords: this.#records,
       missingSince: this.#missingSince,
       graceMs: this.#o.forgetGraceMs ?? Math.max(2 * this.#o.resyncIntervalMs, 120_000),
@@ -189,8 +254,29 @@ export class NodeAgent implements AgentView {
     if (!sameProvenance(this.#provenance, folded.provenance)) this.#provenanceDirty = true;
     this.#provenance = folded.provenance;
     this.#missingSince = folded.missingSince;
+    this.#pendingArrivals =
+      previousImageIds === undefined
+        ? new Set()
+        : new Set([...folded.pending.keys()].filter((id) => !previousImageIds.has(id)));
+    if (!samePending(this.#ownerPending, folded.pending)) this.#ownerPending = folded.pending;
+    for (const c of folded.corrections) {
+      this.#o.logger.info(
+        {
+          source: 'provenance',
+          imageId: c.imageId,
+          dropped: c.dropped.map((o) => ({
+            tenant: o.tenant,
+            namespace: o.namespace,
+            source: o.source,
+          })),
+          by: c.by,
+        },
+        'owner corrected by stronger evidence',
+      );
+    }
+    if (this.#recordsReadFor === inventory && this.#o.cache.status().synced)
+      this.#firstListingFolded = true;
 
-    const events = this.#o.kube.kubeletEvents();
     const snapshot: NodeSnapshot = {
       node: this.node,
       takenAt: now,
@@ -200,9 +286,10 @@ export class NodeAgent implements AgentView {
       ignoredNamespaces: new Set(this.#o.ignoredNamespaces),
       secrets,
       provenance: this.#provenance,
-      ...this.#registryAnswers(),
+      ...answers,
       kubeletEvents: events,
       kubeletVerification: this.#kubeletVerification(events),
+      ownerPending: this.#ownerPending,
     };
     this.#snapshot = snapshot;
     const change = this.#store.apply(detect(snapshot), now);
@@ -275,9 +362,10 @@ export class NodeAgent implements AgentView {
         });
       }
     }
+    // Containers with Always are asked about too: a running one may be the only evidence of who
+    // owns an image found at start, and its verdict decides whether it is an owner.
     for (const pod of snapshot.pods) {
       for (const container of pod.containers) {
-        if (container.pullPolicy === 'Always') continue;
         const cached = cachedImageOf(snapshot, container);
         if (cached === undefined) continue;
         const { reference, entry } = cached;
@@ -288,11 +376,23 @@ export class NodeAgent implements AgentView {
           if (auth === undefined) continue;
           const key = verdictKey(held.credential.fingerprint, reference.name, entry.id);
           if (fresh(this.#verdicts.get(key)?.at)) continue;
-          this.#ask(`c|${key}`, async () => {
-            const value = await this.#o.registry.verifyCredential(auth, reference.name, reference_);
-            this.#verdicts.set(key, { value, at: this.#now() });
-            this.#answers = undefined;
-          });
+          this.#ask(
+            `c|${key}`,
+            async () => {
+              const value = await this.#o.registry.verifyCredential(
+                auth,
+                reference.name,
+                reference_,
+              );
+              this.#verdicts.set(key, { value, at: this.#now() });
+              this.#answers = undefined;
+            },
+            () => {
+              // A question that failed is answered "unknown": what waits for it stops waiting.
+              this.#verdicts.set(key, { value: 'unknown', at: this.#now() });
+              this.#answers = undefined;
+            },
+          );
         }
       }
     }
@@ -319,11 +419,12 @@ export class NodeAgent implements AgentView {
     for (const [name, at] of this.#namesAskedAt) if (at < cutoff) this.#namesAskedAt.delete(name);
   }
 
-  #ask(key: string, work: () => Promise<void>): void {
+  #ask(key: string, work: () => Promise<void>, onFailure?: () => void): void {
     if (this.#pendingRegistry.has(key)) return;
     this.#pendingRegistry.add(key);
     work()
       .catch((error: unknown) => {
+        onFailure?.();
         this.#countError('registry');
         this.#o.logger.warn({ source: 'registry', err: String(error) }, 'registry question failed');
       })
@@ -434,6 +535,8 @@ export class NodeAgent implements AgentView {
         pinned: e.pinned,
         visibility: imageVisibility(snapshot, [...e.repoDigests, ...e.repoTags], provenance),
         owners: ownerRefs(provenance),
+        possibleOwners: possibleOwnerRefs(provenance),
+        ownerPending: snapshot.ownerPending.get(e.id),
         usedBy: usedBy.get(e.id) ?? [],
       };
     });
@@ -466,6 +569,11 @@ export class NodeAgent implements AgentView {
       };
     if (!this.#o.kube.health().synced)
       return { ready: false, reason: "waiting for the first list of this node's pods" };
+    if (!this.#firstListingFolded)
+      return {
+        ready: false,
+        reason: "reading the kubelet's pulled-image records of the first image listing",
+      };
     return { ready: true };
   }
 
@@ -514,6 +622,12 @@ function imageVisibility(
     if (snapshot.visibility.get(ref.value.name)?.visibility === 'public') visibility = 'public';
   }
   return visibility;
+}
+
+function samePending(a: ReadonlyMap<ImageId, string>, b: ReadonlyMap<ImageId, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, reason] of a) if (b.get(id) !== reason) return false;
+  return true;
 }
 
 function sameProvenance(

@@ -24,6 +24,10 @@ export interface ImageView {
   readonly pinned: boolean;
   readonly visibility: Visibility;
   readonly owners: readonly OwnerRef[];
+  /** Unverified bootstrap guesses: never trusted as owners. */
+  readonly possibleOwners: readonly OwnerRef[];
+  /** Why the owner is not decided yet; undefined when it is. */
+  readonly ownerPending: string | undefined;
   /** Pods on this node that use the image: `namespace/pod/container`. */
   readonly usedBy: readonly {
     readonly namespace: string;

@@ -9,7 +9,7 @@ import type {
   PodView,
   TenantId,
 } from './snapshot.ts';
-import { secretKey, verdictKey } from './snapshot.ts';
+import { isPossibleOwner, secretKey, verdictKey } from './snapshot.ts';
 
 export type Access =
   | { readonly kind: 'owner-tenant' }
@@ -38,6 +38,12 @@ export interface PodKeyring {
   readonly keyring: Keyring<HeldCredential>;
   /** Unusable pull secrets, said once per pod. */
   readonly notes: readonly string[];
+  /**
+   * Pull secrets whose content is not known yet (not read yet, or the read failed in a way that
+   * may pass), as namespace/name. While any is, the keyring may lack the credential the kubelet
+   * would try first: "holds no matching credential" cannot be concluded from it.
+   */
+  readonly unknownSecrets: readonly string[];
 }
 
 // Pods of one namespace naming the same pull secrets hold the same keyring: compiled once per
@@ -62,9 +68,13 @@ export function keyringOf(secrets: NodeSnapshot['secrets'], pod: PodView): PodKe
 function compileKeyring(secrets: NodeSnapshot['secrets'], pod: PodView): PodKeyring {
   const held: HeldCredential[] = [];
   const notes: string[] = [];
+  const unknownSecrets: string[] = [];
   for (const name of pod.pullSecretNames) {
     const secret = secrets.get(secretKey(pod.namespace, name));
-    if (secret === undefined) continue;
+    if (secret === undefined || secret.state === 'unavailable') {
+      unknownSecrets.push(`${pod.namespace}/${name}`);
+      continue;
+    }
     if (secret.state !== 'ok') {
       notes.push(
         `pull secret ${pod.namespace}/${name} is ${secret.state} (${secret.problem}) and gives no credential`,
@@ -75,17 +85,24 @@ function compileKeyring(secrets: NodeSnapshot['secrets'], pod: PodView): PodKeyr
       held.push({ secret: `${pod.namespace}/${name}`, credential, matcher: credential.matcher });
     }
   }
-  return { keyring: new Keyring(held), notes };
+  return { keyring: new Keyring(held), notes, unknownSecrets };
 }
 
-/** The pod's credentials for an image, in the order the kubelet would try them, plus notes on unusable secrets. */
+/**
+ * The pod's credentials for an image, in the order the kubelet would try them, plus notes on
+ * unusable secrets and the secrets whose content is not known yet.
+ */
 export function podCredentialsFor(
   secrets: NodeSnapshot['secrets'],
   pod: PodView,
   location: ImageLocation,
-): { readonly matching: readonly HeldCredential[]; readonly notes: readonly string[] } {
-  const { keyring, notes } = keyringOf(secrets, pod);
-  return { matching: keyring.lookup(location), notes };
+): {
+  readonly matching: readonly HeldCredential[];
+  readonly notes: readonly string[];
+  readonly unknownSecrets: readonly string[];
+} {
+  const { keyring, notes, unknownSecrets } = keyringOf(secrets, pod);
+  return { matching: keyring.lookup(location), notes, unknownSecrets };
 }
 
 export function accessOf(
@@ -114,7 +131,9 @@ export function accessWith(
   imageId: string,
   provenance: ImageProvenance | undefined,
 ): Access {
-  const owners = provenance?.owners ?? [];
+  // A possible owner (a bootstrap guess nobody could verify) authorizes nobody: were it trusted,
+  // a tenant holding a wrong credential for the registry would whitewash its own use.
+  const owners = (provenance?.owners ?? []).filter((o) => !isPossibleOwner(o));
   if (owners.some((o) => o.tenant === tenant)) return { kind: 'owner-tenant' };
 
   const matching = held.keyring.lookup(location);
@@ -167,15 +186,22 @@ export function privacyOf(
   }
   if (visibility?.visibility === 'public') return { private: false, reason: visibility.basis };
   if (visibility?.visibility === 'private') return { private: true, basis: visibility.basis };
-  const pulledWithSecret = (provenance?.owners ?? []).some(
+  const withSecret = (provenance?.owners ?? []).filter(
     (o) => o.fingerprint !== undefined || o.credentialHash !== undefined,
   );
-  if (pulledWithSecret) {
+  const registryUnasked =
+    'the registry could not be asked whether it is public' +
+    (visibility ? ` (${visibility.basis})` : '');
+  if (withSecret.some((o) => !isPossibleOwner(o))) {
     return {
       private: true,
-      basis:
-        'it was pulled with a tenant pull secret; the registry could not be asked whether it is public' +
-        (visibility ? ` (${visibility.basis})` : ''),
+      basis: `it was pulled with a tenant pull secret; ${registryUnasked}`,
+    };
+  }
+  if (withSecret.length > 0) {
+    return {
+      private: true,
+      basis: `pods running it hold a pull secret for its registry (unverified); ${registryUnasked}`,
     };
   }
   return { private: false, reason: 'no sign that it needs credentials' };

@@ -55,6 +55,11 @@ interface FindingFields {
 
 export interface UnauthorizedCachedImageUse extends FindingFields {
   readonly rule: 'unauthorized-cached-image-use';
+  /**
+   * Tenants whose pods ran the image, found cached at the agent's start, with a credential that
+   * matches the registry but that nobody could verify reads it. Never trusted as owners.
+   */
+  readonly possibleOwners: readonly OwnerRef[];
   readonly podUid: string;
   readonly containerKind: 'init' | 'regular' | 'ephemeral';
 }

@@ -167,6 +167,8 @@ export interface SnapshotParts {
   readonly ignoredNamespaces?: readonly string[];
   readonly kubeletVerification?: NodeSnapshot['kubeletVerification'];
   readonly takenAt?: number;
+  /** [image seed, reason]: images whose owner is not decided yet. */
+  readonly ownerPending?: readonly (readonly [string, string])[];
 }
 
 /** @param previous a snapshot whose inventory the new one may take unchanged entries from. */
@@ -217,5 +219,8 @@ export function snapshotOf(parts: SnapshotParts, previous?: NodeSnapshot): NodeS
       (parts.events ?? []).map(([uid, name, event]) => [kubeletEventKey(uid, name), event]),
     ),
     kubeletVerification: parts.kubeletVerification ?? 'unknown',
+    ownerPending: new Map(
+      (parts.ownerPending ?? []).map(([seed, reason]) => [imageId(seed), reason]),
+    ),
   };
 }

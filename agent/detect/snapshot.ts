@@ -75,15 +75,49 @@ export type SecretView =
       readonly credentials: readonly CredentialView[];
     }
   | {
-      readonly state: 'missing' | 'malformed' | 'unreadable';
+      /**
+       * missing, malformed, unreadable (forbidden): failed for good, the secret gives no
+       * credential. unavailable: the read failed in a way that may pass (network, 5xx): what the
+       * secret holds is not known yet, which is not the same as holding nothing.
+       */
+      readonly state: 'missing' | 'malformed' | 'unreadable' | 'unavailable';
       readonly namespace: string;
       readonly name: string;
       /** Names the problem; never contains secret material. */
       readonly problem: string;
     };
 
-/** How we know that a tenant's credential brought an image onto this node. */
-export type ProvenanceSource = 'kubelet-record' | 'observed-pull' | 'running-pod';
+/**
+ * How we know that a tenant's credential brought an image onto this node, strongest first
+ * (PROVENANCE_SOURCES). A stronger source corrects owners taken from a weaker one.
+ *
+ * - kubelet-record: the kubelet's KEP-2535 pulled record names the secret.
+ * - observed-pull: the image appeared in a listing while a pod of the tenant was starting.
+ * - pulled-event: the kubelet's "Successfully pulled image" event on a pod of the tenant.
+ * - verified-bootstrap: found cached at start; a pod running it holds a credential that the
+ *   registry (or a kubelet record's credentialHash) confirms can read the repository.
+ * - unverified-bootstrap: found cached at start; a pod running it holds a credential matching
+ *   the registry, but nobody could confirm that it reads the repository. A possible owner
+ *   only: it never authorizes anyone's use of the image.
+ */
+export const PROVENANCE_SOURCES = [
+  'kubelet-record',
+  'observed-pull',
+  'pulled-event',
+  'verified-bootstrap',
+  'unverified-bootstrap',
+] as const;
+export type ProvenanceSource = (typeof PROVENANCE_SOURCES)[number];
+
+/** Lower is stronger. */
+export function sourceStrength(source: ProvenanceSource): number {
+  return PROVENANCE_SOURCES.indexOf(source);
+}
+
+/** An owner only a guess made: shown as a possible owner, never trusted to authorize. */
+export function isPossibleOwner(owner: Pick<ImageOwner, 'source'>): boolean {
+  return owner.source === 'unverified-bootstrap';
+}
 
 export interface ImageOwner {
   readonly tenant: TenantId;
@@ -150,6 +184,11 @@ export interface NodeSnapshot {
   readonly kubeletEvents: ReadonlyMap<string, KubeletImageEvent>;
   /** KEP-2535 visibly at work on this node (records on disk, or verified events). */
   readonly kubeletVerification: 'on' | 'off' | 'unknown';
+  /**
+   * Images whose owner is not decided yet, with why (e.g. a running pod's pull secret is still
+   * being read): findings about them say so rather than guess.
+   */
+  readonly ownerPending: ReadonlyMap<ImageId, string>;
 }
 
 export function secretKey(namespace: string, name: string): string {

@@ -19,6 +19,8 @@ export interface ImageJson {
   readonly pinned: boolean;
   readonly visibility: ImageView['visibility'];
   readonly owners: ImageView['owners'];
+  readonly possibleOwners: ImageView['possibleOwners'];
+  readonly ownerPending: string | null;
   readonly usedBy: ImageView['usedBy'];
 }
 
@@ -32,6 +34,8 @@ export function imageJson(image: ImageView): ImageJson {
     pinned: image.pinned,
     visibility: image.visibility,
     owners: image.owners,
+    possibleOwners: image.possibleOwners,
+    ownerPending: image.ownerPending ?? null,
     usedBy: image.usedBy,
   };
 }

@@ -140,8 +140,8 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     );
     if (!secret.ok) {
       const { status, cause } = failureOf(secret.error);
-      const authoritative = status === 404 || status === 403;
-      return { view: secretViewForReadFailure(ref, status, cause), transient: !authoritative };
+      const view = secretViewForReadFailure(ref, status, cause);
+      return { view, transient: view.state === 'unavailable' };
     }
     // Parsed here and dropped: only the view leaves this function.
     return { view: secretViewFromObject(ref, secret.value, fingerprintKey), transient: false };

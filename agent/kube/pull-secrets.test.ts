@@ -22,7 +22,7 @@ type Answer = 'ok' | 'missing' | 'network';
 function viewFor(ref: SecretRef, answer: Answer): SecretFetch {
   if (answer === 'ok') return { view: { state: 'ok', ...ref, credentials: [] }, transient: false };
   const view: SecretView = {
-    state: answer === 'missing' ? 'missing' : 'unreadable',
+    state: answer === 'missing' ? 'missing' : 'unavailable',
     ...ref,
     problem: answer,
   };

@@ -61,9 +61,11 @@ export function secretViewForReadFailure(
       problem: `reading pull secret ${label} is forbidden (HTTP 403): the agent needs "get" on secrets`,
     };
   }
+  // Anything else (network, 5xx, 429) may pass by itself: the secret's content is unknown, not
+  // empty, and the reader tries again.
   return {
-    state: 'unreadable',
+    state: 'unavailable',
     ...ref,
-    problem: `reading pull secret ${label} failed: ${status !== undefined ? `HTTP ${status}` : cause}`,
+    problem: `reading pull secret ${label} failed: ${status !== undefined ? `HTTP ${status}` : cause}; retrying`,
   };
 }

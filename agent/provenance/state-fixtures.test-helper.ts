@@ -1,6 +1,7 @@
 // Provenance values for the state-store tests.
 import fc from 'fast-check';
 import type { ImageOwner, ImageProvenance, TenantId } from '../detect/snapshot.ts';
+import { PROVENANCE_SOURCES } from '../detect/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
 import type { ProvenanceState } from './state-format.ts';
@@ -66,7 +67,7 @@ const ownerArbitrary: fc.Arbitrary<ImageOwner> = fc
     secret: fc.option(k8sName, { nil: undefined }),
     fingerprint: fc.option(hex64, { nil: undefined }),
     credentialHash: fc.option(hex64, { nil: undefined }),
-    source: fc.constantFrom('kubelet-record', 'observed-pull', 'running-pod'),
+    source: fc.constantFrom(...PROVENANCE_SOURCES),
     a: time,
     b: time,
   } as const)

@@ -45,30 +45,57 @@ const image0 = (file: Record<string, unknown>) =>
 const owner0 = (file: Record<string, unknown>) =>
   (image0(file)['owners'] as Record<string, unknown>[])[0] as Record<string, unknown>;
 
+t.test(
+  'a version 1 file is read: its running-pod owners come back as possible owners',
+  async (t) => {
+    const file = valid();
+    file['schemaVersion'] = 1;
+    for (const image of file['images'] as { owners: { source: string }[] }[])
+      for (const owner of image.owners) owner.source = 'running-pod';
+    const decoded = decodeProvenanceState(JSON.stringify(file), NODE);
+    if (!decoded.ok) throw new Error(decoded.error.reason);
+    const sources = [...decoded.value.images.values()].flatMap((i) =>
+      i.owners.map((o) => o.source),
+    );
+    t.ok(sources.length > 0);
+    t.ok(sources.every((s) => s === 'unverified-bootstrap'));
+  },
+);
+
+t.test('a version 1 file naming a version 2 source is corrupt', async (t) => {
+  const file = valid();
+  file['schemaVersion'] = 1;
+  owner0(file)['source'] = 'verified-bootstrap';
+  t.match(decodeProvenanceState(JSON.stringify(file), NODE), {
+    ok: false,
+    error: { kind: 'corrupt', reason: /version 2 source/ },
+  });
+});
+
 const refused: readonly { name: string; mutate: Mutation; kind: string; reason: RegExp }[] = [
   {
     name: 'a newer schemaVersion is refused as newer, not as corrupt',
-    mutate: (f) => ({ ...f, schemaVersion: 2 }),
+    mutate: (f) => ({ ...f, schemaVersion: 3 }),
     kind: 'newer-schema',
-    reason: /^schemaVersion 2 is newer than 1, the newest this version understands$/,
+    reason: /^schemaVersion 3 is newer than 2, the newest this version understands$/,
   },
   {
     name: 'schemaVersion 0',
     mutate: (f) => ({ ...f, schemaVersion: 0 }),
     kind: 'corrupt',
-    reason: /schemaVersion 0 is not 1/,
+    reason: /schemaVersion 0 is not one of 1\.\.2/,
   },
   {
     name: 'a missing schemaVersion',
     mutate: (f) => ({ ...f, schemaVersion: undefined }),
     kind: 'corrupt',
-    reason: /schemaVersion missing is not 1/,
+    reason: /schemaVersion missing is not one of 1\.\.2/,
   },
   {
     name: 'a string schemaVersion',
     mutate: (f) => ({ ...f, schemaVersion: '1' }),
     kind: 'corrupt',
-    reason: /schemaVersion "1" is not 1/,
+    reason: /schemaVersion "1" is not one of 1\.\.2/,
   },
   {
     name: 'an owner with an unknown source',

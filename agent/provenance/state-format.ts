@@ -5,10 +5,22 @@
 import { z } from 'zod';
 import { parseImageId, type ImageId } from '../image/digest.ts';
 import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
-import type { ImageOwner, ImageProvenance, TenantId } from '../detect/snapshot.ts';
+import type {
+  ImageOwner,
+  ImageProvenance,
+  ProvenanceSource,
+  TenantId,
+} from '../detect/snapshot.ts';
+import { PROVENANCE_SOURCES } from '../detect/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
 
-export const STATE_SCHEMA_VERSION = 1;
+/**
+ * 2 added the owner sources pulled-event, verified-bootstrap and unverified-bootstrap. A version
+ * 1 file is still read: its 'running-pod' owners were never verified, so they come back as
+ * unverified-bootstrap (possible owners), which better evidence then corrects.
+ */
+export const STATE_SCHEMA_VERSION = 2;
+const OLDEST_READABLE_SCHEMA_VERSION = 1;
 
 /** Far above any real node (thousands of images, a few owners each). */
 export const MAX_STATE_BYTES = 64 * 1024 * 1024;
@@ -36,7 +48,8 @@ const ownerSchema = z
     secret: name.nullable(),
     fingerprint: hexSha256.nullable(),
     credentialHash: hexSha256.nullable(),
-    source: z.enum(['kubelet-record', 'observed-pull', 'running-pod']),
+    // 'running-pod' is version 1's name for what is now an unverified bootstrap.
+    source: z.enum([...PROVENANCE_SOURCES, 'running-pod']),
     firstSeen: time,
     lastSeen: time,
   })
@@ -52,7 +65,7 @@ const imageSchema = z.strictObject({
 });
 
 const fileSchema = z.strictObject({
-  schemaVersion: z.literal(STATE_SCHEMA_VERSION),
+  schemaVersion: z.int().min(OLDEST_READABLE_SCHEMA_VERSION).max(STATE_SCHEMA_VERSION),
   node: name,
   savedAt: time,
   images: z
@@ -140,11 +153,18 @@ export function decodeProvenanceState(
       reason: `schemaVersion ${version} is newer than ${STATE_SCHEMA_VERSION}, the newest this version understands`,
     });
   }
-  if (version !== STATE_SCHEMA_VERSION) {
+  if (
+    typeof version !== 'number' ||
+    !Number.isSafeInteger(version) ||
+    version < OLDEST_READABLE_SCHEMA_VERSION
+  ) {
     return err({
       kind: 'corrupt',
-      reason: `schemaVersion ${JSON.stringify(version) ?? 'missing'} is not ${STATE_SCHEMA_VERSION}`,
+      reason: `schemaVersion ${JSON.stringify(version) ?? 'missing'} is not one of ${OLDEST_READABLE_SCHEMA_VERSION}..${STATE_SCHEMA_VERSION}`,
     });
+  }
+  if (version === 1 && hasNewSources(value)) {
+    return err({ kind: 'corrupt', reason: 'a schemaVersion 1 file names a version 2 source' });
   }
   const parsed = fileSchema.safeParse(value);
   if (!parsed.success) {
@@ -176,11 +196,31 @@ export function decodeProvenanceState(
         secret: owner.secret ?? undefined,
         fingerprint: (owner.fingerprint ?? undefined) as CredentialFingerprint | undefined,
         credentialHash: (owner.credentialHash ?? undefined) as CredentialHash | undefined,
-        source: owner.source,
+        source: sourceOf(owner.source),
         firstSeen: Date.parse(owner.firstSeen),
         lastSeen: Date.parse(owner.lastSeen),
       })),
     });
   }
   return ok({ node: file.node, savedAt: Date.parse(file.savedAt), images });
+}
+
+function sourceOf(stored: ProvenanceSource | 'running-pod'): ProvenanceSource {
+  return stored === 'running-pod' ? 'unverified-bootstrap' : stored;
+}
+
+function hasNewSources(file: object): boolean {
+  const version1Sources = new Set(['kubelet-record', 'observed-pull', 'running-pod']);
+  const images: unknown = (file as { images?: unknown }).images;
+  if (!Array.isArray(images)) return false;
+  return images.some((image: unknown) => {
+    const owners: unknown = (image as { owners?: unknown } | null)?.owners;
+    return (
+      Array.isArray(owners) &&
+      owners.some((owner: unknown) => {
+        const source: unknown = (owner as { source?: unknown } | null)?.source;
+        return typeof source === 'string' && !version1Sources.has(source);
+      })
+    );
+  });
 }

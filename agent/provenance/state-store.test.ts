@@ -56,7 +56,7 @@ t.test('the state directory is created when missing', async (t) => {
 const unusable: readonly { name: string; text: string; message: RegExp }[] = [
   {
     name: 'a corrupt file (not JSON) is moved aside and named in the problem',
-    text: '{"schemaVersion": 1, "node": "node-1", "ima',
+    text: '{"schemaVersion": 2, "node": "node-1", "ima',
     message:
       /was corrupt \(not JSON: .*\); moved to .*provenance\.json\.corrupt-20250601T110000\.000Z; provenance will be rebuilt$/,
   },
@@ -67,9 +67,9 @@ const unusable: readonly { name: string; text: string; message: RegExp }[] = [
   },
   {
     name: 'a file from a newer pullwatch is moved aside with a message saying so',
-    text: encodeProvenanceState(sampleState()).replace('"schemaVersion": 1', '"schemaVersion": 7'),
+    text: encodeProvenanceState(sampleState()).replace('"schemaVersion": 2', '"schemaVersion": 7'),
     message:
-      /was written by a newer pullwatch \(schemaVersion 7 is newer than 1, the newest this version understands\); moved to /,
+      /was written by a newer pullwatch \(schemaVersion 7 is newer than 2, the newest this version understands\); moved to /,
   },
   {
     name: "another node's file is moved aside",

@@ -3,14 +3,16 @@ import type { CriImage } from '../cri/types.ts';
 import { podCredentialsFor } from '../detect/access.ts';
 import type {
   ContainerRunState,
+  CredentialVerdict,
   CredentialView,
   ImageOwner,
   ImageProvenance,
   PodView,
+  ProvenanceSource,
   SecretView,
   TenantId,
 } from '../detect/snapshot.ts';
-import { secretKey } from '../detect/snapshot.ts';
+import { kubeletEventKey, secretKey, verdictKey } from '../detect/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { Inventory } from '../image/inventory.ts';
 import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
@@ -23,11 +25,13 @@ import {
   forgetRemoved,
   fromKubeletRecords,
   fromObservedPulls,
+  fromPulledEvents,
   fromRunningPods,
   imageIdsOf,
   mergeOwners,
   noteCacheArrivals,
   type CredentialsOf,
+  type OwnerCorrection,
   type ProvenanceMap,
 } from './update.ts';
 
@@ -81,15 +85,26 @@ const secrets = new Map<string, SecretView>(
       ['team-b', 'pull', [teamBWrongKey]],
       ['team-c', 'ghcr', [ghcrKey]],
     ] as const
-  ).map(([namespace, name, credentials]) => [
-    secretKey(namespace, name),
-    { state: 'ok', namespace, name, credentials },
-  ]),
+  )
+    .map(([namespace, name, credentials]): [string, SecretView] => [
+      secretKey(namespace, name),
+      { state: 'ok', namespace, name, credentials },
+    ])
+    .concat([
+      [
+        secretKey('team-d', 'pull'),
+        {
+          state: 'missing',
+          namespace: 'team-d',
+          name: 'pull',
+          problem: 'pull secret team-d/pull does not exist',
+        },
+      ],
+    ]),
 );
 
 // The real wiring: detect's podCredentialsFor over the pods' secrets.
-const credentialsOf: CredentialsOf = (pod, location) =>
-  podCredentialsFor(secrets, pod, location).matching;
+const credentialsOf: CredentialsOf = (pod, location) => podCredentialsFor(secrets, pod, location);
 
 interface PodSpec {
   readonly namespace: string;
@@ -257,6 +272,7 @@ interface ObservedCase {
   readonly prev?: ProvenanceMap;
   readonly expectedOwners: readonly ImageOwner[];
   readonly expectedCachedSince?: number | undefined;
+  readonly expectedPending?: readonly ImageId[];
 }
 
 const observedOwner = (fields: Partial<ImageOwner> = {}) =>
@@ -356,6 +372,12 @@ const observedCases: readonly ObservedCase[] = [
     expectedOwners: [],
   },
   {
+    name: 'a starting pod whose pull secret is not read yet: the arrival waits (pending), no owner yet',
+    pods: [pod({ namespace: 'team-a', secrets: ['pull', 'not-read-yet'] })],
+    expectedOwners: [],
+    expectedPending: [appId],
+  },
+  {
     name: 'on the first listing after a start nothing counts as new',
     pods: [pod({ namespace: 'team-a' })],
     previous: undefined,
@@ -382,20 +404,60 @@ for (const c of observedCases) {
       tenantOfNamespace,
       now: T0,
     });
-    t.same(next.get(appId)?.owners ?? [], c.expectedOwners);
-    if ('expectedCachedSince' in c) t.equal(next.get(appId)?.cachedSince, c.expectedCachedSince);
-    t.equal(next.has(toolId), false, 'the image that was already there is untouched');
+    t.same(next.provenance.get(appId)?.owners ?? [], c.expectedOwners);
+    if ('expectedCachedSince' in c)
+      t.equal(next.provenance.get(appId)?.cachedSince, c.expectedCachedSince);
+    t.equal(next.provenance.has(toolId), false, 'the image that was already there is untouched');
+    t.same([...next.pending.keys()], c.expectedPending ?? []);
   });
 }
 
 // --- running pods (bootstrap) ----------------------------------------------------------------
+
+const APP_NAME = 'registry.example.com/team-a/app';
+
+/** A credential the agent can present to the registry (verification on). */
+function verifiable(credential: CredentialView): CredentialView {
+  return {
+    ...credential,
+    authorization: { fingerprint: credential.fingerprint, basicAuthorization: () => 'Basic eA==' },
+  };
+}
+
+const verifiableSecrets = new Map<string, SecretView>([
+  ...[...secrets].map(([key, view]): [string, SecretView] => [
+    key,
+    view.state === 'ok' ? { ...view, credentials: view.credentials.map(verifiable) } : view,
+  ]),
+  [
+    secretKey('team-e', 'flaky'),
+    { state: 'unavailable', namespace: 'team-e', name: 'flaky', problem: 'HTTP 503; retrying' },
+  ],
+]);
+
+type Verdicts = readonly (readonly [CredentialView, ImageId, CredentialVerdict])[];
+
+function verdictsOf(verdicts: Verdicts): Map<string, CredentialVerdict> {
+  return new Map(
+    verdicts.map(([credential, id, verdict]) => [
+      verdictKey(credential.fingerprint, APP_NAME, id),
+      verdict,
+    ]),
+  );
+}
 
 interface RunningCase {
   readonly name: string;
   readonly prev: ProvenanceMap;
   readonly pods: readonly PodView[];
   readonly imageId?: ImageId;
+  /** The registry's answers so far; absent: none asked yet. */
+  readonly verdicts?: Verdicts;
+  /** Verification off: credentials carry no authorization. */
+  readonly verificationOff?: boolean;
+  readonly records?: ReadonlyMap<ImageId, PulledRecord>;
   readonly expectedOwners: readonly ImageOwner[];
+  readonly expectedPending?: RegExp;
 }
 
 const kubeletOwner = owner({
@@ -404,41 +466,143 @@ const kubeletOwner = owner({
   firstSeen: T0 - 60 * MINUTE,
   lastSeen: T0 - 60 * MINUTE,
 });
-const runningOwner = (fields: Partial<ImageOwner> = {}) =>
-  owner({ source: 'running-pod', ...fields });
+const verifiedOwner = (fields: Partial<ImageOwner> = {}) =>
+  owner({ source: 'verified-bootstrap', ...fields });
+const possibleOwner = (fields: Partial<ImageOwner> = {}) =>
+  owner({ source: 'unverified-bootstrap', ...fields });
+const teamBFields = {
+  tenant: 'team-b' as TenantId,
+  namespace: 'team-b',
+  fingerprint: teamBWrongKey.fingerprint,
+  credentialHash: teamBWrongKey.credentialHash,
+};
+const teamARunning = pod({ namespace: 'team-a', state: running(T0 - 60 * MINUTE) });
 const teamBRunning = pod({ namespace: 'team-b', state: running(T0 - 30 * MINUTE) });
+const teamACanRead = [teamAKey, appId, 'can-read'] as const;
+const teamBRefused = [teamBWrongKey, appId, 'cannot-read'] as const;
 
 const runningCases: readonly RunningCase[] = [
   {
-    name: 'an image found on the node with no owner: a pod running it with a matching secret becomes the owner',
+    name: 'an image found cached: a pod running it whose credential the registry confirms becomes the owner',
     prev: empty,
-    pods: [pod({ namespace: 'team-a', state: running(T0 - 60 * MINUTE) })],
-    expectedOwners: [runningOwner()],
+    pods: [teamARunning],
+    verdicts: [teamACanRead],
+    expectedOwners: [verifiedOwner()],
   },
   {
-    name: 'never a running-pod owner for an image that already has owners (no whitewashing)',
-    // team-b holds a credential for the same registry that the registry may refuse; if running
-    // the image from the cache made it an owner, its unauthorized use would be hidden for good.
+    name: 'a valid login the registry refuses for this repository makes no owner, not even a possible one',
+    // Case 2 of the start-up race: mallory's login is valid for team-m/* only.
+    prev: empty,
+    pods: [teamARunning, teamBRunning],
+    verdicts: [teamACanRead, teamBRefused],
+    expectedOwners: [verifiedOwner()],
+  },
+  {
+    name: 'a credential the registry could not judge (unreachable) makes a possible owner only',
+    prev: empty,
+    pods: [teamBRunning],
+    verdicts: [[teamBWrongKey, appId, 'unknown']],
+    expectedOwners: [possibleOwner(teamBFields)],
+  },
+  {
+    name: 'with verification off every candidate is a possible owner, none an owner',
+    prev: empty,
+    pods: [teamARunning, teamBRunning],
+    verificationOff: true,
+    expectedOwners: [possibleOwner(), possibleOwner(teamBFields)],
+  },
+  {
+    name: "a kubelet record holding the credential's hash verifies it without asking the registry",
+    prev: empty,
+    pods: [teamARunning],
+    verificationOff: true,
+    records: new Map([
+      [
+        appId,
+        pulledRecord(appId, {
+          [APP_NAME]: {
+            kubernetesSecrets: [
+              {
+                uid: 'u9',
+                namespace: 'elsewhere',
+                name: 'same-login',
+                credentialHash: teamAKey.credentialHash,
+              },
+            ],
+          },
+        }),
+      ],
+    ]),
+    expectedOwners: [verifiedOwner()],
+  },
+  {
+    name: 'the registry has not answered yet: pending, nothing decided',
+    prev: empty,
+    pods: [teamARunning, teamBRunning],
+    verdicts: [teamACanRead],
+    expectedOwners: [],
+    expectedPending: /has not answered yet whether team-b\/pull/,
+  },
+  {
+    name: "a running pod whose pull secret is not read yet: pending, and the other pods' answers wait too",
+    prev: empty,
+    pods: [
+      teamARunning,
+      pod({ namespace: 'team-b', secrets: ['pull', 'regcred'], state: running(T0) }),
+    ],
+    verdicts: [teamACanRead, teamBRefused],
+    expectedOwners: [],
+    expectedPending: /pull secret team-b\/regcred of pod team-b\/team-b-pod is not read yet/,
+  },
+  {
+    name: 'a secret whose read failed in a way that may pass is unknown, not empty: pending',
+    prev: empty,
+    pods: [teamARunning, pod({ namespace: 'team-e', secrets: ['flaky'], state: running(T0) })],
+    verdicts: [teamACanRead],
+    expectedOwners: [],
+    expectedPending: /team-e\/flaky/,
+  },
+  {
+    name: 'of two matching credentials, one refused and one confirmed, the confirmed one is the owner',
+    // pull-narrow (registry.example.com/team-a) is tried before pull (registry.example.com).
+    prev: empty,
+    pods: [pod({ namespace: 'team-a', secrets: ['pull', 'pull-narrow'], state: running(T0) })],
+    verdicts: [[teamAOtherKey, appId, 'cannot-read'], teamACanRead],
+    expectedOwners: [verifiedOwner()],
+  },
+  {
+    name: 'never a bootstrap owner for an image that has owners from better evidence (no whitewashing)',
     prev: new Map([[appId, provenance(appId, { owners: [kubeletOwner] })]]),
     pods: [teamBRunning],
+    verdicts: [[teamBWrongKey, appId, 'can-read']],
     expectedOwners: [kubeletOwner],
   },
   {
-    name: 'not even the owner tenant adds a running-pod owner once the image has owners',
-    prev: new Map([[appId, provenance(appId, { owners: [kubeletOwner] })]]),
-    pods: [pod({ namespace: 'team-a', state: running(T0 - 30 * MINUTE) })],
-    expectedOwners: [kubeletOwner],
+    name: 'the decision is taken once: a verified owner is not joined by later pods',
+    prev: new Map([[appId, provenance(appId, { owners: [verifiedOwner()] })]]),
+    pods: [teamBRunning],
+    verdicts: [[teamBWrongKey, appId, 'can-read']],
+    expectedOwners: [verifiedOwner()],
   },
   {
-    name: 'an image seen arriving without an observed pull gets no running-pod owner later',
+    name: 'possible owners give way once the registry confirms a credential (stronger evidence wins)',
+    prev: new Map([[appId, provenance(appId, { owners: [possibleOwner(teamBFields)] })]]),
+    pods: [teamARunning, teamBRunning],
+    verdicts: [teamACanRead, teamBRefused],
+    expectedOwners: [verifiedOwner()],
+  },
+  {
+    name: 'an image seen arriving without an observed pull gets no bootstrap owner later',
     prev: new Map([[appId, provenance(appId, { cachedSince: T0 - 60 * MINUTE })]]),
     pods: [teamBRunning],
+    verdicts: [[teamBWrongKey, appId, 'can-read']],
     expectedOwners: [],
   },
   {
     name: 'a container that has not started does not use the image yet',
     prev: empty,
     pods: [pod({ namespace: 'team-a' })],
+    verdicts: [teamACanRead],
     expectedOwners: [],
   },
   {
@@ -458,51 +622,249 @@ const runningCases: readonly RunningCase[] = [
         statusImageId: `registry.example.com/team-a/app@${oldManifest}`,
       }),
     ],
-    expectedOwners: [runningOwner()],
-  },
-  {
-    name: 'all pods of the first resync that hold a matching secret become owners together',
-    prev: empty,
-    pods: [pod({ namespace: 'team-a', state: running(T0) }), teamBRunning],
-    expectedOwners: [
-      runningOwner(),
-      runningOwner({
-        tenant: 'team-b' as TenantId,
-        namespace: 'team-b',
-        fingerprint: teamBWrongKey.fingerprint,
-        credentialHash: teamBWrongKey.credentialHash,
-      }),
-    ],
+    verdicts: [[teamAKey, oldAppId, 'can-read']],
+    expectedOwners: [verifiedOwner()],
   },
 ];
 
 for (const c of runningCases) {
   t.test(`running pods: ${c.name}`, async (t) => {
+    const imageId = c.imageId ?? appId;
     const next = fromRunningPods(c.prev, {
       inventory: new Inventory([toolImage, appImage, oldAppImage]),
       pods: c.pods,
-      credentialsOf,
+      credentialsOf: (p, location) =>
+        podCredentialsFor(c.verificationOff === true ? secrets : verifiableSecrets, p, location),
       tenantOfNamespace,
       now: T0,
+      verdicts: verdictsOf(c.verdicts ?? []),
+      ...(c.records !== undefined ? { kubeletRecords: c.records } : {}),
     });
-    t.same(next.get(c.imageId ?? appId)?.owners ?? [], c.expectedOwners);
+    t.same(next.provenance.get(imageId)?.owners ?? [], c.expectedOwners);
+    if (c.expectedPending === undefined) t.same([...next.pending], []);
+    else t.match(next.pending.get(imageId), c.expectedPending);
   });
 }
 
-t.test('running pods: the bootstrap does not repeat once an image has its owner', async (t) => {
+// --- the kubelet's "Successfully pulled image" events ----------------------------------------
+
+t.test('pulled events', async (t) => {
   const evidence = {
-    inventory: inventoryAfter,
-    credentialsOf,
+    inventory: new Inventory([toolImage, appImage]),
     tenantOfNamespace,
-  };
-  const first = fromRunningPods(empty, {
-    ...evidence,
-    pods: [pod({ namespace: 'team-a', state: running(T0) })],
     now: T0,
+  };
+  const pulledBy = (p: PodView) => new Map([[kubeletEventKey(p.uid, 'main'), 'pulled' as const]]);
+
+  t.test(
+    'the pod the kubelet pulled for owns the image with its first usable credential',
+    async (t) => {
+      const next = fromPulledEvents(empty, {
+        ...evidence,
+        pods: [teamARunning],
+        credentialsOf,
+        kubeletEvents: pulledBy(teamARunning),
+      });
+      t.same(next.provenance.get(appId)?.owners, [owner({ source: 'pulled-event' })]);
+    },
+  );
+  t.test("while the pod's secrets are not read yet, the image is pending", async (t) => {
+    const unread = pod({ namespace: 'team-a', secrets: ['later'], state: running(T0) });
+    const next = fromPulledEvents(empty, {
+      ...evidence,
+      pods: [unread],
+      credentialsOf,
+      kubeletEvents: pulledBy(unread),
+    });
+    t.equal(next.provenance.has(appId), false);
+    t.match(next.pending.get(appId), /team-a\/later/);
   });
-  const second = fromRunningPods(first, { ...evidence, pods: [teamBRunning], now: T0 + MINUTE });
-  t.same(second.get(appId)?.owners, [runningOwner()]);
+  t.test(
+    'a pull without a matching credential (anonymous, node credentials) makes no owner',
+    async (t) => {
+      const anonymous = pod({ namespace: 'team-c', secrets: ['ghcr'], state: running(T0) });
+      const next = fromPulledEvents(empty, {
+        ...evidence,
+        pods: [anonymous],
+        credentialsOf,
+        kubeletEvents: pulledBy(anonymous),
+      });
+      t.equal(next.provenance.has(appId), false);
+      t.same([...next.pending], []);
+    },
+  );
 });
+
+// --- stronger evidence wins ------------------------------------------------------------------
+
+interface StrengthCase {
+  readonly name: string;
+  readonly known: readonly ImageOwner[];
+  readonly fold: (prev: ProvenanceMap, corrections: OwnerCorrection[]) => ProvenanceMap;
+  readonly expectedOwners: readonly ImageOwner[];
+  readonly expectedCorrection?: ProvenanceSource;
+}
+
+const recordOfTeamA = new Map([
+  [
+    appId,
+    pulledRecord(appId, {
+      [APP_NAME]: {
+        kubernetesSecrets: [
+          { uid: 'u1', namespace: 'team-a', name: 'pull', credentialHash: teamAKey.credentialHash },
+        ],
+      },
+    }),
+  ],
+]);
+const recordOwner = owner({
+  source: 'kubelet-record',
+  fingerprint: undefined,
+  firstSeen: T0 - 10 * MINUTE,
+  lastSeen: T0 - 10 * MINUTE,
+});
+const byEvent = (prev: ProvenanceMap, corrections: OwnerCorrection[]) =>
+  fromPulledEvents(
+    prev,
+    {
+      inventory: inventoryAfter,
+      pods: [teamARunning],
+      credentialsOf,
+      tenantOfNamespace,
+      now: T0,
+      kubeletEvents: new Map([[kubeletEventKey(teamARunning.uid, 'main'), 'pulled' as const]]),
+    },
+    corrections,
+  ).provenance;
+const byRecord = (prev: ProvenanceMap, corrections: OwnerCorrection[]) =>
+  fromKubeletRecords(prev, recordOfTeamA, tenantOfNamespace, corrections);
+
+const strengthCases: readonly StrengthCase[] = [
+  {
+    name: 'a pulled event corrects a verified bootstrap owner of another tenant (even a persisted one)',
+    known: [verifiedOwner(teamBFields)],
+    fold: byEvent,
+    expectedOwners: [owner({ source: 'pulled-event' })],
+    expectedCorrection: 'pulled-event',
+  },
+  {
+    name: "the kubelet's record corrects an observed pull",
+    known: [observedOwner(teamBFields)],
+    fold: byRecord,
+    expectedOwners: [recordOwner],
+    expectedCorrection: 'kubelet-record',
+  },
+  {
+    name: 'a pulled event does not displace the kubelet record',
+    known: [recordOwner],
+    fold: byEvent,
+    expectedOwners: [recordOwner],
+  },
+  {
+    name: 'evidence of the same strength adds owners',
+    known: [owner({ ...teamBFields, source: 'pulled-event' })],
+    fold: byEvent,
+    expectedOwners: [
+      owner({ ...teamBFields, source: 'pulled-event' }),
+      owner({ source: 'pulled-event' }),
+    ],
+  },
+];
+
+for (const c of strengthCases) {
+  t.test(`stronger evidence wins: ${c.name}`, async (t) => {
+    const corrections: OwnerCorrection[] = [];
+    const next = c.fold(new Map([[appId, provenance(appId, { owners: c.known })]]), corrections);
+    t.same(next.get(appId)?.owners, c.expectedOwners);
+    t.same(
+      corrections.map((x) => x.by),
+      c.expectedCorrection === undefined ? [] : [c.expectedCorrection],
+    );
+  });
+}
+
+// --- the start-up race: the same owners whatever order the evidence arrives in -------------
+
+t.test(
+  'case 1 of the start-up race: every arrival order of two secrets and an event gives tenant-a',
+  async (t) => {
+    // a1 (tenant-a, regcred-a) pulled; c2 (tenant-c, regcred-c, a key the registry accepts too)
+    // and a2 (tenant-a2, no secret, same tenant as a1) run the image from the cache.
+    const ns = (namespace: string) =>
+      (namespace.startsWith('tenant-a') ? 'alpha' : 'gamma') as TenantId;
+    const keyA = verifiable(credential('registry.example.com', 'A'));
+    const keyC = verifiable(credential('http://registry.example.com/v1/', 'C'));
+    const a1 = pod({
+      namespace: 'tenant-a',
+      name: 'a1',
+      secrets: ['regcred-a'],
+      state: running(T0 - MINUTE),
+    });
+    const c2 = pod({
+      namespace: 'tenant-c',
+      name: 'c2',
+      secrets: ['regcred-c'],
+      state: running(T0 - MINUTE),
+    });
+    const a2 = pod({
+      namespace: 'tenant-a2',
+      name: 'a2',
+      secrets: [],
+      state: running(T0 - MINUTE),
+    });
+    const allSecrets: Record<string, SecretView> = {
+      a: { state: 'ok', namespace: 'tenant-a', name: 'regcred-a', credentials: [keyA] },
+      c: { state: 'ok', namespace: 'tenant-c', name: 'regcred-c', credentials: [keyC] },
+    };
+    const verdicts = verdictsOf([
+      [keyA, appId, 'can-read'],
+      [keyC, appId, 'can-read'],
+    ]);
+    const arrivals = ['a', 'c', 'event'] as const;
+    const orders = permutations([...arrivals]);
+    t.equal(orders.length, 6);
+    for (const order of orders) {
+      let provenanceNow: ProvenanceMap = empty;
+      const have = new Map<string, SecretView>();
+      let events = new Map<string, 'pulled'>();
+      // One fold before anything arrived, then one after each arrival, as the agent does.
+      for (const step of [undefined, ...order]) {
+        if (step === 'event') events = new Map([[kubeletEventKey(a1.uid, 'main'), 'pulled']]);
+        else if (step !== undefined) {
+          const view = allSecrets[step];
+          if (view === undefined) throw new Error('fixture');
+          have.set(secretKey(view.namespace, view.name), view);
+        }
+        const snapshotSecrets = new Map(have);
+        provenanceNow = foldResync(provenanceNow, {
+          kubeletRecords: new Map(),
+          previousImageIds: undefined,
+          inventory: inventoryAfter,
+          pods: [a1, c2, a2],
+          credentialsOf: (p, location) => podCredentialsFor(snapshotSecrets, p, location),
+          tenantOfNamespace: ns,
+          now: T0,
+          verdicts,
+          kubeletEvents: events,
+          missingSince: new Map(),
+          graceMs: 5 * MINUTE,
+        }).provenance;
+      }
+      t.same(
+        provenanceNow.get(appId)?.owners.map((o) => [o.tenant, o.namespace, o.secret, o.source]),
+        [['alpha', 'tenant-a', 'regcred-a', 'pulled-event']],
+        `order ${order.join(', ')}`,
+      );
+    }
+  },
+);
+
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
+}
 
 // --- cache bookkeeping -----------------------------------------------------------------------
 
@@ -608,7 +970,7 @@ t.test('provenance survives an agent restart (saved, loaded, first resync)', asy
     tenantOfNamespace,
     now: T0,
   });
-  const file = encodeProvenanceState({ node: 'node-1', savedAt: T0, images: pulled });
+  const file = encodeProvenanceState({ node: 'node-1', savedAt: T0, images: pulled.provenance });
   const restored = decodeProvenanceState(file, 'node-1');
   if (!restored.ok) throw new Error(restored.error.reason);
   // After a restart there is no previous listing, and the pulling pod may be gone.
@@ -623,7 +985,7 @@ t.test('provenance survives an agent restart (saved, loaded, first resync)', asy
     missingSince: new Map(),
     graceMs: 5 * MINUTE,
   });
-  t.same(firstResync.provenance, pulled);
+  t.same(firstResync.provenance, pulled.provenance);
 });
 
 t.test('owners are deduplicated, keeping the earliest firstSeen and latest lastSeen', async (t) => {

@@ -5,19 +5,31 @@
 // Provenance is knowledge about the node's image cache, not about pods: it survives the deletion
 // of the pod that pulled an image and (through the state store) agent restarts. Only the image
 // leaving the cache forgets it.
+//
+// Two rules keep the answer independent of the order in which evidence arrives:
+// - Nothing is decided from incomplete knowledge. A pod whose pull secrets are not read yet (or
+//   whose read failed in a way that may pass) is "unknown", never "holds no credential"; an
+//   attribution that would depend on it waits, and the image is reported as pending instead.
+// - Stronger evidence wins (PROVENANCE_SOURCES, strongest first): an image's owners are those of
+//   the strongest source that named any, so a later, stronger source corrects owners a weaker
+//   one gave, persisted ones included.
 import type { ImageId } from '../image/digest.ts';
 import { cachedImageIn } from '../detect/container-image.ts';
 import type { Inventory } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { ImageLocation } from '../registry/keyring.ts';
 import type {
+  CredentialVerdict,
   CredentialView,
   ImageOwner,
   ImageProvenance,
+  KubeletImageEvent,
   PodContainer,
   PodView,
+  ProvenanceSource,
   TenantId,
 } from '../detect/snapshot.ts';
+import { kubeletEventKey, sourceStrength, verdictKey } from '../detect/snapshot.ts';
 import type { PulledRecord } from './kubelet-record-format.ts';
 
 export type ProvenanceMap = ReadonlyMap<ImageId, ImageProvenance>;
@@ -31,8 +43,15 @@ export interface HeldCredential {
   readonly credential: CredentialView;
 }
 
-/** The pod's credentials for an image's registry, in the order the kubelet tries them. */
-export type CredentialsOf = (pod: PodView, location: ImageLocation) => readonly HeldCredential[];
+/** What a pod holds for an image's registry, as far as its pull secrets have been read. */
+export interface PodCredentials {
+  /** Matching credentials, in the order the kubelet tries them. */
+  readonly matching: readonly HeldCredential[];
+  /** Pull secrets (namespace/name) not read yet, or whose read failed in a way that may pass. */
+  readonly unknownSecrets: readonly string[];
+}
+
+export type CredentialsOf = (pod: PodView, location: ImageLocation) => PodCredentials;
 
 export type TenantOf = (namespace: string) => TenantId;
 
@@ -43,6 +62,21 @@ export interface PodEvidence {
   readonly tenantOfNamespace: TenantOf;
   /** ms since epoch. */
   readonly now: number;
+  /** The registry's answers on tenants' credentials; key verdictKey(fingerprint, name, imageId). */
+  readonly verdicts?: ReadonlyMap<string, CredentialVerdict>;
+  /** What the kubelet said about containers' images; key kubeletEventKey(podUid, container). */
+  readonly kubeletEvents?: ReadonlyMap<string, KubeletImageEvent>;
+  /** The kubelet's pulled records by image: a recorded credentialHash vouches for a credential. */
+  readonly kubeletRecords?: ReadonlyMap<ImageId, PulledRecord>;
+}
+
+/** Images whose attribution waits for missing knowledge, with the reason (for findings). */
+export type PendingOwners = ReadonlyMap<ImageId, string>;
+
+/** A provenance fold's result: the new map and the images left undecided. */
+export interface Attribution {
+  readonly provenance: ProvenanceMap;
+  readonly pending: PendingOwners;
 }
 
 export interface PullEvidence extends PodEvidence {
@@ -114,21 +148,44 @@ export function mergeOwners(owners: readonly ImageOwner[]): ImageOwner[] {
   return [...merged.values()];
 }
 
+/** Owners a stronger source replaced: logged by the agent, since they may have been persisted. */
+export interface OwnerCorrection {
+  readonly imageId: ImageId;
+  readonly dropped: readonly ImageOwner[];
+  readonly by: ProvenanceSource;
+}
+
+/** Only the owners of the strongest source present: a stronger source corrects weaker ones. */
+export function strongestOwners(owners: readonly ImageOwner[]): readonly ImageOwner[] {
+  let best = Number.POSITIVE_INFINITY;
+  for (const o of owners) best = Math.min(best, sourceStrength(o.source));
+  return owners.every((o) => sourceStrength(o.source) === best)
+    ? owners
+    : owners.filter((o) => sourceStrength(o.source) === best);
+}
+
 /** Adds owners (and flags) to images, creating entries as needed. */
 function withAdditions(
   prev: ProvenanceMap,
   additions: ReadonlyMap<ImageId, Addition>,
+  corrections?: OwnerCorrection[],
 ): Map<ImageId, ImageProvenance> {
   const next = new Map(prev);
   for (const [imageId, addition] of additions) {
     const known = next.get(imageId);
     const base = known ?? emptyProvenance(imageId);
+    const owners = strongestOwners(mergeOwners([...base.owners, ...addition.owners]));
     const merged: ImageProvenance = {
       imageId,
       cachedSince: base.cachedSince ?? addition.cachedSince,
-      owners: mergeOwners([...base.owners, ...addition.owners]),
+      owners,
       nodeWide: base.nodeWide || addition.nodeWide,
     };
+    const dropped = base.owners.filter(
+      (o) => !owners.some((kept) => ownerKey(kept) === ownerKey(o)),
+    );
+    const by = owners[0]?.source;
+    if (dropped.length > 0 && by !== undefined) corrections?.push({ imageId, dropped, by });
     // Evidence seen again (the kubelet's records are read on every resync) changes nothing:
     // the known object stays, so that what was worked out from it stays valid.
     if (known === undefined || !sameImageProvenance(known, merged)) next.set(imageId, merged);
@@ -182,6 +239,7 @@ export function fromKubeletRecords(
   prev: ProvenanceMap,
   records: ReadonlyMap<ImageId, PulledRecord>,
   tenantOfNamespace: TenantOf,
+  corrections?: OwnerCorrection[],
 ): ProvenanceMap {
   const additions = new Map<ImageId, Addition>();
   for (const [imageId, record] of records) {
@@ -215,7 +273,7 @@ export function fromKubeletRecords(
       addition.nodeWide ||= credentials.nodePodsAccessible;
     }
   }
-  return withAdditions(prev, additions);
+  return withAdditions(prev, additions, corrections);
 }
 
 /** The cached image a container uses: the one its status names, else what its image resolves to. */
@@ -250,29 +308,59 @@ function secretName(pod: PodView, secret: string): string {
   return secret.startsWith(prefix) ? secret.slice(prefix.length) : secret;
 }
 
-/** The owner a pod's first matching credential makes of it, if it holds one. */
-function ownerFromPod(
+/** An owner made of a pod and the credential that (we conclude) pulled or reads the image. */
+function ownerOf(
   evidence: PodEvidence,
   pod: PodView,
-  container: PodContainer,
-  source: 'observed-pull' | 'running-pod',
-): ImageOwner | undefined {
-  const reference = parseDockerRef(container.image);
-  if (!reference.ok) return undefined; // the kubelet rejects it: InvalidImageName
-  // The kubelet tries the matching credentials in this order; the first is the one that pulls
-  // whenever the registry accepts it.
-  const first = evidence.credentialsOf(pod, reference.value)[0];
-  if (first === undefined) return undefined;
+  held: HeldCredential,
+  source: ProvenanceSource,
+): ImageOwner {
   return {
     tenant: evidence.tenantOfNamespace(pod.namespace),
     namespace: pod.namespace,
-    secret: secretName(pod, first.secret),
-    fingerprint: first.credential.fingerprint,
-    credentialHash: first.credential.credentialHash,
+    secret: secretName(pod, held.secret),
+    fingerprint: held.credential.fingerprint,
+    credentialHash: held.credential.credentialHash,
     source,
     firstSeen: evidence.now,
     lastSeen: evidence.now,
   };
+}
+
+/** What a pod's credentials say about an image: who pulled it, or why that is not known yet. */
+type PullerAnswer =
+  | { readonly kind: 'credential'; readonly held: HeldCredential }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'pending'; readonly reason: string };
+
+function unknownSecretsReason(pod: PodView, unknownSecrets: readonly string[]): string {
+  return `the pull secret${unknownSecrets.length > 1 ? 's' : ''} ${unknownSecrets.join(', ')} of pod ${pod.namespace}/${pod.name} ${unknownSecrets.length > 1 ? 'are' : 'is'} not read yet`;
+}
+
+/**
+ * The credential a pod's pull used: the first matching one the kubelet would try that the
+ * registry did not refuse (the kubelet moves on to the next when one is refused). Pending
+ * while one of the pod's secrets is not known: it might hold a credential tried earlier.
+ */
+function pullerOf(evidence: PodEvidence, pod: PodView, container: PodContainer): PullerAnswer {
+  const reference = parseDockerRef(container.image);
+  if (!reference.ok) return { kind: 'none' }; // the kubelet rejects it: InvalidImageName
+  const { matching, unknownSecrets } = evidence.credentialsOf(pod, reference.value);
+  if (unknownSecrets.length > 0)
+    return { kind: 'pending', reason: unknownSecretsReason(pod, unknownSecrets) };
+  const imageId = imageIdOfContainer(evidence.inventory, container);
+  const usable = matching.find(
+    (held) =>
+      imageId === undefined ||
+      evidence.verdicts?.get(
+        verdictKey(held.credential.fingerprint, reference.value.name, imageId),
+      ) !== 'cannot-read',
+  );
+  return usable === undefined ? { kind: 'none' } : { kind: 'credential', held: usable };
+}
+
+function notePending(pending: Map<ImageId, string>, imageId: ImageId, reason: string): void {
+  if (!pending.has(imageId)) pending.set(imageId, reason);
 }
 
 /**
@@ -280,18 +368,24 @@ function ownerFromPod(
  * starting pod (a container not started or waiting, or started within the starting window)
  * references it and holds a credential for its registry. The pod's first matching credential
  * becomes an owner. When starting pods of several tenants reference the new image, each that
- * holds a matching credential is recorded: which of them pulled cannot be told.
+ * holds a matching credential is recorded: which of them pulled cannot be told. A starting pod
+ * whose pull secrets are not read yet leaves the image pending (the caller keeps it "new").
  */
-export function fromObservedPulls(prev: ProvenanceMap, evidence: PullEvidence): ProvenanceMap {
+export function fromObservedPulls(
+  prev: ProvenanceMap,
+  evidence: PullEvidence,
+  corrections?: OwnerCorrection[],
+): Attribution {
   const { previousImageIds, inventory, now } = evidence;
-  if (previousImageIds === undefined) return new Map(prev);
+  const pending = new Map<ImageId, string>();
+  if (previousImageIds === undefined) return { provenance: new Map(prev), pending };
   const newIds = new Set(
     inventory
       .entries()
       .map((entry) => entry.id)
       .filter((id) => !previousImageIds.has(id)),
   );
-  if (newIds.size === 0) return new Map(prev);
+  if (newIds.size === 0) return { provenance: new Map(prev), pending };
   const windowMs = evidence.startingWindowMs ?? STARTING_WINDOW_MS;
   const additions = new Map<ImageId, Addition>();
   for (const pod of evidence.pods) {
@@ -299,43 +393,146 @@ export function fromObservedPulls(prev: ProvenanceMap, evidence: PullEvidence): 
       if (!isStarting(pod, container, now, windowMs)) continue;
       const imageId = imageIdOfContainer(inventory, container);
       if (imageId === undefined || !newIds.has(imageId)) continue;
-      const owner = ownerFromPod(evidence, pod, container, 'observed-pull');
-      if (owner === undefined) continue;
+      const puller = pullerOf(evidence, pod, container);
+      if (puller.kind === 'pending') notePending(pending, imageId, puller.reason);
+      if (puller.kind !== 'credential') continue;
       const addition = additionFor(additions, imageId);
-      addition.owners.push(owner);
+      addition.owners.push(ownerOf(evidence, pod, puller.held, 'observed-pull'));
       addition.cachedSince = now;
     }
   }
-  return withAdditions(prev, additions);
+  // An image waits whole: owners from the pods already known are added once all are.
+  for (const imageId of pending.keys()) additions.delete(imageId);
+  return { provenance: withAdditions(prev, additions, corrections), pending };
+}
+
+/**
+ * The kubelet's "Successfully pulled image" event on a pod's container: that pod's credential
+ * (the first matching one the registry did not refuse) pulled the image it runs.
+ */
+export function fromPulledEvents(
+  prev: ProvenanceMap,
+  evidence: PodEvidence,
+  corrections?: OwnerCorrection[],
+): Attribution {
+  const pending = new Map<ImageId, string>();
+  const events = evidence.kubeletEvents;
+  if (events === undefined || events.size === 0) return { provenance: new Map(prev), pending };
+  const additions = new Map<ImageId, Addition>();
+  for (const pod of evidence.pods) {
+    for (const container of pod.containers) {
+      if (events.get(kubeletEventKey(pod.uid, container.name)) !== 'pulled') continue;
+      const imageId = imageIdOfContainer(evidence.inventory, container);
+      if (imageId === undefined) continue;
+      // Weaker than what is known already: nothing to add (and nothing to wait for).
+      const known = prev.get(imageId)?.owners ?? [];
+      if (known.some((o) => sourceStrength(o.source) < sourceStrength('pulled-event'))) continue;
+      const puller = pullerOf(evidence, pod, container);
+      if (puller.kind === 'pending') notePending(pending, imageId, puller.reason);
+      // No matching credential: an anonymous pull or the node's own credentials.
+      if (puller.kind !== 'credential') continue;
+      additionFor(additions, imageId).owners.push(
+        ownerOf(evidence, pod, puller.held, 'pulled-event'),
+      );
+    }
+  }
+  for (const imageId of pending.keys()) additions.delete(imageId);
+  return { provenance: withAdditions(prev, additions, corrections), pending };
+}
+
+/** How a bootstrap candidate's credentials stand against the registry, in kubelet order. */
+type CandidateAnswer =
+  | { readonly kind: 'verified'; readonly held: HeldCredential }
+  | { readonly kind: 'unverified'; readonly held: HeldCredential }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'pending'; readonly reason: string };
+
+function bootstrapCandidate(
+  evidence: PodEvidence,
+  pod: PodView,
+  container: PodContainer,
+  imageId: ImageId,
+): CandidateAnswer {
+  const reference = parseDockerRef(container.image);
+  if (!reference.ok) return { kind: 'none' };
+  const { matching, unknownSecrets } = evidence.credentialsOf(pod, reference.value);
+  if (unknownSecrets.length > 0)
+    return { kind: 'pending', reason: unknownSecretsReason(pod, unknownSecrets) };
+  const recorded = new Set<string>();
+  for (const credentials of evidence.kubeletRecords?.get(imageId)?.credentialMapping.values() ?? [])
+    for (const { credentialHash } of credentials.kubernetesSecrets)
+      if (credentialHash !== undefined) recorded.add(credentialHash);
+  let unverified: HeldCredential | undefined;
+  for (const held of matching) {
+    // The kubelet recorded a pull or check with this very credential: it reads the image.
+    if (recorded.has(held.credential.credentialHash)) return { kind: 'verified', held };
+    const verdict = evidence.verdicts?.get(
+      verdictKey(held.credential.fingerprint, reference.value.name, imageId),
+    );
+    if (verdict === 'can-read') return { kind: 'verified', held };
+    if (verdict === 'cannot-read') continue;
+    if (verdict === undefined && held.credential.authorization !== undefined)
+      return {
+        kind: 'pending',
+        reason: `the registry has not answered yet whether ${held.secret} (pod ${pod.namespace}/${pod.name}) can read ${reference.value.name}`,
+      };
+    // The registry could not answer, or verification is off: a guess, never an owner.
+    unverified ??= held;
+  }
+  return unverified === undefined ? { kind: 'none' } : { kind: 'unverified', held: unverified };
 }
 
 /**
  * Bootstrap: the agent started on a node that already had images, so for an image whose arrival
- * it never witnessed and which has no owner yet, pods running it that hold a credential for its
- * registry become owners ('running-pod').
+ * it never witnessed and that no stronger source explained, pods running it become owners when
+ * one of their credentials is verified to read its repository ('verified-bootstrap': by the
+ * registry, or by a kubelet record holding the credential's hash). A credential that only
+ * matches the registry's host, which nobody could check, makes a possible owner
+ * ('unverified-bootstrap') that authorizes nobody; one the registry refused makes nothing.
+ *
+ * The decision for an image waits until every pod running it has known credentials and known
+ * verdicts: deciding earlier would let the order in which secrets are read pick the owner.
  */
-export function fromRunningPods(prev: ProvenanceMap, evidence: PodEvidence): ProvenanceMap {
+export function fromRunningPods(
+  prev: ProvenanceMap,
+  evidence: PodEvidence,
+  corrections?: OwnerCorrection[],
+): Attribution {
   const additions = new Map<ImageId, Addition>();
+  const pending = new Map<ImageId, string>();
   for (const pod of evidence.pods) {
     for (const container of pod.containers) {
       if (!hasRun(container)) continue;
       const imageId = imageIdOfContainer(evidence.inventory, container);
       if (imageId === undefined) continue;
       const known = prev.get(imageId);
-      // Never for an image that already has owners: a tenant holding a wrong credential for
-      // the same registry, running the image from the cache, would otherwise become an owner
-      // and so whitewash its own unauthorized use.
-      if (known !== undefined && known.owners.length > 0) continue;
+      // Never for an image that has owners from better evidence: a tenant holding a wrong
+      // credential for the same registry, running the image from the cache, would otherwise
+      // become an owner and so whitewash its own unauthorized use.
+      if (
+        known?.owners.some(
+          (o) => sourceStrength(o.source) <= sourceStrength('verified-bootstrap'),
+        ) === true
+      )
+        continue;
       // Nor for an image we saw arrive (cachedSince set by a listing): had one of these pods
       // pulled it, fromObservedPulls would have recorded it; a pod that shows up later with a
       // credential is no evidence of who brought it.
       if (known?.cachedSince !== undefined) continue;
-      const owner = ownerFromPod(evidence, pod, container, 'running-pod');
-      if (owner === undefined) continue;
-      additionFor(additions, imageId).owners.push(owner);
+      const answer = bootstrapCandidate(evidence, pod, container, imageId);
+      if (answer.kind === 'pending') notePending(pending, imageId, answer.reason);
+      if (answer.kind === 'verified')
+        additionFor(additions, imageId).owners.push(
+          ownerOf(evidence, pod, answer.held, 'verified-bootstrap'),
+        );
+      if (answer.kind === 'unverified')
+        additionFor(additions, imageId).owners.push(
+          ownerOf(evidence, pod, answer.held, 'unverified-bootstrap'),
+        );
     }
   }
-  return withAdditions(prev, additions);
+  for (const imageId of pending.keys()) additions.delete(imageId);
+  return { provenance: withAdditions(prev, additions, corrections), pending };
 }
 
 /**
@@ -404,15 +601,36 @@ export interface ResyncEvidence extends PullEvidence {
   readonly graceMs: number;
 }
 
+export interface ResyncResult extends Forgetting {
+  /** Images whose owner waits for knowledge not in yet; nothing about it was added. */
+  readonly pending: PendingOwners;
+  /** Owners replaced by a stronger source during this fold. */
+  readonly corrections: readonly OwnerCorrection[];
+}
+
 /**
- * One resync, in the order that gives the better evidence precedence: the kubelet's records,
- * then arrivals and observed pulls, then the running-pod bootstrap (which only fills images no
- * one else explained), then forgetting images that left the cache.
+ * One resync, strongest evidence first: the kubelet's records, then arrivals and observed
+ * pulls, then the kubelet's pulled events, then the running-pod bootstrap (which only fills
+ * images no stronger source explained), then forgetting images that left the cache.
  */
-export function foldResync(prev: ProvenanceMap, evidence: ResyncEvidence): Forgetting {
-  let next = fromKubeletRecords(prev, evidence.kubeletRecords, evidence.tenantOfNamespace);
+export function foldResync(prev: ProvenanceMap, evidence: ResyncEvidence): ResyncResult {
+  const corrections: OwnerCorrection[] = [];
+  let next = fromKubeletRecords(
+    prev,
+    evidence.kubeletRecords,
+    evidence.tenantOfNamespace,
+    corrections,
+  );
   next = noteCacheArrivals(next, evidence.inventory, evidence.previousImageIds, evidence.now);
-  next = fromObservedPulls(next, evidence);
-  next = fromRunningPods(next, evidence);
-  return forgetRemoved(next, evidence.inventory, evidence);
+  const pulls = fromObservedPulls(next, evidence, corrections);
+  const events = fromPulledEvents(pulls.provenance, evidence, corrections);
+  const bootstrap = fromRunningPods(events.provenance, evidence, corrections);
+  const pending = new Map(pulls.pending);
+  for (const part of [events.pending, bootstrap.pending])
+    for (const [id, reason] of part) if (!pending.has(id)) pending.set(id, reason);
+  return {
+    ...forgetRemoved(bootstrap.provenance, evidence.inventory, evidence),
+    pending,
+    corrections,
+  };
 }

@@ -1,13 +1,16 @@
 // `pullwatch scan --once` on a node: exit codes and outputs, against the embedded runtime and
 // API server (the same gRPC and HTTP the agent uses on a real node).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { captureIo as capture } from '../helpers/capture-io.ts';
 import { main } from '../../agent/cli.ts';
 import { startEmbeddedCriRuntime } from '../../agent/embedded/cri-runtime.ts';
 import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
+import type { ImageId } from '../../agent/image/digest.ts';
+import { recordPathForImageId } from '../../agent/provenance/kubelet-record-format.ts';
+import { kubeletCredentialHash } from '../../agent/registry/pull-secret.ts';
 
 const REGISTRY = 'registry.example.com';
 const IMAGE = `${REGISTRY}/team-a/app:v1`;
@@ -88,6 +91,32 @@ t.test('scan --once: exit 0 when clean, 3 when a finding reaches --fail-on', asy
       { id: IMAGE_ID, repoTags: [IMAGE], repoDigests: [DIGEST], sizeBytes: 1000n, pinned: false },
     ],
   });
+  // The kubelet's KEP-2535 record of the pull: with the registry not asked (--registry-probe
+  // off), it is what makes tenant-a the owner; a running pod's credential alone would make a
+  // possible owner only.
+  const recordPath = recordPathForImageId(join(dir, 'kubelet'), IMAGE_ID as ImageId);
+  await mkdir(dirname(recordPath), { recursive: true });
+  await writeFile(
+    recordPath,
+    JSON.stringify({
+      kind: 'ImagePulledRecord',
+      apiVersion: 'kubelet.config.k8s.io/v1beta1',
+      lastUpdatedTime: new Date().toISOString(),
+      imageRef: IMAGE_ID,
+      credentialMapping: {
+        [`${REGISTRY}/team-a/app`]: {
+          kubernetesSecrets: [
+            {
+              uid: 'uid-regcred',
+              namespace: 'tenant-a',
+              name: 'regcred',
+              credentialHash: kubeletCredentialHash('a', 'scan-test-password'),
+            },
+          ],
+        },
+      },
+    }),
+  );
 
   const table = capture();
   t.equal(

@@ -8,6 +8,7 @@ import { findingId } from '../finding.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
 import type { InventoryEntry } from '../../image/inventory.ts';
 import type { ImageProvenance, NodeSnapshot, RepositoryVisibility, TenantId } from '../snapshot.ts';
+import { isPossibleOwner } from '../snapshot.ts';
 
 export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
@@ -36,7 +37,8 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
   });
   for (const entry of snapshot.inventory.entries()) {
     const provenance = snapshot.provenance.get(entry.id);
-    if (provenance === undefined || provenance.owners.length === 0) continue;
+    // Possible owners (unverified guesses) are no owners: exposure of whose image?
+    if (provenance === undefined || provenance.owners.every(isPossibleOwner)) continue;
     let answer = answers.get(entry);
     if (answer === undefined || !stillValid(answer, snapshot, entry, provenance)) {
       answer = {

@@ -5,8 +5,8 @@ import { accessOf, isAuthorized, privacyOf } from '../access.ts';
 import { cachedImageOf, mayUseCache } from '../container-image.ts';
 import type { Confidence, OwnerRef, Severity, UnauthorizedCachedImageUse } from '../finding.ts';
 import { findingId } from '../finding.ts';
-import { ownerRefs, describeOwners, isoTime } from '../owners.ts';
-import type { NodeSnapshot } from '../snapshot.ts';
+import { ownerRefs, describeOwners, isoTime, possibleOwnerRefs } from '../owners.ts';
+import type { ImageProvenance, NodeSnapshot } from '../snapshot.ts';
 import { kubeletEventKey } from '../snapshot.ts';
 
 export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): UnauthorizedCachedImageUse[] {
@@ -35,10 +35,16 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
         provenance?.cachedSince !== undefined &&
         Math.floor(provenance.cachedSince / 1000) * 1000 <= pod.createdAt;
       const confirmed = event === 'already-present' || cachedBeforePod;
-      const unverified = access.kind === 'unverified';
+      const owners: OwnerRef[] = ownerRefs(provenance);
+      const possibleOwners: OwnerRef[] = possibleOwnerRefs(provenance);
+      const pending = snapshot.ownerPending.get(entry.id);
+      // Whose image it is was not settled (pending) or only guessed (possible owners): the pod
+      // may belong to the owner tenant, so the finding cannot claim more than "possible".
+      const ownerUnsettled =
+        owners.length === 0 && (pending !== undefined || possibleOwners.length > 0);
+      const unverified = access.kind === 'unverified' || ownerUnsettled;
       const confidence: Confidence = unverified ? 'possible' : confirmed ? 'confirmed' : 'likely';
       const severity: Severity = unverified ? 'medium' : confirmed ? 'critical' : 'high';
-      const owners: OwnerRef[] = ownerRefs(provenance);
       const where = `${pod.namespace}/${pod.name}`;
       const evidence = [
         `Container ${container.name} (${container.kind}, imagePullPolicy ${container.pullPolicy}) of pod ${where} ${
@@ -47,9 +53,7 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
             : 'is about to start'
         } ${container.image}, which is in the node's cache as ${entry.id}.`,
         `The image is private: ${privacy.basis}.`,
-        owners.length > 0
-          ? `It was brought onto the node with the credentials of ${describeOwners(provenance)}.`
-          : 'No tenant is known to have pulled it here; it is private, and this pod was not asked for a credential.',
+        ...ownerEvidence(provenance, owners, possibleOwners, pending),
         ...accessEvidence(access, tenant, reference.registry),
       ];
       if (event === 'already-present') {
@@ -86,6 +90,7 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
         repository: reference.repository,
         pullPolicy: container.pullPolicy,
         owners,
+        possibleOwners,
         evidence,
         remediation:
           `Enable the AlwaysPullImages admission plugin (or the kubelet's imagePullCredentialsVerificationPolicy: AlwaysVerify), ` +
@@ -94,6 +99,30 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
     }
   }
   return findings;
+}
+
+function ownerEvidence(
+  provenance: ImageProvenance | undefined,
+  owners: readonly OwnerRef[],
+  possibleOwners: readonly OwnerRef[],
+  pending: string | undefined,
+): string[] {
+  if (owners.length > 0)
+    return [`It was brought onto the node with the credentials of ${describeOwners(provenance)}.`];
+  const lines: string[] = [];
+  if (pending !== undefined)
+    lines.push(
+      `Who brought it onto the node is not settled yet: ${pending}. The owner is decided once that is known; until then this finding is only possible.`,
+    );
+  if (possibleOwners.length > 0)
+    lines.push(
+      `Possible owners, none verified: ${describeOwners(provenance, 'possible')}. Their credentials match the registry, but nobody could confirm that they read this repository, so none of them counts as the owner.`,
+    );
+  if (lines.length === 0)
+    lines.push(
+      'No tenant is known to have pulled it here; it is private, and this pod was not asked for a credential.',
+    );
+  return lines;
 }
 
 function accessEvidence(access: Access, tenant: string, registry: string): string[] {
