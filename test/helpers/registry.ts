@@ -1,6 +1,8 @@
 // A real OCI registry (Debian's docker-registry, distribution 2.8) on a free
 // loopback port, plain HTTP, filesystem storage in a temp dir, optionally with
-// htpasswd (bcrypt) auth: with users, every repository needs credentials.
+// htpasswd (bcrypt) auth: with users, every repository needs credentials; or with
+// token auth (Bearer, per-repository rights) against a token server such as
+// test/helpers/token-server.ts, as Harbor, GHCR and Docker Hub work.
 
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,12 +13,30 @@ import { freePort } from './ports.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
 import { toolPath } from './real-parts.ts';
 import { createTempDir, removeDir, safeTeardown, type TeardownHost } from './tmp.ts';
+import { startTokenServer, type TokenServer, type TokenServerOptions } from './token-server.ts';
 
 const execFileP = promisify(execFile);
+
+/**
+ * distribution's `auth.token` settings. A {@link TokenServer} has these fields, so
+ * `startRegistry(t, { tokenAuth: tokenServer })` points the registry at it.
+ */
+export interface TokenAuthConfig {
+  /** Where clients get tokens, e.g. `http://127.0.0.1:PORT/token`. */
+  readonly realm: string;
+  /** Named in the challenge; must be the tokens' `aud`. */
+  readonly service: string;
+  /** Must be the tokens' `iss`. */
+  readonly issuer: string;
+  /** PEM file of the certificate(s) whose keys sign the tokens. */
+  readonly rootCertBundle: string;
+}
 
 export interface RegistryOptions {
   /** user name -> password; when given, every repository requires basic auth. */
   readonly users?: Readonly<Record<string, string>>;
+  /** Token (Bearer) auth instead of htpasswd: every request needs a token from the realm. */
+  readonly tokenAuth?: TokenAuthConfig;
   /** How long to wait for `GET /v2/` to answer. Default 15 s. */
   readonly readyTimeoutMs?: number;
 }
@@ -28,6 +48,8 @@ export interface Registry {
   /** `http://127.0.0.1:PORT` */
   readonly url: string;
   readonly authRequired: boolean;
+  /** How clients authenticate: nothing, Basic (htpasswd) or Bearer tokens. */
+  readonly auth: 'none' | 'htpasswd' | 'token';
   /** Temp dir holding config.yml, htpasswd, storage/ and registry.log. */
   readonly dir: string;
   readonly logPath: string;
@@ -51,7 +73,12 @@ async function htpasswdFile(users: Readonly<Record<string, string>>): Promise<st
   return text;
 }
 
-function configYaml(dir: string, port: number, htpasswdPath: string | undefined): string {
+function configYaml(
+  dir: string,
+  port: number,
+  htpasswdPath: string | undefined,
+  tokenAuth: TokenAuthConfig | undefined,
+): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -79,6 +106,16 @@ function configYaml(dir: string, port: number, htpasswdPath: string | undefined)
       '  htpasswd:',
       `    realm: ${q('pullwatch-test')}`,
       `    path: ${q(htpasswdPath)}`,
+    );
+  }
+  if (tokenAuth !== undefined) {
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${q(tokenAuth.realm)}`,
+      `    service: ${q(tokenAuth.service)}`,
+      `    issuer: ${q(tokenAuth.issuer)}`,
+      `    rootcertbundle: ${q(tokenAuth.rootCertBundle)}`,
     );
   }
   return `${lines.join('\n')}\n`;
@@ -127,7 +164,13 @@ export async function startRegistry(
 ): Promise<Registry> {
   const binary = toolPath('docker-registry');
   const users = options.users;
-  const authRequired = users !== undefined && Object.keys(users).length > 0;
+  const tokenAuth = options.tokenAuth;
+  const htpasswdAuth = users !== undefined && Object.keys(users).length > 0;
+  if (htpasswdAuth && tokenAuth !== undefined) {
+    throw new Error('startRegistry: give users (htpasswd) or tokenAuth, not both');
+  }
+  const auth = htpasswdAuth ? 'htpasswd' : tokenAuth !== undefined ? 'token' : 'none';
+  const authRequired = auth !== 'none';
   const dir = await createTempDir('registry');
   let proc: ManagedProcess | undefined;
   let stopped = false;
@@ -139,7 +182,7 @@ export async function startRegistry(
   };
   safeTeardown(t, `stop registry ${dir}`, stop);
 
-  const htpasswdPath = authRequired ? join(dir, 'htpasswd') : undefined;
+  const htpasswdPath = htpasswdAuth ? join(dir, 'htpasswd') : undefined;
   if (htpasswdPath !== undefined && users !== undefined) {
     await writeFile(htpasswdPath, await htpasswdFile(users), { mode: 0o600 });
   }
@@ -150,7 +193,7 @@ export async function startRegistry(
   // The free port can be taken between our probe and the registry's bind: retry.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    await writeFile(configPath, configYaml(dir, port, htpasswdPath));
+    await writeFile(configPath, configYaml(dir, port, htpasswdPath, tokenAuth));
     const url = `http://127.0.0.1:${port}`;
     proc = startProcess(binary, ['serve', configPath], {
       name: 'docker-registry',
@@ -164,6 +207,7 @@ export async function startRegistry(
         port,
         url,
         authRequired,
+        auth,
         dir,
         logPath,
         pid,
@@ -175,4 +219,37 @@ export async function startRegistry(
       throw new Error(`docker-registry exited during start-up:\n${tail}`);
     }
   }
+}
+
+export interface TokenAuthRegistryOptions extends TokenServerOptions {
+  /** How long to wait for the registry's `GET /v2/` to answer. Default 15 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface TokenAuthRegistry {
+  readonly registry: Registry;
+  readonly tokenServer: TokenServer;
+}
+
+/**
+ * A token server (test/helpers/token-server.ts: users with per-repository rights,
+ * optional anonymous pull) and a docker-registry in token-auth mode trusting it, both
+ * plain HTTP on 127.0.0.1. Teardown stops the registry, then the token server.
+ *
+ *     const { registry, tokenServer } = await startTokenAuthRegistry(t, {
+ *       users: { alice: { password: 'pw', rights: [{ repository: 'team-a/*', actions: ['pull', 'push'] }] } },
+ *       anonymousPull: ['public/*'],
+ *     });
+ */
+export async function startTokenAuthRegistry(
+  t: TeardownHost,
+  options: TokenAuthRegistryOptions = {},
+): Promise<TokenAuthRegistry> {
+  const { readyTimeoutMs, ...tokenOptions } = options;
+  const tokenServer = await startTokenServer(t, tokenOptions);
+  const registry = await startRegistry(t, {
+    tokenAuth: tokenServer,
+    ...(readyTimeoutMs === undefined ? {} : { readyTimeoutMs }),
+  });
+  return { registry, tokenServer };
 }
