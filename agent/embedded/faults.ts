@@ -28,9 +28,49 @@ export interface RequestShape {
   readonly watch: boolean;
 }
 
+/** Where a delay applies: requests whose path (without the query) matches, optionally one method. */
+export interface DelayOptions {
+  readonly method?: string;
+  /** Only watch requests (true) or only non-watch requests (false). */
+  readonly watch?: boolean;
+}
+
+interface DelayRule {
+  readonly pattern: RegExp;
+  readonly ms: () => number;
+  readonly method: string | undefined;
+  readonly watch: boolean | undefined;
+}
+
 export class FaultState {
   latencyMs = 0;
   #rules: FailureRule[] = [];
+  #delays: DelayRule[] = [];
+
+  /**
+   * Answers to requests for one object (or any path matching) come `ms` later: a test puts
+   * the answers of concurrent requests in the order it wants. A function is asked per request
+   * (random latencies). The first matching rule wins.
+   */
+  delay(pattern: RegExp | string, ms: number | (() => number), options: DelayOptions = {}): void {
+    this.#delays.push({
+      pattern: typeof pattern === 'string' ? new RegExp(pattern) : pattern,
+      ms: typeof ms === 'number' ? () => ms : ms,
+      method: options.method?.toUpperCase(),
+      watch: options.watch,
+    });
+  }
+
+  /** The extra delay of this request: the global latency plus the first matching rule's. */
+  delayFor(request: RequestShape): number {
+    const rule = this.#delays.find(
+      (r) =>
+        (r.method === undefined || r.method === request.method) &&
+        (r.watch === undefined || r.watch === request.watch) &&
+        matchesPath(r.pattern, request.path),
+    );
+    return this.latencyMs + Math.max(0, rule?.ms() ?? 0);
+  }
 
   failNext(pattern: RegExp | string, status: number, options: FailNextOptions = {}): void {
     this.#rules.push({
@@ -60,6 +100,7 @@ export class FaultState {
   clear(): void {
     this.latencyMs = 0;
     this.#rules = [];
+    this.#delays = [];
   }
 }
 

@@ -252,8 +252,9 @@ export async function handleRequest(
   };
   ctx.requestLog.push(record);
 
-  if (ctx.faults.latencyMs > 0) {
-    await new Promise((resolve) => setTimeout(resolve, ctx.faults.latencyMs));
+  const delayMs = ctx.faults.delayFor({ method, path, watch });
+  if (delayMs > 0) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (res.destroyed) return;
   }
   const injected = ctx.faults.take({ method, path, watch });

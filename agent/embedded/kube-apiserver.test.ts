@@ -621,6 +621,39 @@ t.test('failNext and setLatency shape the next requests', async (t) => {
   t.ok(Date.now() - started >= 190, 'each request waits');
 });
 
+t.test('delay puts the answers of concurrent requests in the order a test chooses', async (t) => {
+  const server = await serve(t);
+  const { core } = clientsFor(server);
+  for (const name of ['first', 'second', 'third'])
+    server.store.create('secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { namespace: 'tenant-a', name },
+      type: 'Opaque',
+    });
+  // Asked in the order first, second, third; answered third, first, second.
+  server.faults.delay('/secrets/first$', 150);
+  server.faults.delay('/secrets/second$', 300);
+  const answered: string[] = [];
+  await Promise.all(
+    ['first', 'second', 'third'].map(async (name) => {
+      await core.readNamespacedSecret({ namespace: 'tenant-a', name });
+      answered.push(name);
+    }),
+  );
+  t.same(answered, ['third', 'first', 'second']);
+
+  let asked = 0;
+  server.faults.delay(/^\/api\/v1\/namespaces$/, () => (asked++, 0), { method: 'GET' });
+  await core.listNamespace({});
+  await core.listNamespace({});
+  t.equal(asked, 2, 'a function is asked once per request');
+  server.faults.clear();
+  const started = Date.now();
+  await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'second' });
+  t.ok(Date.now() - started < 300, 'clear() removes the delays');
+});
+
 t.test('the request log counts API load', async (t) => {
   const server = await serve(t);
   const { core } = clientsFor(server);

@@ -13,7 +13,7 @@ import { err } from '../result.ts';
 import type { AccessRule, TokenEntry } from './auth.ts';
 import { AuthTable, denyAll } from './auth.ts';
 import type { VersionInfo } from './discovery.ts';
-import type { FailNextOptions } from './faults.ts';
+import type { DelayOptions, FailNextOptions } from './faults.ts';
 import { FaultState } from './faults.ts';
 import type { RequestRecord } from './handlers.ts';
 import { handleRequest, sendError } from './handlers.ts';
@@ -28,7 +28,7 @@ import { VersionedStore } from './store.ts';
 import type { OpenWatch } from './watch.ts';
 
 export type { AccessAttributes, AccessDecision, AccessRule, TokenEntry, UserInfo } from './auth.ts';
-export type { FailNextOptions } from './faults.ts';
+export type { DelayOptions, FailNextOptions } from './faults.ts';
 export type { RequestRecord } from './handlers.ts';
 export type { KubeObject, ObjectMeta, ObjectRef } from './objects.ts';
 export type { KindName, ResourceName } from './resources.ts';
@@ -116,6 +116,11 @@ export interface Faults {
   expireHistory(): void;
   /** Delays every request by `ms` before it is handled. */
   setLatency(ms: number): void;
+  /**
+   * Delays requests whose path matches (e.g. one secret, one pod's events) by `ms`, or by what
+   * the function returns per request: tests choose the order concurrent answers arrive in.
+   */
+  delay(path: RegExp | string, ms: number | (() => number), options?: DelayOptions): void;
   /** true: closes the listening socket and every connection; false: listens again on the same port. */
   setDown(down: boolean): Promise<void>;
   /** The next matching request(s) get `status` as a Status error (path is matched without the query). */
@@ -338,6 +343,9 @@ export async function startEmbeddedApiServer(
     },
     setLatency: (ms) => {
       faults.latencyMs = Math.max(0, ms);
+    },
+    delay: (path, ms, delayOptions) => {
+      faults.delay(path, ms, delayOptions);
     },
     setDown: async (wantDown) => {
       if (stopped || wantDown === down) return;
