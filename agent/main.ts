@@ -19,8 +19,8 @@ import {
   loadProvenance,
   saveProvenance,
 } from './provenance/state-store.ts';
-import type { FingerprintKey } from './registry/credential-identity.ts';
-import { createFingerprintKey } from './registry/credential-identity.ts';
+import type { FingerprintKey } from './credentials/credential-identity.ts';
+import { createFingerprintKey } from './credentials/credential-identity.ts';
 import { VisibilityResolver } from './registry/visibility.ts';
 import { createHttpApp } from './http/app.ts';
 import { allowAll, kubernetesAuthorizer } from './http/auth.ts';

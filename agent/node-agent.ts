@@ -26,7 +26,7 @@ import type { InventoryEntry } from './image/inventory.ts';
 import { parseDockerRef } from './image/reference.ts';
 import type { PulledRecord } from './provenance/kubelet-records.ts';
 import { foldResync } from './provenance/update.ts';
-import type { ImageLocation } from './registry/keyring.ts';
+import type { ImageLocation } from './credentials/keyring.ts';
 import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from './view.ts';
 
 /** What the agent needs of the Kubernetes side (agent/kube/kube-source.ts provides it). */

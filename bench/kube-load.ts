@@ -13,7 +13,7 @@ import { startEmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
 import type { EmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
 import { startKubeSource } from '../agent/kube/kube-source.ts';
 import { DEFAULT_SECRET_TTL_MS, SECRET_TTL_JITTER } from '../agent/kube/pull-secrets.ts';
-import { createFingerprintKey } from '../agent/registry/credential-identity.ts';
+import { createFingerprintKey } from '../agent/credentials/credential-identity.ts';
 import type { KubeWindow } from './footprint.ts';
 import { kubeWindowOf } from './footprint.ts';
 import { KUBE_WINDOW } from './footprint.ts';

@@ -1,7 +1,7 @@
 // Whether a pod may use a cached private image: the questions the kubelet's KEP-2535
 // verification asks, answered from what the snapshot knows.
-import type { ImageLocation } from '../registry/keyring.ts';
-import { Keyring } from '../registry/keyring.ts';
+import type { ImageLocation } from '../credentials/keyring.ts';
+import { Keyring } from '../credentials/keyring.ts';
 import type {
   CredentialView,
   ImageProvenance,

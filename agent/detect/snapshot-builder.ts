@@ -4,8 +4,8 @@ import type { CriImage } from '../cri/types.ts';
 import type { ImageId } from '../image/digest.ts';
 import { Inventory } from '../image/inventory.ts';
 import { effectivePullPolicy } from '../kube/pull-policy.ts';
-import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
-import { parseRegistryKey } from '../registry/keyring.ts';
+import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
+import { parseRegistryKey } from '../credentials/keyring.ts';
 import type {
   ContainerKind,
   ContainerRunState,

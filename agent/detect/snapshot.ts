@@ -3,8 +3,8 @@
 import type { Brand } from '../brand.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
-import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
-import type { RegistryKeyMatcher } from '../registry/keyring.ts';
+import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
+import type { RegistryKeyMatcher } from '../credentials/keyring.ts';
 
 /** A namespace, or with --tenant-label, the label value shared by a team's namespaces. */
 export type TenantId = Brand<string, 'TenantId'>;

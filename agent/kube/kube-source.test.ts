@@ -5,7 +5,7 @@ import t from 'tap';
 import { Buffer } from 'node:buffer';
 import { kubeletEventKey, secretKey } from '../detect/snapshot.ts';
 import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
-import { createFingerprintKey } from '../registry/pull-secret.ts';
+import { createFingerprintKey } from '../credentials/pull-secret.ts';
 import { startKubeSource, type KubeSource, type KubeSourceOptions } from './kube-source.ts';
 import {
   createPod,

@@ -11,7 +11,7 @@ import {
   type PodView,
   type SecretView,
 } from '../detect/snapshot.ts';
-import type { FingerprintKey } from '../registry/pull-secret.ts';
+import type { FingerprintKey } from '../credentials/pull-secret.ts';
 import { err, ok, type Result } from '../result.ts';
 import { ApiServerConnections } from './connections.ts';
 import { getJson, type KubeRequestError } from './kube-http.ts';

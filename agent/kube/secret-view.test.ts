@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Buffer } from 'node:buffer';
-import { createFingerprintKey, kubeletCredentialHash } from '../registry/pull-secret.ts';
+import { createFingerprintKey, kubeletCredentialHash } from '../credentials/pull-secret.ts';
 import { secretViewForReadFailure, secretViewFromObject } from './secret-view.ts';
 
 const keyResult = createFingerprintKey(Buffer.alloc(32, 7));

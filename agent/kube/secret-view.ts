@@ -2,7 +2,7 @@
 // fingerprint and kubelet credentialHash, problems as messages that name namespace/name and
 // never carry secret material. Pure.
 import type { CredentialView, SecretView } from '../detect/snapshot.ts';
-import { parsePullSecret, type FingerprintKey } from '../registry/pull-secret.ts';
+import { parsePullSecret, type FingerprintKey } from '../credentials/pull-secret.ts';
 
 export interface SecretRef {
   readonly namespace: string;

@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageId } from '../image/digest.ts';
-import type { CredentialHash } from '../registry/credential-identity.ts';
+import type { CredentialHash } from '../credentials/credential-identity.ts';
 import { err, ok, type Result } from '../result.ts';
 
 export const KUBELET_RECORD_API_VERSIONS = [

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ImageOwner, ImageProvenance, TenantId } from '../detect/snapshot.ts';
 import { PROVENANCE_SOURCES } from '../detect/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
-import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
+import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
 import type { ProvenanceState } from './state-format.ts';
 
 export const NODE = 'node-1';

@@ -4,7 +4,7 @@
 // one bad entry rejects it, so a torn or edited file can never be applied in part.
 import { z } from 'zod';
 import { parseImageId, type ImageId } from '../image/digest.ts';
-import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
+import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
 import type {
   ImageOwner,
   ImageProvenance,

@@ -21,7 +21,7 @@ import {
   createFingerprintKey,
   MIN_FINGERPRINT_KEY_BYTES,
   type FingerprintKey,
-} from '../registry/credential-identity.ts';
+} from '../credentials/credential-identity.ts';
 import { err, ok, type Result } from '../result.ts';
 import { describeError, errorCode, readBoundedBytes, readBoundedText } from './bounded-read.ts';
 import {

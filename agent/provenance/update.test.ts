@@ -15,8 +15,8 @@ import type {
 import { kubeletEventKey, secretKey, verdictKey } from '../detect/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { Inventory } from '../image/inventory.ts';
-import type { CredentialFingerprint, CredentialHash } from '../registry/credential-identity.ts';
-import { parseRegistryKey } from '../registry/keyring.ts';
+import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
+import { parseRegistryKey } from '../credentials/keyring.ts';
 import type { PulledRecord, RecordedCredentials } from './kubelet-record-format.ts';
 import { decodeProvenanceState, encodeProvenanceState } from './state-format.ts';
 import {

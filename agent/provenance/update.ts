@@ -17,7 +17,7 @@ import type { ImageId } from '../image/digest.ts';
 import { cachedImageIn } from '../detect/container-image.ts';
 import type { Inventory } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
-import type { ImageLocation } from '../registry/keyring.ts';
+import type { ImageLocation } from '../credentials/keyring.ts';
 import type {
   CredentialVerdict,
   CredentialView,

@@ -36,7 +36,7 @@ import type { ImageId } from '../../agent/image/digest.ts';
 import type {
   CredentialFingerprint,
   CredentialHash,
-} from '../../agent/registry/credential-identity.ts';
+} from '../../agent/credentials/credential-identity.ts';
 
 export const NODE = 'bench-node';
 export const TENANT_LABEL = 'pullwatch.dev/tenant';

@@ -12,7 +12,7 @@ import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
 import { markRunning, pendingPod } from '../../agent/embedded/kubelet-pods.ts';
 import type { ImageId } from '../../agent/image/digest.ts';
 import { recordPathForImageId } from '../../agent/provenance/kubelet-record-format.ts';
-import { kubeletCredentialHash } from '../../agent/registry/pull-secret.ts';
+import { kubeletCredentialHash } from '../../agent/credentials/pull-secret.ts';
 import { startInProcessAgent } from '../helpers/in-process-agent.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';

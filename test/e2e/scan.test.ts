@@ -10,7 +10,7 @@ import { startEmbeddedCriRuntime } from '../../agent/embedded/cri-runtime.ts';
 import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
 import type { ImageId } from '../../agent/image/digest.ts';
 import { recordPathForImageId } from '../../agent/provenance/kubelet-record-format.ts';
-import { kubeletCredentialHash } from '../../agent/registry/pull-secret.ts';
+import { kubeletCredentialHash } from '../../agent/credentials/pull-secret.ts';
 
 const REGISTRY = 'registry.example.com';
 const IMAGE = `${REGISTRY}/team-a/app:v1`;

@@ -11,7 +11,7 @@ import type { ImageId } from '../../agent/image/digest.ts';
 import { recordPathForImageId } from '../../agent/provenance/kubelet-record-format.ts';
 import { decodeProvenanceState } from '../../agent/provenance/state-format.ts';
 import { STATE_FILE_NAME } from '../../agent/provenance/state-store.ts';
-import { kubeletCredentialHash } from '../../agent/registry/pull-secret.ts';
+import { kubeletCredentialHash } from '../../agent/credentials/pull-secret.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { buildManyImagesArchive } from '../helpers/oci.ts';
 import { requireTools } from '../helpers/real-parts.ts';
