@@ -19,6 +19,7 @@ import {
   paddedBase64DecodedLength,
 } from './go-text.ts';
 import { parseRegistryKey, type RegistryKeyMatcher } from './keyring.ts';
+import type { RegistryAuthorization } from '../model/credential.ts';
 import { err, ok, type Result } from '../result.ts';
 
 export {
@@ -53,16 +54,10 @@ export interface RegistryCredential {
   /** False for an entry without a username (anonymous, or a token-only entry). */
   readonly hasUsername: boolean;
   /**
-   * Presents the credential to its registry, for verifying that it can read an image. The
-   * username and password live only in this closure: no property holds them, so neither
-   * JSON.stringify nor util.inspect nor a logger can reveal them. Undefined without a username.
+   * Presents the credential to its registry, for verifying that it can read an image; the
+   * username and password live only in its closure. Undefined without a username.
    */
   readonly authorization: RegistryAuthorization | undefined;
-}
-
-export interface RegistryAuthorization {
-  readonly fingerprint: string;
-  basicAuthorization(): string;
 }
 
 function sealAuthorization(

@@ -1,5 +1,8 @@
 import t from 'tap';
-import type { ManifestTarget, ProbeCredential, ProbeOptions, ProbeOutcome } from './probe.ts';
+import type { RegistryAuthorization } from '../model/credential.ts';
+import type { ManifestTarget } from './address.ts';
+import type { ProbeOptions } from './probe.ts';
+import type { ProbeOutcome } from './probe-outcome.ts';
 import {
   BASIS,
   registryEntryMatches,
@@ -11,11 +14,11 @@ const NAME = 'registry.example.com/team-a/app';
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 const OTHER_DIGEST = `sha256:${'cd'.repeat(32)}`;
 
-const alice: ProbeCredential = {
+const alice: RegistryAuthorization = {
   fingerprint: 'fp-alice',
   basicAuthorization: () => 'Basic YWxpY2U6c2VjcmV0',
 };
-const bob: ProbeCredential = {
+const bob: RegistryAuthorization = {
   fingerprint: 'fp-bob',
   basicAuthorization: () => 'Basic Ym9iOnNlY3JldA==',
 };

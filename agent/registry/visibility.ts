@@ -5,15 +5,15 @@
 // deduplicated. A registry outage keeps the last known answer instead of flipping findings.
 import type { CredentialVerdict, RepositoryVisibility } from '../detect/snapshot.ts';
 import { LruCache } from '../lru.ts';
+import type { RegistryAuthorization } from '../model/credential.ts';
+import type { ManifestTarget } from './address.ts';
 import {
   DEFAULT_PROBE_TIMEOUT_MS,
   probeManifest,
   type ManifestProbe,
-  type ManifestTarget,
-  type ProbeCredential,
   type ProbeOptions,
-  type ProbeOutcome,
 } from './probe.ts';
+import type { ProbeOutcome } from './probe-outcome.ts';
 import { DEFAULT_RATE_LIMIT, TokenBucket, type RateLimit } from './rate-limit.ts';
 
 export interface VisibilityResolverOptions {
@@ -261,7 +261,7 @@ export class VisibilityResolver {
    * the registry with it; cached per (fingerprint, name, reference).
    */
   async verifyCredential(
-    credential: ProbeCredential,
+    credential: RegistryAuthorization,
     name: string,
     reference: string,
   ): Promise<CredentialVerdict> {
@@ -315,7 +315,7 @@ export class VisibilityResolver {
 
   async #runProbe(
     target: ManifestTarget,
-    credential: ProbeCredential | undefined,
+    credential: RegistryAuthorization | undefined,
   ): Promise<ProbeOutcome> {
     const options: ProbeOptions =
       credential === undefined ? this.#probeOptions : { ...this.#probeOptions, credential };

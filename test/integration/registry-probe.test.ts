@@ -9,13 +9,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import {
-  probeManifest,
-  type ManifestTarget,
-  type ProbeCredential,
-  type ProbeOptions,
-  type ProbeOutcome,
-} from '../../agent/registry/probe.ts';
+import type { RegistryAuthorization as ProbeCredential } from '../../agent/model/credential.ts';
+import type { ManifestTarget } from '../../agent/registry/address.ts';
+import { probeManifest, type ProbeOptions } from '../../agent/registry/probe.ts';
+import type { ProbeOutcome } from '../../agent/registry/probe-outcome.ts';
 import { VisibilityResolver } from '../../agent/registry/visibility.ts';
 import { buildImageLayout } from '../helpers/oci.ts';
 import { requireTools } from '../helpers/real-parts.ts';

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { ProbeCredential } from '../../agent/registry/probe.ts';
+import type { RegistryAuthorization as ProbeCredential } from '../../agent/model/credential.ts';
 import { VisibilityResolver } from '../../agent/registry/visibility.ts';
 import { startContainerd, type Containerd } from '../helpers/containerd.ts';
 import { pullImage } from '../helpers/cri-mutate.ts';

@@ -1,0 +1,17 @@
+// The one shape in which a registry credential travels through the agent: from the pull
+// secret that holds it (credentials/pull-secret.ts), through the snapshot and the loop, to the
+// registry probe that presents it (registry/probe.ts).
+
+/**
+ * A registry credential as a capability: it can present itself to a registry but holds nothing
+ * that reveals it. The username and password live only in the closure behind
+ * `basicAuthorization()`; no property holds them, so neither JSON.stringify nor util.inspect
+ * nor a logger can serialize, log or store them by accident. A caller uses the value to build
+ * request headers and never keeps or reports it.
+ */
+export interface RegistryAuthorization {
+  /** Identifies the credential without revealing it (a keyed fingerprint). */
+  readonly fingerprint: string;
+  /** The value of an `Authorization: Basic ...` header. */
+  basicAuthorization(): string;
+}
