@@ -11,8 +11,8 @@ import { describeCriError } from './cri/errors.ts';
 import type { ImageId } from './image/digest.ts';
 import { startKubeSource } from './kube/kube-source.ts';
 import type { Logger } from './log.ts';
-import { NodeAgent } from './node-agent.ts';
-import type { KubePort, ProvenancePort, RegistryPort } from './node-agent.ts';
+import { NodeAgent } from './core/node-agent.ts';
+import type { KubePort, ProvenancePort, RegistryPort } from './core/ports.ts';
 import { readPulledRecords } from './provenance/kubelet-records.ts';
 import {
   loadOrCreateFingerprintKey,
@@ -215,11 +215,11 @@ export async function startAgentCore(
 export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
   const { logger } = deps;
   const core = await startAgentCore(config, deps);
-  const metrics = createMetricsRegistry(core.agent, {
+  const metrics = createMetricsRegistry(core.agent.view, {
     maxFindingInfoSeries: config['finding-info-max-series'],
   });
   const app = createHttpApp({
-    view: core.agent,
+    view: core.agent.view,
     registry: metrics,
     auth:
       config.auth === 'kubernetes'

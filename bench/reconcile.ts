@@ -19,8 +19,8 @@ import { secretKey } from '../agent/detect/snapshot.ts';
 import { startEmbeddedCriRuntime } from '../agent/embedded/cri-runtime.ts';
 import { FindingsStore } from '../agent/findings/store.ts';
 import { Inventory } from '../agent/image/inventory.ts';
-import type { KubePort, ProvenancePort, RegistryPort } from '../agent/node-agent.ts';
-import { NodeAgent } from '../agent/node-agent.ts';
+import type { KubePort, ProvenancePort, RegistryPort } from '../agent/core/ports.ts';
+import { NodeAgent } from '../agent/core/node-agent.ts';
 import { VisibilityResolver } from '../agent/registry/visibility.ts';
 import { err, ok } from '../agent/result.ts';
 import type { BenchContext, Benchmark, TargetCheck } from './lib/benchmark.ts';
@@ -135,10 +135,11 @@ export async function nodeAgentFor(
   );
   const labels = Object.entries(namespaceLabels(scenario));
   const kube: KubePort = {
-    // The kube source builds these afresh on every call, as here.
+    // As the kube source does: the pod list afresh on every call, the secrets map the same
+    // object while no secret changed.
     pods: () => [...parts.pods],
     namespaces: () => new Map(labels.map(([k, v]) => [k, { ...v }])),
-    secrets: () => new Map(secrets),
+    secrets: () => secrets,
     kubeletEvents: () => new Map(),
     health: () => ({ synced: true, up: true, lastSync: Date.now(), lastError: undefined }),
   };

@@ -93,21 +93,21 @@ export async function scanCommand(argv: readonly string[], io: CommandIo): Promi
   try {
     const agent = core.agent;
     const deadline = Date.now() + timeoutMs;
-    while (!agent.readiness().ready || !agent.settled()) {
+    while (!agent.view.readiness().ready || !agent.settled()) {
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const readiness = agent.readiness();
+    const readiness = agent.view.readiness();
     if (!readiness.ready) {
       io.stderr(`pullwatch scan: ${readiness.reason} (gave up after ${timeoutMs / 1000}s)\n`);
-      for (const [name, health] of Object.entries(agent.sources())) {
+      for (const [name, health] of Object.entries(agent.view.sources())) {
         if (health.lastError !== undefined)
           io.stderr(`pullwatch scan: ${name}: ${health.lastError}\n`);
       }
       return EXIT.failure;
     }
     agent.reconcile();
-    const findings = sortFindings(agent.findings());
+    const findings = sortFindings(agent.view.findings());
     if (output === 'json') io.stdout(`${toJson({ node: agent.node, items: findings })}\n`);
     else io.stdout(renderFindingsTable(findings));
     if (

@@ -87,7 +87,7 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
     await cleanup();
     throw error;
   }
-  const view = agent.agent;
+  const view = agent.agent.view;
   await until(() => (view.readiness().ready ? true : undefined), 10_000, 'the agent to be ready');
   say(`pullwatch agent on ${NODE}: ${agent.url} (${world.description})`);
   say('');
@@ -139,8 +139,8 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
     'the finding',
   );
   // Let registry answers (visibility) land before the findings are printed.
-  await until(() => (view.settled() ? true : undefined), 10_000, 'registry answers');
-  view.reconcile();
+  await until(() => (agent.agent.settled() ? true : undefined), 10_000, 'registry answers');
+  agent.agent.reconcile();
   say('');
   say(`3. pullwatch flags it (${finding.severity}, ${finding.confidence}):`);
   for (const line of (view.finding(finding.id) ?? finding).evidence) say(`   - ${line}`);

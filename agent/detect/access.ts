@@ -9,6 +9,7 @@ import type {
   PodView,
   TenantId,
 } from './snapshot.ts';
+import type { DetectionMemory } from './memory.ts';
 import { isPossibleOwner, secretKey, verdictKey } from './snapshot.ts';
 
 export type Access =
@@ -48,13 +49,17 @@ export interface PodKeyring {
 
 // Pods of one namespace naming the same pull secrets hold the same keyring: compiled once per
 // secrets map (one per snapshot), so each (pods, image) question costs a lookup, not a parse.
-const keyrings = new WeakMap<NodeSnapshot['secrets'], Map<string, PodKeyring>>();
-
-export function keyringOf(secrets: NodeSnapshot['secrets'], pod: PodView): PodKeyring {
-  let compiled = keyrings.get(secrets);
+// Without a memory (one-off callers, tests), each call compiles afresh.
+export function keyringOf(
+  secrets: NodeSnapshot['secrets'],
+  pod: PodView,
+  memory?: DetectionMemory,
+): PodKeyring {
+  if (memory === undefined) return compileKeyring(secrets, pod);
+  let compiled = memory.keyrings.get(secrets);
   if (compiled === undefined) {
     compiled = new Map();
-    keyrings.set(secrets, compiled);
+    memory.keyrings.set(secrets, compiled);
   }
   const group = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
   let entry = compiled.get(group);
@@ -96,12 +101,13 @@ export function podCredentialsFor(
   secrets: NodeSnapshot['secrets'],
   pod: PodView,
   location: ImageLocation,
+  memory?: DetectionMemory,
 ): {
   readonly matching: readonly HeldCredential[];
   readonly notes: readonly string[];
   readonly unknownSecrets: readonly string[];
 } {
-  const { keyring, notes, unknownSecrets } = keyringOf(secrets, pod);
+  const { keyring, notes, unknownSecrets } = keyringOf(secrets, pod, memory);
   return { matching: keyring.lookup(location), notes, unknownSecrets };
 }
 
@@ -111,11 +117,12 @@ export function accessOf(
   location: ImageLocation & { readonly name: string },
   imageId: string,
   provenance: ImageProvenance | undefined,
+  memory?: DetectionMemory,
 ): Access {
   return accessWith(
     snapshot,
     snapshot.tenantOfNamespace(pod.namespace),
-    keyringOf(snapshot.secrets, pod),
+    keyringOf(snapshot.secrets, pod, memory),
     location,
     imageId,
     provenance,

@@ -1,11 +1,12 @@
 import type { Inventory, InventoryEntry } from '../image/inventory.ts';
 import type { ImageReference } from '../image/reference.ts';
 import { parseDockerRef } from '../image/reference.ts';
+import type { DetectionMemory } from './memory.ts';
 import type { NodeSnapshot, PodContainer } from './snapshot.ts';
 
 // Waiting reasons meaning the kubelet did not start the container from the cache: the pull
 // failed, or (Never / KEP-2535) it refused. kubelet pkg/kubelet/images/types.go.
-const NOT_FROM_CACHE_REASONS = new Set([
+const NOT_FROM_CACHE_REASONS: readonly string[] = [
   'ErrImageNeverPull',
   'ErrImagePull',
   'ImagePullBackOff',
@@ -13,12 +14,12 @@ const NOT_FROM_CACHE_REASONS = new Set([
   'ErrImageInspect',
   'RegistryUnavailable',
   'SignatureValidationFailed',
-]);
+];
 
 /** The container runs, ran (a completed init container counts: its code executed), or is about to start. */
 export function mayUseCache(container: PodContainer): boolean {
   return !(
-    container.state.kind === 'waiting' && NOT_FROM_CACHE_REASONS.has(container.state.reason)
+    container.state.kind === 'waiting' && NOT_FROM_CACHE_REASONS.includes(container.state.reason)
   );
 }
 
@@ -30,9 +31,8 @@ export interface CachedImage {
 }
 
 // Reconciles ask about the same containers against the same inventory again and again (every
-// pod event recomputes the node): the answer depends on nothing else, so it is kept for as long
-// as both objects live.
-const answers = new WeakMap<Inventory, WeakMap<PodContainer, CachedImage | null>>();
+// pod event recomputes the node): the answer depends on nothing else, so a memory keeps it for
+// as long as both objects live.
 
 /**
  * The cached image a container gets: the one its status says it started, else the one the
@@ -41,19 +41,22 @@ const answers = new WeakMap<Inventory, WeakMap<PodContainer, CachedImage | null>
 export function cachedImageOf(
   snapshot: NodeSnapshot,
   container: PodContainer,
+  memory?: DetectionMemory,
 ): CachedImage | undefined {
-  return cachedImageIn(snapshot.inventory, container);
+  return cachedImageIn(snapshot.inventory, container, memory);
 }
 
 /** cachedImageOf, for code that holds an inventory rather than a snapshot. */
 export function cachedImageIn(
   inventory: Inventory,
   container: PodContainer,
+  memory?: DetectionMemory,
 ): CachedImage | undefined {
-  let known = answers.get(inventory);
+  if (memory === undefined) return resolveCachedImage(inventory, container);
+  let known = memory.cachedImages.get(inventory);
   if (known === undefined) {
     known = new WeakMap();
-    answers.set(inventory, known);
+    memory.cachedImages.set(inventory, known);
   }
   let answer = known.get(container);
   if (answer === undefined) {

@@ -3,14 +3,24 @@ import type { DetectedFinding } from './finding.ts';
 import { alwaysPullImagesNotEnforced } from './rules/always-pull-not-enforced.ts';
 import { privateImageExposed } from './rules/private-image-exposed.ts';
 import { unauthorizedCachedImageUse } from './rules/unauthorized-use.ts';
+import { DetectionMemory } from './memory.ts';
 import type { NodeSnapshot } from './snapshot.ts';
 
-const rules: readonly ((snapshot: NodeSnapshot) => readonly DetectedFinding[])[] = [
+type RuleFunction = (snapshot: NodeSnapshot, memory: DetectionMemory) => readonly DetectedFinding[];
+
+const rules: readonly RuleFunction[] = [
   unauthorizedCachedImageUse,
   privateImageExposed,
   alwaysPullImagesNotEnforced,
 ];
 
-export function detect(snapshot: NodeSnapshot): DetectedFinding[] {
-  return rules.flatMap((rule) => rule(snapshot));
+/**
+ * The findings of one snapshot. `memory` is what the loop lets detection remember between
+ * snapshots (see DetectionMemory); the answer is the same with a fresh one, only slower.
+ */
+export function detect(
+  snapshot: NodeSnapshot,
+  memory: DetectionMemory = new DetectionMemory(),
+): DetectedFinding[] {
+  return rules.flatMap((rule) => rule(snapshot, memory));
 }

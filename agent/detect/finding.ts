@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { GenerationalMemo } from '../memo.ts';
+import type { DetectionMemory } from './memory.ts';
 import type { PullPolicy, TenantId } from './snapshot.ts';
 
 export const RULES = [
@@ -80,14 +80,17 @@ export type DetectedFinding =
 
 export type Finding = DetectedFinding & { readonly firstSeen: string; readonly lastSeen: string };
 
-// Every reconcile names every finding again; hashing is the costly part, so the IDs of the
-// findings a node has now are remembered (two generations of 8,192: a 20,000-image node's
-// ~5,000 findings fit in one).
-const ids = new GenerationalMemo<string, string>(8192);
+const hashId = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 20);
 
-/** Stable across agent restarts: a hash of what identifies the situation, not of when. */
-export function findingId(rule: Rule, ...parts: readonly string[]): string {
-  return ids.get([rule, ...parts].join('\0'), (key) =>
-    createHash('sha256').update(key).digest('hex').slice(0, 20),
-  );
+/**
+ * Stable across agent restarts: a hash of what identifies the situation, not of when. Every
+ * reconcile names every finding again and hashing is the costly part, so a memory keeps them.
+ */
+export function findingId(
+  memory: DetectionMemory | undefined,
+  rule: Rule,
+  ...parts: readonly string[]
+): string {
+  const key = [rule, ...parts].join('\0');
+  return memory === undefined ? hashId(key) : memory.findingIds.get(key, hashId);
 }

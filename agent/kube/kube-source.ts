@@ -69,7 +69,7 @@ export interface KubeSource {
   /** Namespace name -> labels. */
   namespaces(): Map<string, Record<string, string>>;
   /** Key: secretKey(namespace, name); only secrets the node's pods reference. */
-  secrets(): Map<string, SecretView>;
+  secrets(): ReadonlyMap<string, SecretView>;
   /** Key: kubeletEventKey(podUid, containerName). */
   kubeletEvents(): Map<string, KubeletImageEvent>;
   status(): KubeSourceStatus;

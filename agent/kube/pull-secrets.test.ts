@@ -188,3 +188,26 @@ t.test('secretRefsOf: live when any pod naming the secret is not finished', asyn
     'tenant-a/old': false,
   });
 });
+
+t.test(
+  'views() hands back the same map until a view changes (detection remembers per map)',
+  async (t) => {
+    const h = harness(t);
+    h.cache.update(secretRefsOf([pod('web', ['regcred', 'other'])]), new Set());
+    await eventually(() => h.cache.views().size === 2, 'both secrets read');
+    const first = h.cache.views();
+    t.equal(h.cache.views(), first, 'asked again: the very same map');
+    h.cache.update(secretRefsOf([pod('web', ['regcred'])]), new Set());
+    const fewer = h.cache.views();
+    t.not(fewer, first, 'a secret no longer referenced: a new map');
+    t.same([...fewer.keys()], ['tenant-a/regcred']);
+    t.equal(h.cache.views(), fewer);
+    h.answer = 'missing';
+    h.clock += TTL;
+    await eventually(
+      () => h.cache.views().get('tenant-a/regcred')?.state === 'missing',
+      'the re-read',
+    );
+    t.not(h.cache.views(), fewer, 'a view that changed: a new map');
+  },
+);

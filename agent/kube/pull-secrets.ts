@@ -89,6 +89,7 @@ export class PullSecretCache {
   readonly #timer: NodeJS.Timeout;
   #overflowReported = false;
   #stopped = false;
+  #lastViews: ReadonlyMap<string, SecretView> | undefined;
 
   constructor(options: PullSecretCacheOptions) {
     this.#options = options;
@@ -162,9 +163,23 @@ export class PullSecretCache {
     if (changed) this.#options.onChange();
   }
 
-  views(): Map<string, SecretView> {
+  /**
+   * The views of the secrets read so far: the same Map while none changed, since detection
+   * remembers what it worked out per secrets map (DetectionMemory).
+   */
+  views(): ReadonlyMap<string, SecretView> {
+    const last = this.#lastViews;
+    let count = 0;
+    let same = last !== undefined;
+    for (const [key, entry] of this.#entries) {
+      if (entry.view === undefined) continue;
+      count += 1;
+      if (same && last?.get(key) !== entry.view) same = false;
+    }
+    if (same && last !== undefined && last.size === count) return last;
     const views = new Map<string, SecretView>();
     for (const [key, entry] of this.#entries) if (entry.view) views.set(key, entry.view);
+    this.#lastViews = views;
     return views;
   }
 

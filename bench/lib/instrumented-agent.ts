@@ -98,7 +98,7 @@ process.on('message', (message: ParentMessage) => {
       v8.getHeapSpaceStatistics().map((space) => [space.space_name, space.space_used_size]),
     ),
     openFds: readdirSync('/proc/self/fd').length,
-    findings: running.agent.findings().length,
+    findings: running.agent.view.findings().length,
   });
 });
 

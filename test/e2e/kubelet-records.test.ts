@@ -112,7 +112,7 @@ t.test(
 
     await waitFor(
       'the agent to be ready',
-      () => (agent.agent.readiness().ready ? true : undefined),
+      () => (agent.agent.view.readiness().ready ? true : undefined),
       10_000,
       5,
     );
@@ -123,7 +123,7 @@ t.test(
       "the first answer after ready uses the kubelet's record",
     );
     t.match(
-      agent.agent.findings().find((f) => f.rule === 'private-image-exposed'),
+      agent.agent.view.findings().find((f) => f.rule === 'private-image-exposed'),
       { imageId: billing.id, exposedTenants: ['tenant-b'], owners: [owner] },
       'and so private-image-exposed is there from the start',
     );

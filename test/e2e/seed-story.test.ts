@@ -273,7 +273,7 @@ t.test(
         const finding = await waitFor(
           "the finding on Admin2's pod",
           () =>
-            agent.agent
+            agent.agent.view
               .findings()
               .find((f) => f.rule === 'unauthorized-cached-image-use' && f.pod === 'admin2-pod'),
           15_000,
@@ -281,7 +281,7 @@ t.test(
         );
         t.same(finding.owners, [owner]);
         t.same(
-          agent.agent
+          agent.agent.view
             .findings()
             .filter((f) => f.rule === 'unauthorized-cached-image-use')
             .map((f) => f.pod),

@@ -77,14 +77,14 @@ export async function startInProcessAgent(
     ...core,
     stop,
     logs: () => lines,
-    image: (imageId) => agent.images().find((i) => i.imageId === imageId),
+    image: (imageId) => agent.view.images().find((i) => i.imageId === imageId),
     settled: async (timeoutMs = 20_000) => {
       await waitFor(
         'the agent to be ready, settled and with no owner pending',
         () =>
-          agent.readiness().ready &&
+          agent.view.readiness().ready &&
           agent.settled() &&
-          agent.images().every((i) => i.ownerPending === undefined)
+          agent.view.images().every((i) => i.ownerPending === undefined)
             ? true
             : undefined,
         timeoutMs,

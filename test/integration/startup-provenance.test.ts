@@ -5,7 +5,7 @@
 // agent's real sources, provenance and detection in this process.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Finding } from '../../agent/detect/finding.ts';
 import {
   startEmbeddedApiServer,
@@ -105,6 +105,27 @@ function pulledEvent(namespace: string, pod: string, uid: string, image: string)
   };
 }
 
+/**
+ * Waits (up to 10 s) for the owners to become `expected`, then asserts them: an answer the API
+ * server has sent may still be on its way into the agent.
+ */
+async function ownersBecome(
+  t: Pick<Test, 'same'>,
+  agent: InProcessAgent,
+  imageId: string,
+  expected: ReturnType<typeof ownersOf>,
+): Promise<void> {
+  await agent.settled();
+  await waitFor(
+    'the expected owners',
+    () =>
+      JSON.stringify(ownersOf(agent, imageId)) === JSON.stringify(expected) ? true : undefined,
+    10_000,
+    20,
+  ).catch(() => undefined);
+  t.same(ownersOf(agent, imageId), expected);
+}
+
 function ownersOf(agent: InProcessAgent, imageId: string) {
   const image = agent.image(imageId);
   return {
@@ -115,7 +136,7 @@ function ownersOf(agent: InProcessAgent, imageId: string) {
 }
 
 function flaggedPods(agent: InProcessAgent): string[] {
-  return agent.agent
+  return agent.agent.view
     .findings()
     .filter((f) => f.rule === UNAUTHORIZED)
     .map((f) => `${f.namespace ?? ''}/${f.pod ?? ''}`)
@@ -208,8 +229,7 @@ t.test(
         };
         const agent = await startInProcessAgent(t, agentOptions);
         await answered(api, Object.values(arrivals));
-        await agent.settled();
-        t.same(ownersOf(agent, imageId), {
+        await ownersBecome(t, agent, imageId, {
           owners: ['alpha:tenant-a/regcred-a'],
           possibleOwners: [],
         });
@@ -222,8 +242,7 @@ t.test(
 
         // After a restart the owner read back from the state dir is the same.
         const again = await startInProcessAgent(t, agentOptions);
-        await again.settled();
-        t.same(ownersOf(again, imageId), {
+        await ownersBecome(t, again, imageId, {
           owners: ['alpha:tenant-a/regcred-a'],
           possibleOwners: [],
         });
@@ -336,10 +355,12 @@ t.test(
           extraArgs: ['--tenant-label', 'tenant', '--cri-poll-interval', '1s', ...c.extraArgs],
         });
         await answered(api, [/\/secrets\/mallory-cred$/, /\/secrets\/alice-cred$/]);
-        await agent.settled();
-        t.same(ownersOf(agent, imageId), { owners: c.owners, possibleOwners: c.possibleOwners });
+        await ownersBecome(t, agent, imageId, {
+          owners: [...c.owners],
+          possibleOwners: [...c.possibleOwners],
+        });
         t.same(flaggedPods(agent), c.flagged);
-        const m1 = agent.agent.findings().find((f) => f.pod === 'acl-m1');
+        const m1 = agent.agent.view.findings().find((f) => f.pod === 'acl-m1');
         t.equal(m1?.confidence, c.confidence);
         await agent.stop();
       });

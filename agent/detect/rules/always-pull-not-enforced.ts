@@ -2,9 +2,13 @@
 // pull policy other than Always, so neither AlwaysPullImages nor an equivalent policy is in force.
 import type { AlwaysPullImagesNotEnforced } from '../finding.ts';
 import { findingId } from '../finding.ts';
+import type { DetectionMemory } from '../memory.ts';
 import type { NodeSnapshot, PullPolicy } from '../snapshot.ts';
 
-export function alwaysPullImagesNotEnforced(snapshot: NodeSnapshot): AlwaysPullImagesNotEnforced[] {
+export function alwaysPullImagesNotEnforced(
+  snapshot: NodeSnapshot,
+  memory?: DetectionMemory,
+): AlwaysPullImagesNotEnforced[] {
   const counts: Record<PullPolicy, number> = { Always: 0, IfNotPresent: 0, Never: 0 };
   const pods = new Set<string>();
   for (const pod of snapshot.pods) {
@@ -27,7 +31,7 @@ export function alwaysPullImagesNotEnforced(snapshot: NodeSnapshot): AlwaysPullI
   return [
     {
       rule: 'always-pull-images-not-enforced',
-      id: findingId('always-pull-images-not-enforced', snapshot.node),
+      id: findingId(memory, 'always-pull-images-not-enforced', snapshot.node),
       severity: 'low',
       confidence: 'confirmed',
       node: snapshot.node,

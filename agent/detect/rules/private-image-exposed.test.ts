@@ -1,6 +1,7 @@
-// private-image-exposed remembers its answers between reconciles. Each case changes one input
-// of a snapshot whose other objects stay the same (as the agent hands them over) and checks
-// that the answer equals one worked out from scratch (a copied secrets map is a new context).
+// private-image-exposed remembers its answers between reconciles, in the DetectionMemory the
+// loop owns. Each case changes one input of a snapshot whose other objects stay the same (as the
+// agent hands them over) and checks that the answer, with the memory of the earlier snapshots,
+// equals one worked out from scratch (a fresh memory).
 import t from 'tap';
 import {
   cachedImage,
@@ -14,6 +15,7 @@ import {
 } from '../snapshot-builder.ts';
 import type { NodeSnapshot, RepositoryVisibility } from '../snapshot.ts';
 import { verdictKey } from '../snapshot.ts';
+import { DetectionMemory } from '../memory.ts';
 import { privateImageExposed } from './private-image-exposed.ts';
 
 const REG = 'registry.example.com';
@@ -42,8 +44,11 @@ const base = snapshotOf({
   provenance: [{ seed: SEED, owners: [owner('tenant-a', 'a-creds', 'a')] }],
 });
 
-const fromScratch = (s: NodeSnapshot) => privateImageExposed({ ...s, secrets: new Map(s.secrets) });
-const exposedTenants = (s: NodeSnapshot) => privateImageExposed(s).map((f) => f.exposedTenants);
+// One memory for the whole file, as the loop keeps one for its life.
+const memory = new DetectionMemory();
+const remembered = (s: NodeSnapshot) => privateImageExposed(s, memory);
+const fromScratch = (s: NodeSnapshot) => privateImageExposed(s, new DetectionMemory());
+const exposedTenants = (s: NodeSnapshot) => remembered(s).map((f) => f.exposedTenants);
 
 const id = imageId(SEED);
 const provenanceOf = (s: NodeSnapshot) => s.provenance.get(id);
@@ -109,10 +114,10 @@ const variants: readonly {
 
 for (const v of variants) {
   t.test(`remembered answers stay true: ${v.name}`, async (t) => {
-    privateImageExposed(base); // the answers the variant may reuse
+    remembered(base); // the answers the variant may reuse
     const changed = v.change(base);
     t.same(exposedTenants(changed), v.expected);
-    t.same(privateImageExposed(changed), fromScratch(changed), 'equal to an answer from scratch');
+    t.same(remembered(changed), fromScratch(changed), 'equal to an answer from scratch');
     // And back: the base answer is not spoiled by the variant's.
     t.same(exposedTenants(base), [['tenant-b', 'tenant-d']]);
   });
@@ -124,7 +129,8 @@ t.test('a listing that repeats the cache reuses the entry', async (t) => {
 });
 
 t.test('an unchanged snapshot gets the very same finding objects', async (t) => {
-  const first = privateImageExposed(base);
-  const second = privateImageExposed({ ...base });
+  const first = remembered(base);
+  const second = remembered({ ...base });
   t.equal(second[0], first[0]);
+  t.not(fromScratch(base)[0], first[0], 'a fresh memory remembers nothing');
 });

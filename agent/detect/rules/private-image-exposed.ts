@@ -5,12 +5,16 @@ import type { PodKeyring, Privacy } from '../access.ts';
 import { accessWith, isAuthorized, keyringOf, privacyOf } from '../access.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
+import { DetectionMemory, type RememberedExposure } from '../memory.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
 import type { InventoryEntry } from '../../image/inventory.ts';
 import type { ImageProvenance, NodeSnapshot, RepositoryVisibility, TenantId } from '../snapshot.ts';
 import { isPossibleOwner } from '../snapshot.ts';
 
-export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed[] {
+export function privateImageExposed(
+  snapshot: NodeSnapshot,
+  memory: DetectionMemory = new DetectionMemory(),
+): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
   // Pods of one namespace with the same pull secrets hold the same credentials: asking about
   // one of them answers for all; a tenant is exposed when any of its groups lacks access.
@@ -26,10 +30,10 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
     const tenant = snapshot.tenantOfNamespace(pod.namespace);
     groups += `${tenant}\0${key}\n`;
     const keyrings = keyringsByTenant.get(tenant) ?? [];
-    keyrings.push(keyringOf(snapshot.secrets, pod));
+    keyrings.push(keyringOf(snapshot.secrets, pod, memory));
     keyringsByTenant.set(tenant, keyrings);
   }
-  const answers = answersFor({
+  const answers = answersFor(memory, {
     node: snapshot.node,
     secrets: snapshot.secrets,
     verdicts: snapshot.verdicts,
@@ -44,7 +48,7 @@ export function privateImageExposed(snapshot: NodeSnapshot): PrivateImageExposed
       answer = {
         provenance,
         visibilities: entry.references.map((r) => snapshot.visibility.get(r.name)),
-        finding: exposureOf(snapshot, entry, provenance, keyringsByTenant),
+        finding: exposureOf(snapshot, entry, provenance, keyringsByTenant, memory),
       };
       answers.set(entry, answer);
     }
@@ -71,22 +75,26 @@ interface ExposureAnswer {
 
 // Every reconcile asks about every private image for every tenant; between two reconciles the
 // answer changes only if the image, its provenance, its visibility or the context did. The
-// answers of the last context are kept (sources hand over new objects when something changes).
-let remembered:
-  { context: ExposureContext; answers: WeakMap<InventoryEntry, ExposureAnswer> } | undefined;
-
-function answersFor(context: ExposureContext): WeakMap<InventoryEntry, ExposureAnswer> {
-  const last = remembered?.context;
+// memory keeps the answers of the last context (sources hand over new objects when something
+// changes).
+function answersFor(
+  memory: DetectionMemory,
+  context: ExposureContext,
+): WeakMap<InventoryEntry, ExposureAnswer> {
+  const last = memory.exposure as RememberedExposure<ExposureAnswer> | undefined;
+  const lastContext = last?.context as ExposureContext | undefined;
   if (
-    remembered === undefined ||
-    last?.node !== context.node ||
-    last.secrets !== context.secrets ||
-    last.verdicts !== context.verdicts ||
-    last.groups !== context.groups
+    last === undefined ||
+    lastContext?.node !== context.node ||
+    lastContext.secrets !== context.secrets ||
+    lastContext.verdicts !== context.verdicts ||
+    lastContext.groups !== context.groups
   ) {
-    remembered = { context, answers: new WeakMap() };
+    const fresh: RememberedExposure<ExposureAnswer> = { context, answers: new WeakMap() };
+    memory.exposure = fresh;
+    return fresh.answers;
   }
-  return remembered.answers;
+  return last.answers;
 }
 
 function stillValid(
@@ -106,6 +114,7 @@ function exposureOf(
   entry: InventoryEntry,
   provenance: ImageProvenance,
   keyringsByTenant: ReadonlyMap<TenantId, readonly PodKeyring[]>,
+  memory: DetectionMemory,
 ): PrivateImageExposed | undefined {
   let reference: ImageReference | undefined;
   let privacy: Privacy | undefined;
@@ -129,7 +138,7 @@ function exposureOf(
   const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
   return {
     rule: 'private-image-exposed',
-    id: findingId('private-image-exposed', snapshot.node, entry.id),
+    id: findingId(memory, 'private-image-exposed', snapshot.node, entry.id),
     severity: 'medium',
     confidence: 'likely',
     node: snapshot.node,

@@ -5,11 +5,15 @@ import { accessOf, isAuthorized, privacyOf } from '../access.ts';
 import { cachedImageOf, mayUseCache } from '../container-image.ts';
 import type { Confidence, OwnerRef, Severity, UnauthorizedCachedImageUse } from '../finding.ts';
 import { findingId } from '../finding.ts';
+import type { DetectionMemory } from '../memory.ts';
 import { ownerRefs, describeOwners, isoTime, possibleOwnerRefs } from '../owners.ts';
 import type { ImageProvenance, NodeSnapshot } from '../snapshot.ts';
 import { kubeletEventKey } from '../snapshot.ts';
 
-export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): UnauthorizedCachedImageUse[] {
+export function unauthorizedCachedImageUse(
+  snapshot: NodeSnapshot,
+  memory?: DetectionMemory,
+): UnauthorizedCachedImageUse[] {
   const findings: UnauthorizedCachedImageUse[] = [];
   for (const pod of snapshot.pods) {
     if (snapshot.ignoredNamespaces.has(pod.namespace)) continue;
@@ -20,13 +24,13 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
       const event = snapshot.kubeletEvents.get(kubeletEventKey(pod.uid, container.name));
       // KEP-2535 checked this pod's credentials before using the cache.
       if (event === 'already-present-verified' || event === 'pulled') continue;
-      const cached = cachedImageOf(snapshot, container);
+      const cached = cachedImageOf(snapshot, container, memory);
       if (cached === undefined) continue;
       const { reference, entry } = cached;
       const provenance = snapshot.provenance.get(entry.id);
       const privacy = privacyOf(snapshot, reference.name, provenance);
       if (!privacy.private) continue;
-      const access = accessOf(snapshot, pod, reference, entry.id, provenance);
+      const access = accessOf(snapshot, pod, reference, entry.id, provenance, memory);
       if (isAuthorized(access)) continue;
 
       // creationTimestamp has whole seconds: compare at that resolution, or a pod created
@@ -68,6 +72,7 @@ export function unauthorizedCachedImageUse(snapshot: NodeSnapshot): Unauthorized
       findings.push({
         rule: 'unauthorized-cached-image-use',
         id: findingId(
+          memory,
           'unauthorized-cached-image-use',
           snapshot.node,
           pod.uid,

@@ -1,0 +1,188 @@
+// The pure step of the loop: from what the sources say now and what the agent knew before, the
+// new provenance and the node snapshot detection reads. No I/O, no clock (the time is an input).
+import { podCredentialsFor } from '../detect/access.ts';
+import type { DetectionMemory } from '../detect/memory.ts';
+import type {
+  ImageProvenance,
+  KubeletImageEvent,
+  NodeSnapshot,
+  PodView,
+  SecretView,
+} from '../detect/snapshot.ts';
+import { tenantResolver } from '../detect/tenancy.ts';
+import type { ImageId } from '../image/digest.ts';
+import type { Inventory } from '../image/inventory.ts';
+import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
+import { foldResync, type OwnerCorrection } from '../provenance/update.ts';
+import type { ImageLocation } from '../credentials/keyring.ts';
+import type { RegistryAnswers } from './registry-questions.ts';
+
+/** What the agent knows about the cache's history, carried from one derive to the next. */
+export interface ProvenanceState {
+  readonly provenance: ReadonlyMap<ImageId, ImageProvenance>;
+  /** When each known image was first missing from a listing. */
+  readonly missingSince: ReadonlyMap<ImageId, number>;
+  /** The image IDs the last derive saw: an arrival is folded as new only once. */
+  readonly foldedImageIds: ReadonlySet<ImageId>;
+  /** Arrivals whose observed-pull attribution waits (a starting pod's secret is not read yet). */
+  readonly pendingArrivals: ReadonlySet<ImageId>;
+  /** Images whose owner is undecided, with why; never persisted. */
+  readonly ownerPending: ReadonlyMap<ImageId, string>;
+}
+
+export function initialProvenanceState(
+  provenance: ReadonlyMap<ImageId, ImageProvenance>,
+): ProvenanceState {
+  return {
+    provenance,
+    missingSince: new Map(),
+    foldedImageIds: new Set(),
+    pendingArrivals: new Set(),
+    ownerPending: new Map(),
+  };
+}
+
+/** What the sources say now. */
+export interface Observation {
+  readonly node: string;
+  /** ms since epoch. */
+  readonly now: number;
+  readonly inventory: Inventory;
+  /** The image IDs of the listing before the current one; undefined until two were seen. */
+  readonly listedBefore: ReadonlySet<string> | undefined;
+  readonly pods: readonly PodView[];
+  readonly namespaces: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  readonly tenantLabel: string | undefined;
+  readonly ignoredNamespaces: ReadonlySet<string>;
+  readonly secrets: ReadonlyMap<string, SecretView>;
+  readonly kubeletEvents: ReadonlyMap<string, KubeletImageEvent>;
+  readonly kubeletRecords: ReadonlyMap<ImageId, PulledRecord>;
+  /** The kubelet writes records on this node (its pulled/ directory exists). */
+  readonly kubeletRecordsAvailable: boolean;
+  readonly answers: RegistryAnswers;
+  /** How long an image must be gone from the cache before its provenance is forgotten. */
+  readonly forgetGraceMs: number;
+}
+
+export interface Derived {
+  readonly state: ProvenanceState;
+  readonly snapshot: NodeSnapshot;
+  readonly corrections: readonly OwnerCorrection[];
+  /** The provenance differs from the state's before: it is worth saving. */
+  readonly provenanceChanged: boolean;
+}
+
+export function derive(
+  before: ProvenanceState,
+  seen: Observation,
+  memory: DetectionMemory,
+): Derived {
+  const tenantOfNamespace = tenantResolver(seen.namespaces, seen.tenantLabel);
+  // The poller's previous listing stays until the cache changes again; were it used alone, a
+  // pod started minutes after a pull, holding any credential for the registry (a wrong one
+  // included), would be recorded as the puller and its own unauthorized use whitewashed. An
+  // arrival whose attribution waits stays new until it is decided.
+  const previousImageIds =
+    seen.listedBefore === undefined
+      ? undefined
+      : new Set(
+          [...(seen.listedBefore as ReadonlySet<ImageId>), ...before.foldedImageIds].filter(
+            (id) => !before.pendingArrivals.has(id),
+          ),
+        );
+  const folded = foldResync(before.provenance, {
+    inventory: seen.inventory,
+    pods: seen.pods,
+    credentialsOf: (pod: PodView, location: ImageLocation) =>
+      podCredentialsFor(seen.secrets, pod, location, memory),
+    tenantOfNamespace,
+    now: seen.now,
+    previousImageIds,
+    verdicts: seen.answers.verdicts,
+    kubeletEvents: seen.kubeletEvents,
+    kubeletRecords: seen.kubeletRecords,
+    missingSince: before.missingSince,
+    graceMs: seen.forgetGraceMs,
+  });
+  const state: ProvenanceState = {
+    provenance: folded.provenance,
+    missingSince: folded.missingSince,
+    foldedImageIds: new Set(seen.inventory.entries().map((e) => e.id)),
+    pendingArrivals:
+      previousImageIds === undefined
+        ? new Set()
+        : new Set([...folded.pending.keys()].filter((id) => !previousImageIds.has(id))),
+    // The same object while nothing changed: detection's memory is keyed by it.
+    ownerPending: sameEntries(before.ownerPending, folded.pending)
+      ? before.ownerPending
+      : folded.pending,
+  };
+  const snapshot: NodeSnapshot = {
+    node: seen.node,
+    takenAt: seen.now,
+    inventory: seen.inventory,
+    pods: seen.pods,
+    tenantOfNamespace,
+    ignoredNamespaces: seen.ignoredNamespaces,
+    secrets: seen.secrets,
+    provenance: state.provenance,
+    ...seen.answers,
+    kubeletEvents: seen.kubeletEvents,
+    kubeletVerification: kubeletVerification(seen.kubeletRecordsAvailable, seen.kubeletEvents),
+    ownerPending: state.ownerPending,
+  };
+  return {
+    state,
+    snapshot,
+    corrections: folded.corrections,
+    provenanceChanged: !sameProvenance(before.provenance, folded.provenance),
+  };
+}
+
+/** KEP-2535 visibly at work: records on disk, or the kubelet's "can be accessed" events. */
+function kubeletVerification(
+  recordsAvailable: boolean,
+  events: ReadonlyMap<string, KubeletImageEvent>,
+): NodeSnapshot['kubeletVerification'] {
+  if (recordsAvailable) return 'on';
+  const kinds = new Set(events.values());
+  if (kinds.has('already-present-verified')) return 'on';
+  if (kinds.has('already-present')) return 'off';
+  return 'unknown';
+}
+
+function sameEntries<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
+
+/** Equal knowledge, whether or not the objects are the same (what decides a save). */
+function sameProvenance(
+  a: ReadonlyMap<ImageId, ImageProvenance>,
+  b: ReadonlyMap<ImageId, ImageProvenance>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, p] of a) {
+    const q = b.get(id);
+    if (q === p) continue;
+    if (
+      q === undefined ||
+      q.cachedSince !== p.cachedSince ||
+      q.nodeWide !== p.nodeWide ||
+      q.owners.length !== p.owners.length ||
+      !p.owners.every((x, i) => {
+        const y = q.owners[i];
+        return (
+          y !== undefined &&
+          x.tenant === y.tenant &&
+          x.secret === y.secret &&
+          x.lastSeen === y.lastSeen &&
+          x.source === y.source
+        );
+      })
+    )
+      return false;
+  }
+  return true;
+}

@@ -1,0 +1,199 @@
+// The agent's loop: sources -> derive() -> one immutable snapshot -> detect() -> read model.
+// Every change (a pod event, a cache change, a secret or registry answer) schedules one
+// reconcile, coalescing bursts; a periodic resync re-reads what is only polled. The loop owns
+// the state that lives across reconciles (provenance, detection's memory) and nothing else:
+// the registry questions, the kubelet's records, saving and the read model each have their
+// own owner.
+import type { Logger } from 'pino';
+import { detect } from '../detect/detect.ts';
+import { DetectionMemory } from '../detect/memory.ts';
+import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageId } from '../image/digest.ts';
+import { derive, initialProvenanceState, type ProvenanceState } from './derive.ts';
+import { KubeletRecords } from './kubelet-records.ts';
+import type { CachePort, KubePort, ProvenancePort, RegistryPort } from './ports.ts';
+import { ProvenanceSaver } from './provenance-saver.ts';
+import { ReadModel } from './read-model.ts';
+import { RegistryQuestions } from './registry-questions.ts';
+
+export interface NodeAgentOptions {
+  readonly node: string;
+  readonly cache: CachePort;
+  readonly kube: KubePort;
+  readonly registry: RegistryPort;
+  readonly provenance: ProvenancePort;
+  readonly initialProvenance: ReadonlyMap<ImageId, ImageProvenance>;
+  readonly tenantLabel: string | undefined;
+  readonly ignoredNamespaces: readonly string[];
+  readonly resyncIntervalMs: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+  /** How long an image must be gone from the cache before its provenance is forgotten. */
+  readonly forgetGraceMs?: number;
+}
+
+export class NodeAgent {
+  readonly node: string;
+  /** What the HTTP API and the metrics read. */
+  readonly view: ReadModel;
+  readonly #o: NodeAgentOptions;
+  readonly #now: () => number;
+  readonly #memory = new DetectionMemory();
+  readonly #ignored: ReadonlySet<string>;
+  readonly #records: KubeletRecords;
+  readonly #questions: RegistryQuestions;
+  readonly #saver: ProvenanceSaver;
+  #state: ProvenanceState;
+  #scheduled: NodeJS.Timeout | undefined;
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #lastKubeError: string | undefined;
+
+  constructor(options: NodeAgentOptions) {
+    this.#o = options;
+    this.node = options.node;
+    this.#now = options.now ?? Date.now;
+    this.#ignored = new Set(options.ignoredNamespaces);
+    this.#state = initialProvenanceState(options.initialProvenance);
+    this.view = new ReadModel({ ...options, memory: this.#memory });
+    this.#records = new KubeletRecords(options.provenance, options.logger);
+    this.#saver = new ProvenanceSaver(options.provenance, options.logger, () => {
+      this.view.countError('state');
+    });
+    this.#questions = new RegistryQuestions({
+      registry: options.registry,
+      now: this.#now,
+      onAnswer: () => {
+        this.changed();
+      },
+      onError: (error) => {
+        this.view.countError('registry');
+        options.logger.warn({ source: 'registry', err: String(error) }, 'registry question failed');
+      },
+    });
+  }
+
+  start(): void {
+    this.#resyncTimer = setInterval(() => {
+      void this.resync();
+    }, this.#o.resyncIntervalMs);
+    this.#resyncTimer.unref();
+    this.changed();
+  }
+
+  /**
+   * A source changed: recompute soon, coalescing bursts of events. The kubelet's records of
+   * images a listing brought are read first, so no reconcile decides an image's owner without
+   * the kubelet's own account of it.
+   */
+  changed(): void {
+    if (this.#stopped || this.#scheduled !== undefined) return;
+    this.#scheduled = setTimeout(() => {
+      void this.#records
+        .readNew(() => this.#o.cache.inventory())
+        .then(() => {
+          this.#scheduled = undefined;
+          this.reconcile();
+        });
+    }, 10);
+  }
+
+  /** Re-reads what is only polled (every cached image's kubelet record) and recomputes. */
+  async resync(): Promise<void> {
+    this.#questions.forgetOld();
+    await this.#records.readAll(this.#o.cache.inventory());
+    this.reconcile();
+  }
+
+  reconcile(): void {
+    if (this.#stopped) return;
+    const started = performance.now();
+    const inventory = this.#o.cache.inventory();
+    const kube = this.#o.kube;
+    const derived = derive(
+      this.#state,
+      {
+        node: this.node,
+        now: this.#now(),
+        inventory,
+        listedBefore: this.#o.cache.previousImageIds(),
+        pods: kube.pods(),
+        namespaces: kube.namespaces(),
+        tenantLabel: this.#o.tenantLabel,
+        ignoredNamespaces: this.#ignored,
+        secrets: kube.secrets(),
+        kubeletEvents: kube.kubeletEvents(),
+        kubeletRecords: this.#records.records(),
+        kubeletRecordsAvailable: this.#records.available(),
+        answers: this.#questions.answers(),
+        forgetGraceMs: this.#o.forgetGraceMs ?? Math.max(2 * this.#o.resyncIntervalMs, 120_000),
+      },
+      this.#memory,
+    );
+    this.#state = derived.state;
+    const { snapshot } = derived;
+    const change = this.view.publish(snapshot, detect(snapshot, this.#memory), {
+      durationSeconds: (performance.now() - started) / 1000,
+      listingFolded: this.#records.readFor(inventory) && this.#o.cache.status().synced,
+    });
+    this.#log(derived.corrections, change);
+    this.#questions.askFor(snapshot, this.#memory);
+    this.#noteKubeHealth();
+    const current = () => this.#state.provenance;
+    if (derived.provenanceChanged) this.#saver.changed(current);
+    else this.#saver.retry(current);
+  }
+
+  /** No registry question or reconcile is outstanding: the findings reflect every answer. */
+  settled(): boolean {
+    return this.#questions.settled() && this.#scheduled === undefined;
+  }
+
+  noteCriError(): void {
+    this.view.countError('cri');
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#scheduled !== undefined) clearTimeout(this.#scheduled);
+    if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
+    await this.#saver.flush(() => this.#state.provenance);
+  }
+
+  #log(
+    corrections: ReturnType<typeof derive>['corrections'],
+    change: ReturnType<ReadModel['publish']>,
+  ): void {
+    const log = this.#o.logger;
+    for (const c of corrections) {
+      const dropped = c.dropped.map((o) => ({
+        tenant: o.tenant,
+        namespace: o.namespace,
+        source: o.source,
+      }));
+      log.info(
+        { source: 'provenance', imageId: c.imageId, dropped, by: c.by },
+        'owner corrected by stronger evidence',
+      );
+    }
+    for (const f of change.added) {
+      const { id, rule, severity, namespace, pod, container, image } = f;
+      log.info(
+        { finding: id, rule, severity, namespace, pod, container, image },
+        'finding detected',
+      );
+    }
+    for (const f of change.retired) {
+      const { id, rule, namespace, pod } = f;
+      log.info({ finding: id, rule, namespace, pod }, 'finding retired');
+    }
+  }
+
+  /** Counts each new failure of the Kubernetes side once (not every reconcile it lasts). */
+  #noteKubeHealth(): void {
+    const { lastError } = this.#o.kube.health();
+    if (lastError !== undefined && lastError !== this.#lastKubeError)
+      this.view.countError('kubernetes');
+    this.#lastKubeError = lastError;
+  }
+}

@@ -1,0 +1,118 @@
+// The owner of registry questions: what it asks, what it answers while the registry is silent or
+// fails, and that detection sees the same answers object until an answer changes.
+import t from 'tap';
+import { DetectionMemory } from '../detect/memory.ts';
+import {
+  cachedImage,
+  container,
+  credential,
+  pod,
+  secret,
+  snapshotOf,
+} from '../detect/snapshot-builder.ts';
+import type {
+  CredentialVerdict,
+  CredentialView,
+  RepositoryVisibility,
+} from '../detect/snapshot.ts';
+import type { RegistryPort } from './ports.ts';
+import { RegistryQuestions } from './registry-questions.ts';
+
+const REG = 'registry.example.com';
+const APP = `${REG}/team-a/app:v1`;
+
+function verifiable(c: CredentialView): CredentialView {
+  return {
+    ...c,
+    authorization: { fingerprint: c.fingerprint, basicAuthorization: () => 'Basic eA==' },
+  };
+}
+
+const snapshot = snapshotOf({
+  images: [cachedImage('app', { tags: [APP] })],
+  pods: [
+    pod('team-b', 'always', [container(APP, { policy: 'Always' })], { pullSecrets: ['pull'] }),
+  ],
+  secrets: [secret('team-b', 'pull', [verifiable(credential(REG, 'b'))])],
+});
+
+interface Harness {
+  readonly questions: RegistryQuestions;
+  readonly asked: string[];
+  readonly errors: unknown[];
+  answered: number;
+}
+
+function harness(port: Partial<RegistryPort>): Harness {
+  const h: Harness = {
+    asked: [],
+    errors: [],
+    answered: 0,
+    questions: undefined as unknown as RegistryQuestions,
+  };
+  const registry = {
+    repositoryVisibility: (name: string): Promise<RepositoryVisibility> => {
+      h.asked.push(`visibility ${name}`);
+      return Promise.resolve({ visibility: 'private', basis: 'test', nodeCredentials: false });
+    },
+    verifyCredential: (_c: unknown, name: string): Promise<CredentialVerdict> => {
+      h.asked.push(`verify ${name}`);
+      return Promise.resolve('can-read');
+    },
+    probeCounts: () => new Map<string, number>(),
+    ...port,
+  } satisfies RegistryPort;
+  return Object.assign(h, {
+    questions: new RegistryQuestions({
+      registry,
+      now: () => 1_000_000,
+      onAnswer: () => {
+        h.answered += 1;
+      },
+      onError: (e) => h.errors.push(e),
+    }),
+  });
+}
+
+const settled = async (h: Harness) => {
+  while (!h.questions.settled()) await new Promise((r) => setImmediate(r));
+};
+
+t.test(
+  'asks once per repository and credential while the answers are fresh, Always included',
+  async (t) => {
+    const h = harness({});
+    const memory = new DetectionMemory();
+    h.questions.askFor(snapshot, memory);
+    await settled(h);
+    h.questions.askFor(snapshot, memory);
+    await settled(h);
+    t.same(h.asked.sort(), [`verify ${REG}/team-a/app`, `visibility ${REG}/team-a/app`]);
+    t.same([...h.questions.answers().verdicts.values()], ['can-read']);
+  },
+);
+
+t.test(
+  'a question that fails is answered "unknown", so nothing waits on it for ever',
+  async (t) => {
+    const h = harness({ verifyCredential: () => Promise.reject(new Error('connection reset')) });
+    h.questions.askFor(snapshot, new DetectionMemory());
+    await settled(h);
+    t.same([...h.questions.answers().verdicts.values()], ['unknown']);
+    t.equal(h.errors.length, 1);
+    t.equal(h.answered, 2, 'both questions ended in a call back');
+  },
+);
+
+t.test('the answers object stays the same until an answer changes', async (t) => {
+  const h = harness({});
+  const empty = h.questions.answers();
+  t.equal(h.questions.answers(), empty);
+  h.questions.askFor(snapshot, new DetectionMemory());
+  await settled(h);
+  const answered = h.questions.answers();
+  t.not(answered, empty);
+  t.equal(h.questions.answers(), answered);
+  h.questions.forgetOld(); // nothing is old yet
+  t.equal(h.questions.answers(), answered);
+});
