@@ -31,7 +31,8 @@ import type {
  */
 export interface CriReader {
   readonly endpoint: string;
-  version(): Promise<Result<RuntimeVersion, CriError>>;
+  /** `timeoutMs`: a shorter deadline than the client's, e.g. to check that the runtime answers. */
+  version(options?: { readonly timeoutMs?: number }): Promise<Result<RuntimeVersion, CriError>>;
   listImages(): Promise<Result<Listing<CriImage>, CriError>>;
   /** `undefined` when the runtime says the image is not present (as the kubelet's check sees it). */
   imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>>;
@@ -39,6 +40,14 @@ export interface CriReader {
   listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>>;
   listContainers(): Promise<Result<Listing<CriContainer>, CriError>>;
   containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>>;
+  /**
+   * Calls `listener(false)` each time the connection to the runtime drops (the runtime stopped,
+   * crashed or restarted), at once, without waiting for a call to fail, and `listener(true)`
+   * each time it is established. Sends nothing to the runtime. Returns a function that stops
+   * the calls. Optional: readers without a connection of their own (fakes, benchmarks) leave
+   * it out.
+   */
+  onConnectionChange?(listener: (connected: boolean) => void): () => void;
   close(): void;
 }
 
@@ -147,7 +156,9 @@ class GrpcCriReader implements CriReader {
   }
 
   /** Probes v1 first, then v1alpha2, as the kubelet does; remembers the answer until it fails. */
-  async #negotiate(): Promise<Result<{ api: CriApiVersion; raw: unknown }, CriError>> {
+  async #negotiate(
+    timeoutMs = this.#callTimeoutMs,
+  ): Promise<Result<{ api: CriApiVersion; raw: unknown }, CriError>> {
     let last: CriError | undefined;
     for (const api of CRI_API_VERSIONS) {
       const answer = await this.#unary(
@@ -155,7 +166,7 @@ class GrpcCriReader implements CriReader {
         'RuntimeService',
         'Version',
         { version: KUBELET_API_VERSION },
-        this.#callTimeoutMs,
+        timeoutMs,
       );
       if (answer.ok) {
         this.#api = api;
@@ -198,8 +209,10 @@ class GrpcCriReader implements CriReader {
     return err({ kind: 'invalid-response', endpoint: this.endpoint, method, message });
   }
 
-  async version(): Promise<Result<RuntimeVersion, CriError>> {
-    const negotiated = await this.#negotiate();
+  async version(
+    options: { readonly timeoutMs?: number } = {},
+  ): Promise<Result<RuntimeVersion, CriError>> {
+    const negotiated = await this.#negotiate(options.timeoutMs);
     if (!negotiated.ok) return negotiated;
     const raw = (negotiated.value.raw ?? {}) as Record<string, unknown>;
     const s = (k: string): string => (typeof raw[k] === 'string' ? raw[k] : '');
@@ -283,6 +296,26 @@ class GrpcCriReader implements CriReader {
     if (raw === null || raw === undefined) return ok(undefined);
     const converted = convertContainerStatus(raw);
     return converted.ok ? ok(converted.value) : this.#invalid('ContainerStatus', converted.error);
+  }
+
+  onConnectionChange(listener: (connected: boolean) => void): () => void {
+    const READY = grpc.connectivityState.READY;
+    let active = true;
+    // grpc-js calls a watcher once, on the first change away from the state it was given.
+    const watch = (from: grpc.connectivityState): void => {
+      if (!active || this.#closed) return;
+      this.#channel.watchConnectivityState(from, Infinity, () => {
+        // Closing the channel (SHUTDOWN) is not the runtime going away.
+        if (!active || this.#closed) return;
+        const state = this.#channel.getConnectivityState(false);
+        if ((from === READY) !== (state === READY)) listener(state === READY);
+        watch(state);
+      });
+    };
+    watch(this.#channel.getConnectivityState(false));
+    return () => {
+      active = false;
+    };
   }
 
   close(): void {

@@ -47,6 +47,15 @@ export function criErrorFromGrpc(endpoint: string, method: string, error: unknow
   return { kind: kindByStatus.get(code) ?? 'internal', endpoint, method, message: detail };
 }
 
+/**
+ * The runtime answered, and asking again at once would only get the same answer at the same
+ * cost: a response over the size limit, or one that cannot be decoded. Worth retrying at the
+ * usual pace, not within seconds.
+ */
+export function isLastingError(error: CriError): boolean {
+  return error.kind === 'resource-exhausted' || error.kind === 'invalid-response';
+}
+
 /** One line an SRE can act on: what failed, where, and what to check. */
 export function describeCriError(error: CriError): string {
   const where = `${error.method} on ${error.endpoint}`;
