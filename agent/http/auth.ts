@@ -8,25 +8,14 @@
 // Protecting the API server: requests without a well-formed bearer token never cause a review;
 // decisions are cached (bounded, keyed by a SHA-256 of the token, never the token); identical
 // concurrent reviews share one request; and all reviews together stay under a rate budget.
-
-/* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment --
-   client-node's models (V1TokenReview...) are data-only classes and its serializer takes plain
-   objects, as client-node's own examples write them. */
+//
+// The reviews go through the agent's one Kubernetes client stack (kube/kube-http.ts), the same
+// credentials and error values as its lists, watches and secret reads.
 
 import { createHash } from 'node:crypto';
-import {
-  ApiException,
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  Observable,
-} from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  KubeConfig,
-  RequestContext,
-  ResponseContext,
-} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { postReview, type KubeRequestError } from '../kube/kube-http.ts';
 import { ExpiringCache, RateBudget } from './decision-cache.ts';
 
 /** Probes must work without credentials: the kubelet sends none. */
@@ -127,30 +116,45 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Aborts a client-node request after `ms`: a hung API server must not hold requests forever. */
-function timeoutOptions(ms: number): ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (context: RequestContext) => {
-          context.setSignal(AbortSignal.timeout(ms));
-          return new Observable(Promise.resolve(context));
-        },
-        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
+const ACCESS_REVIEWS = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
+
+/**
+ * A failure described without anything from the request (which carried the token): for an
+ * HTTP error only its status, since the server's message could quote the request.
+ */
+function describeFailure(error: KubeRequestError): string {
+  return error.kind === 'http'
+    ? `the API server answered HTTP ${error.status}`
+    : `${error.kind}: ${error.message}`;
 }
 
-/** A failure described without anything from the request (which carried the token). */
-function describeFailure(e: unknown): string {
-  if (e instanceof ApiException) return `the API server answered HTTP ${e.code}`;
-  if (e instanceof Error) {
-    const cause = e.cause instanceof Error ? ` (${e.cause.message})` : '';
-    return `${e.name}: ${e.message}${cause}`;
-  }
-  return 'unknown error';
+type JsonObject = Readonly<Record<string, unknown>>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringAt(record: JsonObject, field: string): string | undefined {
+  const value = record[field];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function stringsAt(record: JsonObject, field: string): string[] {
+  const value = record[field];
+  return Array.isArray(value) ? value.filter((item) => typeof item === 'string') : [];
+}
+
+/** A review's `status`, or an empty one when the answer has none. */
+function statusOf(answer: unknown): JsonObject {
+  return isObject(answer) && isObject(answer['status']) ? answer['status'] : {};
+}
+
+/** TokenReview `status.user.extra`: a map of string lists (authentication/v1 UserInfo). */
+function extraOf(user: JsonObject): Readonly<Record<string, string[]>> | undefined {
+  const extra = user['extra'];
+  if (!isObject(extra)) return undefined;
+  return Object.fromEntries(Object.keys(extra).map((key) => [key, stringsAt(extra, key)]));
 }
 
 export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAuthorizer {
@@ -163,8 +167,7 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
   const audiences = options.audiences ?? [];
   const { logger } = options;
 
-  const authn = options.kubeConfig.makeApiClient(AuthenticationV1Api);
-  const authz = options.kubeConfig.makeApiClient(AuthorizationV1Api);
+  const { kubeConfig } = options;
   // Separate caches: a flood of made-up tokens fills only the denied one and cannot evict the
   // decisions of the clients that are allowed.
   const allowedIdentities = new ExpiringCache<Authentication>(maxEntries, now);
@@ -176,7 +179,7 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
 
   let lastFailureLog = Number.NEGATIVE_INFINITY;
   let suppressedFailures = 0;
-  const logFailure = (review: string, e: unknown): void => {
+  const logFailure = (review: string, error: KubeRequestError): void => {
     // While the API server is down every review fails; one line per 10 s is enough.
     if (now() - lastFailureLog < 10_000) {
       suppressedFailures += 1;
@@ -184,7 +187,7 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
     }
     lastFailureLog = now();
     logger.warn(
-      { review, error: describeFailure(e), suppressedSinceLastLog: suppressedFailures },
+      { review, error: describeFailure(error), suppressedSinceLastLog: suppressedFailures },
       'an authentication review failed; answering 503',
     );
     suppressedFailures = 0;
@@ -201,28 +204,27 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
   }
 
   async function tokenReview(token: string, tokenKey: string): Promise<Review<Authentication>> {
-    let status;
-    try {
-      const answer = await authn.createTokenReview(
-        {
-          body: {
-            apiVersion: 'authentication.k8s.io/v1',
-            kind: 'TokenReview',
-            spec: { token, ...(audiences.length > 0 ? { audiences: [...audiences] } : {}) },
-          },
-        },
-        timeoutOptions(reviewTimeout),
-      );
-      status = answer.status;
-    } catch (e) {
-      logFailure('TokenReview', e);
+    const answer = await postReview(
+      kubeConfig,
+      TOKEN_REVIEWS,
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, ...(audiences.length > 0 ? { audiences: [...audiences] } : {}) },
+      },
+      { timeoutMs: reviewTimeout },
+    );
+    if (!answer.ok) {
+      logFailure('TokenReview', answer.error);
       return { kind: 'unavailable' };
     }
-    const user = status?.user;
+    const status = statusOf(answer.value);
+    const user = isObject(status['user']) ? status['user'] : {};
+    const username = stringAt(user, 'username');
     const audienceOk =
-      audiences.length === 0 || (status?.audiences ?? []).some((a) => audiences.includes(a));
-    if (status?.authenticated !== true || !user?.username || !audienceOk) {
-      logger.debug({ error: status?.error }, 'bearer token refused by TokenReview');
+      audiences.length === 0 || stringsAt(status, 'audiences').some((a) => audiences.includes(a));
+    if (status['authenticated'] !== true || !username || !audienceOk) {
+      logger.debug({ error: stringAt(status, 'error') }, 'bearer token refused by TokenReview');
       const refused: Authentication = { authenticated: false };
       deniedIdentities.set(tokenKey, refused, deniedTtl);
       return { kind: 'answer', value: refused };
@@ -230,10 +232,10 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
     const identity: Authentication = {
       authenticated: true,
       user: {
-        username: user.username,
-        uid: user.uid,
-        groups: user.groups ?? [],
-        extra: user.extra,
+        username,
+        uid: stringAt(user, 'uid'),
+        groups: stringsAt(user, 'groups'),
+        extra: extraOf(user),
       },
     };
     allowedIdentities.set(tokenKey, identity, allowedTtl);
@@ -245,36 +247,34 @@ export function kubernetesAuthorizer(options: KubernetesAuthOptions): RequestAut
     path: string,
     decisionKey: string,
   ): Promise<Review<AuthOutcome>> {
-    let status;
-    try {
-      const answer = await authz.createSubjectAccessReview(
-        {
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: {
-              user: user.username,
-              groups: [...user.groups],
-              ...(user.uid === undefined ? {} : { uid: user.uid }),
-              ...(user.extra === undefined ? {} : { extra: { ...user.extra } }),
-              nonResourceAttributes: { path, verb: 'get' },
-            },
-          },
+    const answer = await postReview(
+      kubeConfig,
+      ACCESS_REVIEWS,
+      {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: user.username,
+          groups: [...user.groups],
+          ...(user.uid === undefined ? {} : { uid: user.uid }),
+          ...(user.extra === undefined ? {} : { extra: { ...user.extra } }),
+          nonResourceAttributes: { path, verb: 'get' },
         },
-        timeoutOptions(reviewTimeout),
-      );
-      status = answer.status;
-    } catch (e) {
-      logFailure('SubjectAccessReview', e);
+      },
+      { timeoutMs: reviewTimeout },
+    );
+    if (!answer.ok) {
+      logFailure('SubjectAccessReview', answer.error);
       return { kind: 'unavailable' };
     }
-    if (status?.allowed === true && status.denied !== true) {
+    const status = statusOf(answer.value);
+    if (status['allowed'] === true && status['denied'] !== true) {
       const outcome: AuthOutcome = { allowed: true, user: user.username };
       allowedDecisions.set(decisionKey, outcome, allowedTtl);
       return { kind: 'answer', value: outcome };
     }
     logger.debug(
-      { user: user.username, path, reason: status?.reason },
+      { user: user.username, path, reason: stringAt(status, 'reason') },
       'request refused by SubjectAccessReview',
     );
     const outcome: AuthOutcome = {

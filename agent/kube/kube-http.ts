@@ -1,7 +1,7 @@
-// Raw GET and watch requests to the API server with the kubeconfig's credentials applied by
-// client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer token from
-// a token, token file, exec plugin or OIDC provider, proxy agent), so that list and watch
-// objects arrive as the server's JSON and a watch's timeouts are ours to choose. Given an
+// Raw GET, review POST and watch requests to the API server with the kubeconfig's credentials
+// applied by client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer
+// token from a token, token file, exec plugin or OIDC provider, proxy agent), so that objects
+// arrive as the server's JSON and a watch's timeouts are ours to choose. Given an
 // ApiServerConnections, requests share its keep-alive sockets instead of client-node's agent
 // (which closes each socket after one request); a proxied cluster keeps client-node's proxy agent.
 //
@@ -66,9 +66,11 @@ function headerObject(
 
 async function prepare(
   kubeConfig: KubeConfig,
+  method: 'GET' | 'POST',
   path: string,
   query: Query,
   connections: ApiServerConnections | undefined,
+  body?: string,
 ): Promise<Result<PreparedRequest, KubeRequestError>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) return err({ kind: 'config', message: 'the kubeconfig has no current cluster' });
@@ -97,9 +99,13 @@ async function prepare(
     if (agent === undefined) return err({ kind: 'aborted', message: 'the source was stopped' });
     options.agent = agent;
   }
-  options.method = 'GET';
+  options.method = method;
   const headers = headerObject(options.headers);
   options.headers = { ...headers, Accept: 'application/json', 'User-Agent': USER_AGENT };
+  if (body !== undefined) {
+    options.headers['Content-Type'] = 'application/json';
+    options.headers['Content-Length'] = Buffer.byteLength(body);
+  }
   const request = url.protocol === 'http:' ? http.request : https.request;
   return ok({ url, options, request });
 }
@@ -132,6 +138,11 @@ export interface GetOptions extends RequestOptions {
   readonly timeoutMs: number;
 }
 
+export interface PostOptions extends Partial<RequestOptions> {
+  /** Bounds the whole exchange. */
+  readonly timeoutMs: number;
+}
+
 /** GET that reads the whole answer as JSON. */
 export async function getJson(
   kubeConfig: KubeConfig,
@@ -139,11 +150,29 @@ export async function getJson(
   query: Query,
   options: GetOptions,
 ): Promise<Result<unknown, KubeRequestError>> {
-  const first = await getJsonOnce(kubeConfig, path, query, options);
+  const first = await requestJsonOnce(kubeConfig, 'GET', path, query, undefined, options);
   // The server may close an idle keep-alive socket just as we send on it (Node's
   // request.reusedSocket documentation): a GET is safe to send once more, on a new socket.
   return first.staleSocket
-    ? (await getJsonOnce(kubeConfig, path, query, options)).result
+    ? (await requestJsonOnce(kubeConfig, 'GET', path, query, undefined, options)).result
+    : first.result;
+}
+
+/**
+ * POST of a JSON object whose answer (2xx) is read as JSON, for the API server's review
+ * requests (TokenReview, SubjectAccessReview), which store nothing: like a GET, such a request
+ * is sent once more on a new socket when a reused one turns out to be closed already.
+ */
+export async function postReview(
+  kubeConfig: KubeConfig,
+  path: string,
+  body: unknown,
+  options: PostOptions,
+): Promise<Result<unknown, KubeRequestError>> {
+  const text = JSON.stringify(body);
+  const first = await requestJsonOnce(kubeConfig, 'POST', path, {}, text, options);
+  return first.staleSocket
+    ? (await requestJsonOnce(kubeConfig, 'POST', path, {}, text, options)).result
     : first.result;
 }
 
@@ -153,15 +182,20 @@ interface Attempt {
   readonly staleSocket: boolean;
 }
 
-async function getJsonOnce(
+async function requestJsonOnce(
   kubeConfig: KubeConfig,
+  method: 'GET' | 'POST',
   path: string,
   query: Query,
-  options: GetOptions,
+  body: string | undefined,
+  options: PostOptions,
 ): Promise<Attempt> {
-  const prepared = await prepare(kubeConfig, path, query, options.connections);
+  const prepared = await prepare(kubeConfig, method, path, query, options.connections, body);
   if (!prepared.ok) return { result: prepared, staleSocket: false };
   const { url, options: requestOptions, request } = prepared.value;
+  // A GET answers 200; a create answers 201 (200 from some servers for reviews).
+  const success = (status: number): boolean =>
+    method === 'GET' ? status === 200 : status >= 200 && status < 300;
   return new Promise((resolve) => {
     let settled = false;
     let failure: KubeRequestError | undefined;
@@ -170,7 +204,7 @@ async function getJsonOnce(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      options.signal.removeEventListener('abort', onAbort);
+      options.signal?.removeEventListener('abort', onAbort);
       resolve({ result, staleSocket });
     };
     const fail = (error: KubeRequestError): void => {
@@ -189,17 +223,20 @@ async function getJsonOnce(
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           complete = true;
-          const body = Buffer.concat(chunks).toString('utf8');
+          const answer = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
-          if (status !== 200) {
-            settle(err(httpError(status, body)));
+          if (!success(status)) {
+            settle(err(httpError(status, answer)));
             return;
           }
           try {
-            settle(ok(JSON.parse(body) as unknown));
+            settle(ok(JSON.parse(answer) as unknown));
           } catch {
             settle(
-              err({ kind: 'protocol', message: `the answer to GET ${url.pathname} is not JSON` }),
+              err({
+                kind: 'protocol',
+                message: `the answer to ${method} ${url.pathname} is not JSON`,
+              }),
             );
           }
         });
@@ -232,12 +269,12 @@ async function getJsonOnce(
     const timer = setTimeout(() => {
       fail({
         kind: 'timeout',
-        message: `no answer to GET ${url.pathname} within ${options.timeoutMs} ms`,
+        message: `no answer to ${method} ${url.pathname} within ${options.timeoutMs} ms`,
       });
     }, options.timeoutMs);
-    if (options.signal.aborted) onAbort();
-    else options.signal.addEventListener('abort', onAbort, { once: true });
-    req.end();
+    if (options.signal?.aborted === true) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    req.end(body);
   });
 }
 
@@ -267,7 +304,13 @@ export async function streamWatch(
   query: Query,
   options: WatchStreamOptions,
 ): Promise<Result<WatchEnd, KubeRequestError>> {
-  const prepared = await prepare(kubeConfig, path, { ...query, watch: true }, options.connections);
+  const prepared = await prepare(
+    kubeConfig,
+    'GET',
+    path,
+    { ...query, watch: true },
+    options.connections,
+  );
   if (!prepared.ok) return prepared;
   const { url, options: requestOptions, request } = prepared.value;
   return new Promise((resolve) => {
