@@ -1,6 +1,62 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The agent's layers, lowest first. A module imports from its own layer and the layers below,
+// never from one above: facts enter at the sources, are decided in the pure core and leave
+// through the outputs (README "Contributing" draws it). Entries are folders under agent/, or
+// files at agent/'s top.
+const LAYERS = [
+  {
+    name: 'foundation',
+    parts: [
+      'brand.ts',
+      'result.ts',
+      'memo.ts',
+      'lru.ts',
+      'same-elements.ts',
+      'version.ts',
+      'log.ts',
+      'backoff.ts',
+    ],
+  },
+  { name: 'model', parts: ['model', 'image'] },
+  { name: 'pure logic', parts: ['credentials', 'detect'] },
+  { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings'] },
+  { name: 'core', parts: ['core', 'view.ts'] },
+  { name: 'outputs', parts: ['http', 'metrics'] },
+  { name: 'entry points', parts: ['cli', 'cli.ts', 'main.ts', 'config.ts'] },
+];
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Matches an import of `part` (a folder or a top-level file) from anywhere under agent/. */
+const importOf = (part) =>
+  part.endsWith('.ts') ? `(^|/)${escape(part)}$` : `(^|/)${escape(part)}/`;
+const filesOf = (part) => (part.endsWith('.ts') ? `agent/${part}` : `agent/${part}/**/*.ts`);
+
+const layerRules = LAYERS.slice(0, -1).map((layer, index) => ({
+  files: layer.parts.map(filesOf),
+  ignores: ['**/*.test.ts', '**/*.test-helper.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          ...LAYERS.slice(index + 1).flatMap((above) =>
+            above.parts.map((part) => ({
+              regex: importOf(part),
+              message: `${layer.name} (agent/${layer.parts.join(', agent/')}) must not import from ${above.name}: data flows one way (eslint.config.js LAYERS).`,
+            })),
+          ),
+          {
+            regex: '(^|/)test/',
+            message: 'the agent ships without its tests: nothing under agent/ imports from test/.',
+          },
+        ],
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.tap/'] },
   js.configs.recommended,
@@ -20,6 +76,27 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-floating-promises': 'off',
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  ...layerRules,
+  {
+    // Detection is a pure function of its inputs: what it remembers lives in the
+    // DetectionMemory the loop passes in, never in module state.
+    files: ['agent/detect/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "Program > VariableDeclaration[kind='let']",
+          message: 'no module-level mutable state in agent/detect: use DetectionMemory.',
+        },
+        {
+          selector:
+            'Program > VariableDeclaration > VariableDeclarator > NewExpression[callee.name=/^(Map|Set|WeakMap|WeakSet|GenerationalMemo|LruCache)$/]',
+          message: 'no module-level mutable state in agent/detect: use DetectionMemory.',
+        },
+      ],
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },

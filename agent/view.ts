@@ -1,7 +1,7 @@
 // What the agent knows, as the outputs (HTTP API, metrics, CLI) read it. Read-only: outputs
 // never reach back into the sources.
 import type { Finding, Rule } from './detect/finding.ts';
-import type { Visibility } from './detect/snapshot.ts';
+import type { Visibility } from './model/snapshot.ts';
 import type { OwnerRef } from './detect/finding.ts';
 
 export const SOURCES = ['cri', 'kubernetes'] as const;

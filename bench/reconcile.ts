@@ -15,7 +15,7 @@ import { alwaysPullImagesNotEnforced } from '../agent/detect/rules/always-pull-n
 import { privateImageExposed } from '../agent/detect/rules/private-image-exposed.ts';
 import { unauthorizedCachedImageUse } from '../agent/detect/rules/unauthorized-use.ts';
 import { MINUTE, snapshotOf, T0 } from '../agent/detect/snapshot-builder.ts';
-import { secretKey } from '../agent/detect/snapshot.ts';
+import { secretKey } from '../agent/model/snapshot.ts';
 import { startEmbeddedCriRuntime } from '../agent/embedded/cri-runtime.ts';
 import { FindingsStore } from '../agent/findings/store.ts';
 import { Inventory } from '../agent/image/inventory.ts';

@@ -11,8 +11,8 @@ import {
   pod,
   secret,
 } from '../detect/snapshot-builder.ts';
-import type { KubeletImageEvent, PodView, SecretView } from '../detect/snapshot.ts';
-import { kubeletEventKey, secretKey } from '../detect/snapshot.ts';
+import type { KubeletImageEvent, PodView, SecretView } from '../model/snapshot.ts';
+import { kubeletEventKey, secretKey } from '../model/snapshot.ts';
 import { Inventory } from '../image/inventory.ts';
 import {
   derive,

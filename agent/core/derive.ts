@@ -8,7 +8,7 @@ import type {
   NodeSnapshot,
   PodView,
   SecretView,
-} from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';

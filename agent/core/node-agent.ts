@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { detect } from '../detect/detect.ts';
 import { DetectionMemory } from '../detect/memory.ts';
-import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { derive, initialProvenanceState, type ProvenanceState } from './derive.ts';
 import { KubeletRecords } from './kubelet-records.ts';

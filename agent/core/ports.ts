@@ -7,10 +7,10 @@ import type {
   RegistryAuthorization,
   RepositoryVisibility,
   SecretView,
-} from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
-import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
 
 export interface SourceState {

@@ -1,7 +1,7 @@
 // Saves provenance to the state dir when it changed: one save at a time, a failed save retried
 // with the next change, and a failing state dir logged once per failing period.
 import type { Logger } from 'pino';
-import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { ProvenancePort } from './ports.ts';
 

@@ -6,7 +6,7 @@ import { privacyOf } from '../detect/access.ts';
 import type { DetectedFinding, Finding, Rule } from '../detect/finding.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
 import { ownerRefs, possibleOwnerRefs } from '../detect/owners.ts';
-import type { ImageProvenance, NodeSnapshot } from '../detect/snapshot.ts';
+import type { ImageProvenance, NodeSnapshot } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
 import { FindingsStore, type FindingsChange } from '../findings/store.ts';
 import { parseDockerRef } from '../image/reference.ts';

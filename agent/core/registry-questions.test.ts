@@ -14,7 +14,7 @@ import type {
   CredentialVerdict,
   CredentialView,
   RepositoryVisibility,
-} from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
 import type { RegistryPort } from './ports.ts';
 import { RegistryQuestions } from './registry-questions.ts';
 

@@ -5,8 +5,8 @@
 import { cachedImageOf } from '../detect/container-image.ts';
 import { podCredentialsFor } from '../detect/access.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
-import type { CredentialVerdict, NodeSnapshot, RepositoryVisibility } from '../detect/snapshot.ts';
-import { verdictKey } from '../detect/snapshot.ts';
+import type { CredentialVerdict, NodeSnapshot, RepositoryVisibility } from '../model/snapshot.ts';
+import { verdictKey } from '../model/snapshot.ts';
 import type { InventoryEntry } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { RegistryPort } from './ports.ts';

@@ -5,12 +5,11 @@ import { Buffer } from 'node:buffer';
 import { createHash, createHmac } from 'node:crypto';
 import { goJsonString } from './go-json.ts';
 import type { Brand } from '../brand.ts';
+import type { CredentialFingerprint, CredentialHash } from '../model/credential.ts';
+
+export type { CredentialFingerprint, CredentialHash } from '../model/credential.ts';
 import { err, ok, type Result } from '../result.ts';
 
-/** Hex SHA-256 of the kubelet's JSON-encoded AuthConfig, as in ImagePulledRecord credentialHash. */
-export type CredentialHash = Brand<string, 'CredentialHash'>;
-/** Hex HMAC-SHA256 of (username, password) under the agent's FingerprintKey. */
-export type CredentialFingerprint = Brand<string, 'CredentialFingerprint'>;
 /** The agent's secret HMAC key, kept in its state directory. */
 export type FingerprintKey = Brand<Buffer, 'FingerprintKey'>;
 

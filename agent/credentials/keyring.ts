@@ -5,28 +5,9 @@ import { Buffer } from 'node:buffer';
 import { globMatch } from './glob.ts';
 import { parseGoUrl, splitHostPort } from './go-url.ts';
 import { err, ok, type Result } from '../result.ts';
+import type { ImageLocation, RegistryKeyMatcher } from '../model/registry-key.ts';
 
-/** A registry key (the name of an `auths` entry) as the kubelet's keyring indexes it. */
-export interface RegistryKeyMatcher {
-  /**
-   * The keyring's index key: host (with port) plus path, after the scheme and a leading
-   * `/v1/` or `/v2/` are dropped and a path of just `/` is removed ("index.docker.io",
-   * "registry.example.com/team-a"). Keys with the same index key are one keyring entry.
-   */
-  readonly indexKey: string;
-  /** Host name without port (IPv6 without brackets), compared label by label as globs. */
-  readonly host: string;
-  /** Port, or '' when the key has none; must equal the image registry's port exactly. */
-  readonly port: string;
-  /** Must be a string prefix of the image's "/" + repository; '' matches every repository. */
-  readonly path: string;
-}
-
-/** Where an image comes from: the registry host (with any port) and the repository path. */
-export interface ImageLocation {
-  readonly registry: string;
-  readonly repository: string;
-}
+export type { ImageLocation, RegistryKeyMatcher } from '../model/registry-key.ts';
 
 // The key that "https://index.docker.io/v1/" (Docker's own default) becomes in the index.
 const DOCKER_HUB_INDEX_KEY = 'index.docker.io';

@@ -8,9 +8,9 @@ import type {
   NodeSnapshot,
   PodView,
   TenantId,
-} from './snapshot.ts';
+} from '../model/snapshot.ts';
 import type { DetectionMemory } from './memory.ts';
-import { isPossibleOwner, secretKey, verdictKey } from './snapshot.ts';
+import { isPossibleOwner, secretKey, verdictKey } from '../model/snapshot.ts';
 
 export type Access =
   | { readonly kind: 'owner-tenant' }

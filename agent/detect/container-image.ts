@@ -2,7 +2,7 @@ import type { Inventory, InventoryEntry } from '../image/inventory.ts';
 import type { ImageReference } from '../image/reference.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { DetectionMemory } from './memory.ts';
-import type { NodeSnapshot, PodContainer } from './snapshot.ts';
+import type { NodeSnapshot, PodContainer } from '../model/snapshot.ts';
 
 // Waiting reasons meaning the kubelet did not start the container from the cache: the pull
 // failed, or (Never / KEP-2535) it refused. kubelet pkg/kubelet/images/types.go.

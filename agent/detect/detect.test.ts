@@ -23,7 +23,7 @@ import {
   snapshotOf,
   T0,
 } from './snapshot-builder.ts';
-import type { PodContainer, PodView, SecretView } from './snapshot.ts';
+import type { PodContainer, PodView, SecretView } from '../model/snapshot.ts';
 
 const REG = 'registry.example.com';
 const NAME = `${REG}/team-a/super-secret-image-1`;

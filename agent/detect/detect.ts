@@ -4,7 +4,7 @@ import { alwaysPullImagesNotEnforced } from './rules/always-pull-not-enforced.ts
 import { privateImageExposed } from './rules/private-image-exposed.ts';
 import { unauthorizedCachedImageUse } from './rules/unauthorized-use.ts';
 import { DetectionMemory } from './memory.ts';
-import type { NodeSnapshot } from './snapshot.ts';
+import type { NodeSnapshot } from '../model/snapshot.ts';
 
 type RuleFunction = (snapshot: NodeSnapshot, memory: DetectionMemory) => readonly DetectedFinding[];
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DetectionMemory } from './memory.ts';
-import type { PullPolicy, TenantId } from './snapshot.ts';
+import type { PullPolicy, TenantId } from '../model/snapshot.ts';
 
 export const RULES = [
   'unauthorized-cached-image-use',

@@ -12,7 +12,7 @@ import {
   secret,
   snapshotOf,
 } from './snapshot-builder.ts';
-import type { NodeSnapshot } from './snapshot.ts';
+import type { NodeSnapshot } from '../model/snapshot.ts';
 
 const REG = 'registry.example.com';
 const APP = `${REG}/team-a/app:v1`;

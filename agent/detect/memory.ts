@@ -11,7 +11,7 @@ import type { Inventory } from '../image/inventory.ts';
 import { GenerationalMemo } from '../memo.ts';
 import type { PodKeyring } from './access.ts';
 import type { CachedImage } from './container-image.ts';
-import type { NodeSnapshot, PodContainer } from './snapshot.ts';
+import type { NodeSnapshot, PodContainer } from '../model/snapshot.ts';
 
 /** One private image's exposure, with what it was worked out from. */
 export interface RememberedExposure<T> {

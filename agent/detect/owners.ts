@@ -1,6 +1,6 @@
 import type { OwnerRef } from './finding.ts';
-import type { ImageOwner, ImageProvenance, ProvenanceSource } from './snapshot.ts';
-import { isPossibleOwner } from './snapshot.ts';
+import type { ImageOwner, ImageProvenance, ProvenanceSource } from '../model/snapshot.ts';
+import { isPossibleOwner } from '../model/snapshot.ts';
 
 const sourceWords: Record<ProvenanceSource, string> = {
   'kubelet-record': "the kubelet's pulled-image record",

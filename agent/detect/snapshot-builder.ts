@@ -3,7 +3,7 @@
 import type { CriImage } from '../cri/types.ts';
 import type { ImageId } from '../image/digest.ts';
 import { Inventory } from '../image/inventory.ts';
-import { effectivePullPolicy } from '../kube/pull-policy.ts';
+import { effectivePullPolicy } from '../model/pull-policy.ts';
 import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
 import { parseRegistryKey } from '../credentials/keyring.ts';
 import type {
@@ -23,8 +23,8 @@ import type {
   SecretView,
   TenantId,
   Visibility,
-} from './snapshot.ts';
-import { kubeletEventKey, secretKey, verdictKey } from './snapshot.ts';
+} from '../model/snapshot.ts';
+import { kubeletEventKey, secretKey, verdictKey } from '../model/snapshot.ts';
 import { tenantResolver } from './tenancy.ts';
 
 export const T0 = Date.parse('2026-11-01T00:00:00Z');

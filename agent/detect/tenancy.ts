@@ -1,4 +1,4 @@
-import type { TenantId } from './snapshot.ts';
+import type { TenantId } from '../model/snapshot.ts';
 
 /**
  * A tenant is its namespace, or with --tenant-label, the label's value: two namespaces of one

@@ -2,7 +2,7 @@
 // them larger than 2^53 bytes, so exact bigint output is visible), findings of every rule, and
 // knobs to make a source fail, go stale or the agent not ready. Only tests import this file.
 import type { Finding, Rule } from '../detect/finding.ts';
-import type { TenantId } from '../detect/snapshot.ts';
+import type { TenantId } from '../model/snapshot.ts';
 import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from '../view.ts';
 
 const tenant = (name: string): TenantId => name as TenantId;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import type { CriImage } from '../cri/types.ts';
+import type { CachedImageRecord } from '../model/cached-image.ts';
 import { Inventory, type Presence } from './inventory.ts';
 
 const hex = (seed: string) => seed.repeat(64).slice(0, 64);
@@ -12,7 +12,7 @@ const twinB = `sha256:abcd${hex('2')}`.slice(0, 71);
 const manifest = `sha256:${hex('d4')}`;
 const otherManifest = `sha256:${hex('e5')}`;
 
-function image(id: string, fields: Partial<Omit<CriImage, 'id'>> = {}): CriImage {
+function image(id: string, fields: Partial<Omit<CachedImageRecord, 'id'>> = {}): CachedImageRecord {
   return {
     id,
     repoTags: fields.repoTags ?? [],

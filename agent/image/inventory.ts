@@ -1,7 +1,7 @@
 // A node's image cache as the runtime listed it, indexed the way containerd's CRI
 // answers ImageStatus, so that "is this pod's image present?" gets the kubelet's answer.
 // https://github.com/containerd/containerd/blob/main/internal/cri/server/images/service.go (LocalResolve)
-import type { CriImage } from '../cri/types.ts';
+import type { CachedImageRecord } from '../model/cached-image.ts';
 import { GenerationalMemo } from '../memo.ts';
 import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
 import { ImageIdIndex } from './image-id-index.ts';
@@ -38,7 +38,7 @@ export interface InventoryEntry {
 
 /** A listed image without a usable ID (empty, or with whitespace or control characters). */
 export interface RejectedImage {
-  readonly image: CriImage;
+  readonly image: CachedImageRecord;
   readonly reason: string;
 }
 
@@ -72,13 +72,13 @@ export class Inventory {
   readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
   readonly #ids: ImageIdIndex;
   /** What the runtime listed for each entry, to reuse the entry when a later listing repeats it. */
-  readonly #listed: ReadonlyMap<ImageId, readonly CriImage[]>;
+  readonly #listed: ReadonlyMap<ImageId, readonly CachedImageRecord[]>;
 
   /**
    * @param previous the inventory of the runtime's previous listing: entries listed exactly as
    * before are taken over instead of parsed again (a poll rarely changes more than a few images).
    */
-  constructor(images: readonly CriImage[], previous?: Inventory) {
+  constructor(images: readonly CachedImageRecord[], previous?: Inventory) {
     const { entries, rejected, listed } = mergeById(images, (id, listings) => {
       if (previous === undefined) return undefined;
       const before = previous.#listed.get(id);
@@ -257,16 +257,16 @@ function readStatusQuery(statusImageId: string): StatusQuery {
 /** The listings of one image ID (a runtime lists an ID once; more are merged). */
 interface Draft {
   readonly id: ImageId;
-  readonly listings: CriImage[];
+  readonly listings: CachedImageRecord[];
 }
 
 function mergeById(
-  images: readonly CriImage[],
-  reusable: (id: ImageId, listings: readonly CriImage[]) => InventoryEntry | undefined,
+  images: readonly CachedImageRecord[],
+  reusable: (id: ImageId, listings: readonly CachedImageRecord[]) => InventoryEntry | undefined,
 ): {
   entries: InventoryEntry[];
   rejected: RejectedImage[];
-  listed: Map<ImageId, readonly CriImage[]>;
+  listed: Map<ImageId, readonly CachedImageRecord[]>;
 } {
   const drafts = new Map<ImageId, Draft>();
   const rejected: RejectedImage[] = [];
@@ -284,7 +284,7 @@ function mergeById(
     else draft.listings.push(image);
   }
   const entries: InventoryEntry[] = [];
-  const listed = new Map<ImageId, readonly CriImage[]>();
+  const listed = new Map<ImageId, readonly CachedImageRecord[]>();
   for (const draft of drafts.values()) {
     entries.push(reusable(draft.id, draft.listings) ?? entryOf(draft));
     listed.set(draft.id, draft.listings);
@@ -292,11 +292,11 @@ function mergeById(
   return { entries, rejected, listed };
 }
 
-function sameListings(a: readonly CriImage[], b: readonly CriImage[]): boolean {
+function sameListings(a: readonly CachedImageRecord[], b: readonly CachedImageRecord[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i += 1) {
-    const x = a[i] as CriImage;
-    const y = b[i] as CriImage;
+    const x = a[i] as CachedImageRecord;
+    const y = b[i] as CachedImageRecord;
     if (
       x.sizeBytes !== y.sizeBytes ||
       x.pinned !== y.pinned ||

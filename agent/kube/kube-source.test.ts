@@ -3,7 +3,7 @@
 // kubelet events, through faults, with few requests.
 import t from 'tap';
 import { Buffer } from 'node:buffer';
-import { kubeletEventKey, secretKey } from '../detect/snapshot.ts';
+import { kubeletEventKey, secretKey } from '../model/snapshot.ts';
 import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
 import { createFingerprintKey } from '../credentials/pull-secret.ts';
 import { startKubeSource, type KubeSource, type KubeSourceOptions } from './kube-source.ts';

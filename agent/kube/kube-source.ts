@@ -10,7 +10,7 @@ import {
   type KubeletImageEvent,
   type PodView,
   type SecretView,
-} from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
 import type { FingerprintKey } from '../credentials/pull-secret.ts';
 import { err, ok, type Result } from '../result.ts';
 import { ApiServerConnections } from './connections.ts';

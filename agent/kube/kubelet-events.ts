@@ -1,6 +1,6 @@
 // What the kubelet's `Pulled` events say about a container's image at its start
 // (pkg/kubelet/images/image_manager.go). Pure: events in, answers out.
-import type { KubeletImageEvent } from '../detect/snapshot.ts';
+import type { KubeletImageEvent } from '../model/snapshot.ts';
 import { timestampMs } from './pod-view.ts';
 
 // The gate-on text extends the gate-off text, so it is tested first.

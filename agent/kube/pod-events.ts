@@ -3,8 +3,8 @@
 // every event of the cluster from every node). Only containers that may use the node's cache
 // (pull policy not Always) are asked about, and only once the kubelet has dealt with their image.
 import type { Logger } from 'pino';
-import type { ContainerRunState, KubeletImageEvent, PodView } from '../detect/snapshot.ts';
-import { kubeletEventKey } from '../detect/snapshot.ts';
+import type { ContainerRunState, KubeletImageEvent, PodView } from '../model/snapshot.ts';
+import { kubeletEventKey } from '../model/snapshot.ts';
 import { err, type Result } from '../result.ts';
 import { kubeletImageEventsOf } from './kubelet-events.ts';
 import type { Limiter } from './limiter.ts';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { PodView } from '../detect/snapshot.ts';
+import type { PodView } from '../model/snapshot.ts';
 import { podViewFromObject } from './pod-view.ts';
 
 const CREATED = '2026-03-01T10:00:00Z';

@@ -5,9 +5,9 @@ import type {
   ContainerRunState,
   PodContainer,
   PodView,
-} from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
-import { effectivePullPolicy } from './pull-policy.ts';
+import { effectivePullPolicy } from '../model/pull-policy.ts';
 
 type JsonObject = Readonly<Record<string, unknown>>;
 

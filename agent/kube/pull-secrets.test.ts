@@ -2,7 +2,7 @@
 // (TTL with jitter, sooner for problems and failures), pod starts, finished pods, and secrets
 // no pod references any more. A fake clock; the cache's own refresh tick runs for real.
 import t from 'tap';
-import type { SecretView } from '../detect/snapshot.ts';
+import type { SecretView } from '../model/snapshot.ts';
 import { createLimiter, type Limiter } from './limiter.ts';
 import {
   DEFAULT_SECRET_TTL_MS,

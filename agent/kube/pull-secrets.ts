@@ -9,8 +9,8 @@
 // a random point of the TTL's last fifth so that one agent's secrets, and a DaemonSet's agents
 // started together, do not all ask in the same second.
 import type { Logger } from 'pino';
-import type { SecretView } from '../detect/snapshot.ts';
-import { secretKey } from '../detect/snapshot.ts';
+import type { SecretView } from '../model/snapshot.ts';
+import { secretKey } from '../model/snapshot.ts';
 import type { Limiter } from './limiter.ts';
 import type { SecretRef } from './secret-view.ts';
 

@@ -1,7 +1,7 @@
 // A pull secret read by name, turned at once into a SecretView: credentials reduced to matcher,
 // fingerprint and kubelet credentialHash, problems as messages that name namespace/name and
 // never carry secret material. Pure.
-import type { CredentialView, SecretView } from '../detect/snapshot.ts';
+import type { CredentialView, SecretView } from '../model/snapshot.ts';
 import { parsePullSecret, type FingerprintKey } from '../credentials/pull-secret.ts';
 
 export interface SecretRef {

@@ -3,7 +3,7 @@ import { register as globalRegistry } from 'prom-client';
 import t from 'tap';
 import type { Finding } from '../detect/finding.ts';
 import { RULES, SEVERITIES } from '../detect/finding.ts';
-import type { TenantId } from '../detect/snapshot.ts';
+import type { TenantId } from '../model/snapshot.ts';
 import { FINDINGS, FIXED_NOW, fakeView } from '../http/testing-view.ts';
 import { DROPPED_DEFAULT_METRICS } from './default-metrics.ts';
 import { createMetricsRegistry } from './registry.ts';

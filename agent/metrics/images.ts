@@ -1,6 +1,6 @@
 // The node's image cache by visibility: how many images, and how many bytes, are private.
 import { Gauge } from 'prom-client';
-import type { Visibility } from '../detect/snapshot.ts';
+import type { Visibility } from '../model/snapshot.ts';
 import type { RegisterCollector } from './collector.ts';
 
 function zeroByVisibility(): Record<Visibility, number> {

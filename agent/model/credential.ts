@@ -1,6 +1,8 @@
 // The one shape in which a registry credential travels through the agent: from the pull
 // secret that holds it (credentials/pull-secret.ts), through the snapshot and the loop, to the
-// registry probe that presents it (registry/probe.ts).
+// registry probe that presents it (registry/probe.ts), and the ways it is recognised without
+// being kept: a keyed fingerprint (ours) and the kubelet's credentialHash.
+import type { Brand } from '../brand.ts';
 
 /**
  * A registry credential as a capability: it can present itself to a registry but holds nothing
@@ -15,3 +17,9 @@ export interface RegistryAuthorization {
   /** The value of an `Authorization: Basic ...` header. */
   basicAuthorization(): string;
 }
+
+/** Hex SHA-256 of the kubelet's JSON-encoded AuthConfig, as in ImagePulledRecord credentialHash. */
+export type CredentialHash = Brand<string, 'CredentialHash'>;
+
+/** Hex HMAC-SHA256 of (username, password) under the agent's FingerprintKey. */
+export type CredentialFingerprint = Brand<string, 'CredentialFingerprint'>;

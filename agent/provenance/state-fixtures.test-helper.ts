@@ -1,7 +1,7 @@
 // Provenance values for the state-store tests.
 import fc from 'fast-check';
-import type { ImageOwner, ImageProvenance, TenantId } from '../detect/snapshot.ts';
-import { PROVENANCE_SOURCES } from '../detect/snapshot.ts';
+import type { ImageOwner, ImageProvenance, TenantId } from '../model/snapshot.ts';
+import { PROVENANCE_SOURCES } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
 import type { ProvenanceState } from './state-format.ts';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ImageOwner } from '../detect/snapshot.ts';
+import type { ImageOwner } from '../model/snapshot.ts';
 import { NODE, sampleImages, sampleState } from './state-fixtures.test-helper.ts';
 import {
   STATE_SCHEMA_VERSION,

@@ -10,8 +10,8 @@ import type {
   ImageProvenance,
   ProvenanceSource,
   TenantId,
-} from '../detect/snapshot.ts';
-import { PROVENANCE_SOURCES } from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
+import { PROVENANCE_SOURCES } from '../model/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { makeTempDir } from '../../test/helpers/tmp.ts';
-import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { NODE, T0, sampleImages, sampleState } from './state-fixtures.test-helper.ts';
 import { encodeProvenanceState } from './state-format.ts';

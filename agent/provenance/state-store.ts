@@ -16,7 +16,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageId } from '../image/digest.ts';
-import type { ImageProvenance } from '../detect/snapshot.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import {
   createFingerprintKey,
   MIN_FINGERPRINT_KEY_BYTES,

@@ -11,8 +11,8 @@ import type {
   ProvenanceSource,
   SecretView,
   TenantId,
-} from '../detect/snapshot.ts';
-import { kubeletEventKey, secretKey, verdictKey } from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
+import { kubeletEventKey, secretKey, verdictKey } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { Inventory } from '../image/inventory.ts';
 import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';

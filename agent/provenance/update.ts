@@ -28,8 +28,8 @@ import type {
   PodView,
   ProvenanceSource,
   TenantId,
-} from '../detect/snapshot.ts';
-import { kubeletEventKey, sourceStrength, verdictKey } from '../detect/snapshot.ts';
+} from '../model/snapshot.ts';
+import { kubeletEventKey, sourceStrength, verdictKey } from '../model/snapshot.ts';
 import type { PulledRecord } from './kubelet-record-format.ts';
 
 export type ProvenanceMap = ReadonlyMap<ImageId, ImageProvenance>;

@@ -3,7 +3,7 @@
 // read it (the kubelet would let that tenant use the cached copy). Configuration answers
 // first; otherwise an anonymous or credentialed manifest probe, cached, rate-limited and
 // deduplicated. A registry outage keeps the last known answer instead of flipping findings.
-import type { CredentialVerdict, RepositoryVisibility } from '../detect/snapshot.ts';
+import type { CredentialVerdict, RepositoryVisibility } from '../model/snapshot.ts';
 import { LruCache } from '../lru.ts';
 import type { RegistryAuthorization } from '../model/credential.ts';
 import type { ManifestTarget } from './address.ts';

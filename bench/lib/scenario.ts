@@ -30,7 +30,7 @@ import type {
   RepositoryVisibility,
   SecretView,
   TenantId,
-} from '../../agent/detect/snapshot.ts';
+} from '../../agent/model/snapshot.ts';
 import { FindingsStore } from '../../agent/findings/store.ts';
 import type { ImageId } from '../../agent/image/digest.ts';
 import type {

@@ -3,7 +3,7 @@
 import type { AlwaysPullImagesNotEnforced } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import type { DetectionMemory } from '../memory.ts';
-import type { NodeSnapshot, PullPolicy } from '../snapshot.ts';
+import type { NodeSnapshot, PullPolicy } from '../../model/snapshot.ts';
 
 export function alwaysPullImagesNotEnforced(
   snapshot: NodeSnapshot,

@@ -13,8 +13,8 @@ import {
   secret,
   snapshotOf,
 } from '../snapshot-builder.ts';
-import type { NodeSnapshot, RepositoryVisibility } from '../snapshot.ts';
-import { verdictKey } from '../snapshot.ts';
+import type { NodeSnapshot, RepositoryVisibility } from '../../model/snapshot.ts';
+import { verdictKey } from '../../model/snapshot.ts';
 import { DetectionMemory } from '../memory.ts';
 import { privateImageExposed } from './private-image-exposed.ts';
 

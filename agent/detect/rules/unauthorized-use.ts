@@ -7,8 +7,8 @@ import type { Confidence, OwnerRef, Severity, UnauthorizedCachedImageUse } from 
 import { findingId } from '../finding.ts';
 import type { DetectionMemory } from '../memory.ts';
 import { ownerRefs, describeOwners, isoTime, possibleOwnerRefs } from '../owners.ts';
-import type { ImageProvenance, NodeSnapshot } from '../snapshot.ts';
-import { kubeletEventKey } from '../snapshot.ts';
+import type { ImageProvenance, NodeSnapshot } from '../../model/snapshot.ts';
+import { kubeletEventKey } from '../../model/snapshot.ts';
 
 export function unauthorizedCachedImageUse(
   snapshot: NodeSnapshot,

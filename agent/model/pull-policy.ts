@@ -1,5 +1,5 @@
 import { parseImageReference } from '../image/reference.ts';
-import type { PullPolicy } from '../detect/snapshot.ts';
+import type { PullPolicy } from './snapshot.ts';
 
 /**
  * Kubernetes' defaulting of an unset imagePullPolicy (pkg/apis/core/v1/defaults.go):

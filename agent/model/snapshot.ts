@@ -3,8 +3,10 @@
 import type { Brand } from '../brand.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
-import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
-import type { RegistryKeyMatcher } from '../credentials/keyring.ts';
+import type { CredentialFingerprint, CredentialHash, RegistryAuthorization } from './credential.ts';
+import type { RegistryKeyMatcher } from './registry-key.ts';
+
+export type { RegistryAuthorization } from './credential.ts';
 
 /** A namespace, or with --tenant-label, the label value shared by a team's namespaces. */
 export type TenantId = Brand<string, 'TenantId'>;
@@ -46,16 +48,6 @@ export interface PodView {
   readonly containers: readonly PodContainer[];
   /** The pod is finished (Succeeded/Failed) or being deleted: its containers start nothing new. */
   readonly finished: boolean;
-}
-
-/**
- * Presents a credential to a registry (to verify that it can read an image). The secret lives
- * only in the closure behind basicAuthorization(); it is never a property, so it cannot be
- * serialized, logged or stored by accident.
- */
-export interface RegistryAuthorization {
-  readonly fingerprint: string;
-  basicAuthorization(): string;
 }
 
 /** A credential from a pull secret: how it is matched and how it is recognised; never its value. */
