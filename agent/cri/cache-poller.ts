@@ -9,7 +9,7 @@
 //   deadline tells at once whether the runtime still answers: if not, the source is down now
 //   (not at the next listing) and the retries above notice its return; when the connection
 //   is back while the source is down, it is listed at once.
-import { Backoff } from '../kube/backoff.ts';
+import { Backoff } from '../backoff.ts';
 import { Inventory } from '../image/inventory.ts';
 import type { CriReader } from './client.ts';
 import type { CriError } from './errors.ts';

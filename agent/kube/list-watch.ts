@@ -7,7 +7,7 @@
 // for as long as the process runs.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { ApiServerConnections } from './connections.ts';
 import {
   describeKubeError,

@@ -5,12 +5,7 @@
 import { z } from 'zod';
 import { parseImageId, type ImageId } from '../image/digest.ts';
 import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
-import type {
-  ImageOwner,
-  ImageProvenance,
-  ProvenanceSource,
-  TenantId,
-} from '../model/snapshot.ts';
+import type { ImageOwner, ImageProvenance, ProvenanceSource, TenantId } from '../model/snapshot.ts';
 import { PROVENANCE_SOURCES } from '../model/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
 
