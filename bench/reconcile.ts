@@ -62,27 +62,26 @@ interface Point {
   readonly inventory: Measured;
 }
 
-/** Only listImages is ever called by the cache poller; the rest answer "unimplemented". */
+/** Only listImages is ever called by the cache poller here; Version answers "unimplemented". */
 function fixedListing(images: readonly CriImage[]): CriReader {
   return changingListing(() => images);
 }
 
 function changingListing(next: () => readonly CriImage[]): CriReader {
-  const no = (method: string) =>
-    Promise.resolve(
-      err<CriError>({ kind: 'unimplemented', endpoint: 'bench', method, message: 'bench reader' }),
-    );
   return {
     endpoint: 'bench',
-    version: () => no('Version'),
+    version: () =>
+      Promise.resolve(
+        err<CriError>({
+          kind: 'unimplemented',
+          endpoint: 'bench',
+          method: 'Version',
+          message: 'bench reader',
+        }),
+      ),
     listImages: () => Promise.resolve(ok({ items: next(), rejected: [] })),
-    imageStatus: () => no('ImageStatus'),
-    imageFsInfo: () => no('ImageFsInfo'),
-    listPodSandboxes: () => no('ListPodSandbox'),
-    listContainers: () => no('ListContainers'),
-    containerStatus: () => no('ContainerStatus'),
     close: () => undefined,
-  };
+  } satisfies CriReader;
 }
 
 /**

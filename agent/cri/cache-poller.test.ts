@@ -75,9 +75,19 @@ t.test(
   async (t) => {
     let listing = [image(1), image(2)];
     const reader = {
-      listImages: () =>
-        Promise.resolve({ ok: true as const, value: { items: listing, rejected: [] } }),
-    } as unknown as CriReader;
+      endpoint: 'unix:///fake/cri.sock',
+      version: () =>
+        Promise.resolve(
+          err<CriError>({
+            kind: 'unimplemented',
+            endpoint: 'unix:///fake/cri.sock',
+            method: 'Version',
+            message: 'not in this test',
+          }),
+        ),
+      listImages: () => Promise.resolve(ok({ items: listing, rejected: [] })),
+      close: () => undefined,
+    } satisfies CriReader;
     let changes = 0;
     const poller = new CachePoller(reader, { intervalMs: 60_000, onChange: () => (changes += 1) });
     t.teardown(() => {
@@ -148,11 +158,14 @@ class FakeRuntime {
         ? {
             onConnectionChange: (listener: (connected: boolean) => void) => {
               this.#listeners.add(listener);
-              return () => this.#listeners.delete(listener);
+              return () => {
+                this.#listeners.delete(listener);
+              };
             },
           }
         : {}),
-    } as unknown as CriReader;
+      close: () => undefined,
+    } satisfies CriReader;
   }
 
   /** The connection to the runtime drops, as when it stops or crashes. */

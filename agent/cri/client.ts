@@ -1,45 +1,25 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Result } from '../result.ts';
 import { err, ok } from '../result.ts';
-import {
-  convertContainer,
-  convertContainerStatus,
-  convertImage,
-  convertImageFsUsage,
-  convertList,
-  convertPodSandbox,
-} from './convert.ts';
+import { convertImage, convertList } from './convert.ts';
 import type { CriEndpoint } from './endpoint.ts';
 import type { CriError } from './errors.ts';
 import { criErrorFromGrpc } from './errors.ts';
 import type { CriApiVersion, CriServiceName, ServiceDefinitions } from './proto.ts';
 import { CRI_API_VERSIONS, loadCriServices } from './proto.ts';
 import { RepeatCheck } from './repeat-check.ts';
-import type {
-  CriContainer,
-  CriContainerStatus,
-  CriImage,
-  CriPodSandbox,
-  ImageFsUsage,
-  Listing,
-  RuntimeVersion,
-} from './types.ts';
+import type { CriImage, Listing, RuntimeVersion } from './types.ts';
 
 /**
- * Everything pullwatch asks the container runtime. Read-only by construction:
- * there is no method here, nor in the stubs behind it, that changes the node.
+ * Everything pullwatch asks the container runtime: its version and its image list (pods come
+ * from the API server). Read-only by construction: there is no method here, nor in the stubs
+ * behind it, that changes the node.
  */
 export interface CriReader {
   readonly endpoint: string;
   /** `timeoutMs`: a shorter deadline than the client's, e.g. to check that the runtime answers. */
   version(options?: { readonly timeoutMs?: number }): Promise<Result<RuntimeVersion, CriError>>;
   listImages(): Promise<Result<Listing<CriImage>, CriError>>;
-  /** `undefined` when the runtime says the image is not present (as the kubelet's check sees it). */
-  imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>>;
-  imageFsInfo(): Promise<Result<readonly ImageFsUsage[], CriError>>;
-  listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>>;
-  listContainers(): Promise<Result<Listing<CriContainer>, CriError>>;
-  containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>>;
   /**
    * Calls `listener(false)` each time the connection to the runtime drops (the runtime stopped,
    * crashed or restarted), at once, without waiting for a call to fail, and `listener(true)`
@@ -247,55 +227,6 @@ class GrpcCriReader implements CriReader {
     const listing = convertList(field(raw, 'images'), convertImage);
     this.#lastImages = { api, listing };
     return ok(listing);
-  }
-
-  async imageStatus(image: string): Promise<Result<CriImage | undefined, CriError>> {
-    const answer = await this.#call(
-      'ImageService',
-      'ImageStatus',
-      { image: { image } },
-      this.#callTimeoutMs,
-    );
-    if (!answer.ok) return answer;
-    const raw = field(answer.value.response, 'image');
-    // CRI: "If the image is not present, returns a response with ImageStatusResponse.Image set to nil."
-    if (raw === null || raw === undefined) return ok(undefined);
-    const converted = convertImage(raw);
-    return converted.ok ? ok(converted.value) : this.#invalid('ImageStatus', converted.error);
-  }
-
-  async imageFsInfo(): Promise<Result<readonly ImageFsUsage[], CriError>> {
-    const answer = await this.#call('ImageService', 'ImageFsInfo', {}, this.#callTimeoutMs);
-    if (!answer.ok) return answer;
-    return ok(
-      convertList(field(answer.value.response, 'imageFilesystems'), convertImageFsUsage).items,
-    );
-  }
-
-  async listPodSandboxes(): Promise<Result<Listing<CriPodSandbox>, CriError>> {
-    const answer = await this.#call('RuntimeService', 'ListPodSandbox', {}, this.#listTimeoutMs);
-    if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value.response, 'items'), convertPodSandbox));
-  }
-
-  async listContainers(): Promise<Result<Listing<CriContainer>, CriError>> {
-    const answer = await this.#call('RuntimeService', 'ListContainers', {}, this.#listTimeoutMs);
-    if (!answer.ok) return answer;
-    return ok(convertList(field(answer.value.response, 'containers'), convertContainer));
-  }
-
-  async containerStatus(id: string): Promise<Result<CriContainerStatus | undefined, CriError>> {
-    const answer = await this.#call(
-      'RuntimeService',
-      'ContainerStatus',
-      { containerId: id },
-      this.#callTimeoutMs,
-    );
-    if (!answer.ok) return answer.error.kind === 'not-found' ? ok(undefined) : answer;
-    const raw = field(answer.value.response, 'status');
-    if (raw === null || raw === undefined) return ok(undefined);
-    const converted = convertContainerStatus(raw);
-    return converted.ok ? ok(converted.value) : this.#invalid('ContainerStatus', converted.error);
   }
 
   onConnectionChange(listener: (connected: boolean) => void): () => void {

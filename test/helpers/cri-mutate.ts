@@ -157,3 +157,23 @@ export async function removeImage(
     options.timeoutMs ?? 30_000,
   );
 }
+
+/**
+ * ImageService.ImageStatus: the runtime's own answer to "is this image present?", the check the
+ * kubelet makes before it starts a container. The image ID, or undefined when absent.
+ */
+export async function imageStatusId(
+  socket: string,
+  image: string,
+  options: CallOptions = {},
+): Promise<string | undefined> {
+  const r = await unary(
+    socket,
+    'ImageService',
+    'ImageStatus',
+    { image: { image } },
+    options.timeoutMs ?? 10_000,
+  );
+  const found = (r as { image?: { id?: unknown } | null }).image;
+  return typeof found?.id === 'string' && found.id !== '' ? found.id : undefined;
+}

@@ -11,7 +11,7 @@ import { parseCriEndpoint } from '../../agent/cri/endpoint.ts';
 import { Inventory } from '../../agent/image/inventory.ts';
 import type { Containerd } from '../helpers/containerd.ts';
 import { startContainerd } from '../helpers/containerd.ts';
-import { pullImage, removeImage } from '../helpers/cri-mutate.ts';
+import { imageStatusId, pullImage, removeImage } from '../helpers/cri-mutate.ts';
 import { buildImageLayout, buildManyImagesArchive } from '../helpers/oci.ts';
 import { requireTools } from '../helpers/real-parts.ts';
 import { startRegistry } from '../helpers/registry.ts';
@@ -109,12 +109,11 @@ t.test(
       `sha256:${'0'.repeat(64)}`,
     ];
     for (const image of asWrittenInPods) {
-      const runtime = await cri.imageStatus(image);
-      if (!runtime.ok) throw new Error(runtime.error.message);
+      const runtime = await imageStatusId(containerd.socket, image);
       const ours = inventory.resolvePresent(image);
       t.equal(
         ours.present ? ours.image.id : 'absent',
-        runtime.value?.id ?? 'absent',
+        runtime ?? 'absent',
         `presence of ${image.replace(host, 'REGISTRY')} agrees with the runtime`,
       );
     }
