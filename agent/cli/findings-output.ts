@@ -1,5 +1,5 @@
 import type { Finding } from '../detect/finding.ts';
-import { severityRank } from '../detect/finding.ts';
+import { placeOf, severityRank } from '../detect/finding.ts';
 import { renderTable } from './table.ts';
 
 export function sortFindings(findings: readonly Finding[]): Finding[] {
@@ -7,15 +7,20 @@ export function sortFindings(findings: readonly Finding[]): Finding[] {
     (a, b) =>
       severityRank(b.severity) - severityRank(a.severity) ||
       a.rule.localeCompare(b.rule) ||
-      (a.namespace ?? '').localeCompare(b.namespace ?? '') ||
-      (a.pod ?? '').localeCompare(b.pod ?? ''),
+      (placeOf(a).namespace ?? '').localeCompare(placeOf(b).namespace ?? '') ||
+      (placeOf(a).pod ?? '').localeCompare(placeOf(b).pod ?? ''),
   );
 }
 
 function where(f: Finding): string {
-  if (f.pod !== null) return `${f.namespace ?? ''}/${f.pod}/${f.container ?? ''}`;
-  if (f.rule === 'private-image-exposed') return `exposed: ${f.exposedTenants.join(', ')}`;
-  return `node ${f.node}`;
+  switch (f.rule) {
+    case 'unauthorized-cached-image-use':
+      return `${f.namespace}/${f.pod}/${f.container}`;
+    case 'private-image-exposed':
+      return `exposed: ${f.exposedTenants.join(', ')}`;
+    case 'always-pull-images-not-enforced':
+      return `node ${f.node}`;
+  }
 }
 
 export function renderFindingsTable(findings: readonly Finding[]): string {
@@ -24,8 +29,10 @@ export function renderFindingsTable(findings: readonly Finding[]): string {
     f.severity.toUpperCase(),
     f.rule,
     where(f),
-    f.image ?? '',
-    f.owners.map((o) => o.tenant).join(', '),
+    placeOf(f).image ?? '',
+    placeOf(f)
+      .owners.map((o) => o.tenant)
+      .join(', '),
   ]);
   return renderTable(['SEVERITY', 'RULE', 'WHERE', 'IMAGE', 'OWNERS'], rows);
 }

@@ -7,6 +7,7 @@ import { startAgentCore } from '../main.ts';
 import { renderFindingsTable, sortFindings } from './findings-output.ts';
 import type { CommandIo } from './io.ts';
 import { EXIT, parseOutputFormat, UsageError } from './io.ts';
+import { findingJson } from '../http/findings-json.ts';
 import { toJson } from './table.ts';
 
 /** `scan --fail-on`: a finding reached the threshold. */
@@ -108,7 +109,8 @@ export async function scanCommand(argv: readonly string[], io: CommandIo): Promi
     }
     agent.reconcile();
     const findings = sortFindings(agent.view.findings());
-    if (output === 'json') io.stdout(`${toJson({ node: agent.node, items: findings })}\n`);
+    if (output === 'json')
+      io.stdout(`${toJson({ node: agent.node, items: findings.map(findingJson) })}\n`);
     else io.stdout(renderFindingsTable(findings));
     if (
       failOn !== undefined &&

@@ -6,6 +6,7 @@
 // own owner.
 import type { Logger } from 'pino';
 import { detect } from '../detect/detect.ts';
+import { placeOf } from '../detect/finding.ts';
 import { DetectionMemory } from '../detect/memory.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
@@ -177,15 +178,16 @@ export class NodeAgent {
       );
     }
     for (const f of change.added) {
-      const { id, rule, severity, namespace, pod, container, image } = f;
+      const { namespace, pod, container, image } = placeOf(f);
+      const { id, rule, severity } = f;
       log.info(
         { finding: id, rule, severity, namespace, pod, container, image },
         'finding detected',
       );
     }
     for (const f of change.retired) {
-      const { id, rule, namespace, pod } = f;
-      log.info({ finding: id, rule, namespace, pod }, 'finding retired');
+      const { namespace, pod } = placeOf(f);
+      log.info({ finding: f.id, rule: f.rule, namespace, pod }, 'finding retired');
     }
   }
 

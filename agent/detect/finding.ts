@@ -31,45 +31,57 @@ export interface OwnerRef {
   readonly secret: string | null;
 }
 
-interface FindingFields {
+/** What every finding has. */
+interface FindingBase {
   readonly id: string;
   readonly severity: Severity;
   readonly confidence: Confidence;
   readonly node: string;
-  readonly tenant: TenantId | null;
-  readonly namespace: string | null;
-  readonly pod: string | null;
-  readonly container: string | null;
-  /** The image as the pod wrote it, or the image's first cached name for node-level findings. */
-  readonly image: string | null;
-  readonly imageId: string | null;
-  readonly repoDigest: string | null;
-  readonly registry: string | null;
-  readonly repository: string | null;
-  readonly pullPolicy: PullPolicy | null;
-  readonly owners: readonly OwnerRef[];
   /** Sentences a security engineer can act on. */
   readonly evidence: readonly string[];
   readonly remediation: string;
 }
 
-export interface UnauthorizedCachedImageUse extends FindingFields {
+/** The cached image a finding is about. */
+interface ImageFacts {
+  /** The image as the pod wrote it, or the image's first cached name for image-level findings. */
+  readonly image: string;
+  readonly imageId: string;
+  readonly repoDigest: string | null;
+  readonly registry: string;
+  readonly repository: string;
+  readonly owners: readonly OwnerRef[];
+}
+
+/** The container a finding is about. */
+interface ContainerFacts {
+  readonly tenant: TenantId;
+  readonly namespace: string;
+  readonly pod: string;
+  readonly podUid: string;
+  readonly container: string;
+  readonly containerKind: 'init' | 'regular' | 'ephemeral';
+  readonly pullPolicy: PullPolicy;
+}
+
+/** A tenant's container runs another tenant's private image from the cache. */
+export interface UnauthorizedCachedImageUse extends FindingBase, ImageFacts, ContainerFacts {
   readonly rule: 'unauthorized-cached-image-use';
   /**
    * Tenants whose pods ran the image, found cached at the agent's start, with a credential that
    * matches the registry but that nobody could verify reads it. Never trusted as owners.
    */
   readonly possibleOwners: readonly OwnerRef[];
-  readonly podUid: string;
-  readonly containerKind: 'init' | 'regular' | 'ephemeral';
 }
 
-export interface PrivateImageExposed extends FindingFields {
+/** A private image is cached where tenants without a right to it run pods that may start it. */
+export interface PrivateImageExposed extends FindingBase, ImageFacts {
   readonly rule: 'private-image-exposed';
   readonly exposedTenants: readonly TenantId[];
 }
 
-export interface AlwaysPullImagesNotEnforced extends FindingFields {
+/** The node as a whole: pods run with a pull policy other than Always. */
+export interface AlwaysPullImagesNotEnforced extends FindingBase {
   readonly rule: 'always-pull-images-not-enforced';
   readonly containersByPolicy: Readonly<Record<PullPolicy, number>>;
 }
@@ -93,4 +105,51 @@ export function findingId(
 ): string {
   const key = [rule, ...parts].join('\0');
   return memory === undefined ? hashId(key) : memory.findingIds.get(key, hashId);
+}
+
+/** Where a finding sits, with null for what its rule has none of (the API names every field). */
+export interface FindingPlace {
+  readonly tenant: TenantId | null;
+  readonly namespace: string | null;
+  readonly pod: string | null;
+  readonly container: string | null;
+  readonly pullPolicy: PullPolicy | null;
+  readonly image: string | null;
+  readonly imageId: string | null;
+  readonly repoDigest: string | null;
+  readonly registry: string | null;
+  readonly repository: string | null;
+  readonly owners: readonly OwnerRef[];
+}
+
+const NO_IMAGE = {
+  image: null,
+  imageId: null,
+  repoDigest: null,
+  registry: null,
+  repository: null,
+  owners: [],
+} as const;
+const NO_CONTAINER = {
+  tenant: null,
+  namespace: null,
+  pod: null,
+  container: null,
+  pullPolicy: null,
+} as const;
+
+export function placeOf(finding: DetectedFinding): FindingPlace {
+  switch (finding.rule) {
+    case 'unauthorized-cached-image-use':
+      return finding;
+    case 'private-image-exposed':
+      return { ...NO_CONTAINER, ...imageFactsOf(finding) };
+    case 'always-pull-images-not-enforced':
+      return { ...NO_CONTAINER, ...NO_IMAGE };
+  }
+}
+
+function imageFactsOf(f: ImageFacts): ImageFacts {
+  const { image, imageId, repoDigest, registry, repository, owners } = f;
+  return { image, imageId, repoDigest, registry, repository, owners };
 }

@@ -10,7 +10,7 @@ import { buildInfo as currentBuild } from '../version.ts';
 import type { AgentView } from '../view.ts';
 import type { RequestAuthorizer } from './auth.ts';
 import { OPEN_PATHS } from './auth.ts';
-import { findingsListJson } from './findings-json.ts';
+import { findingJson, findingsListJson } from './findings-json.ts';
 import { parseFindingsFilter, selectFindings } from './findings-query.ts';
 import { LastAnswer } from './last-answer.ts';
 import type { OpenApiDocument } from './openapi.ts';
@@ -208,7 +208,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
       sendError(res, 404, 'no active finding has this id');
       return;
     }
-    res.json({ item: finding, stale: isStale(view) });
+    res.json({ item: findingJson(finding), stale: isStale(view) });
   });
 
   app.get('/api/v1/images', (req, res) => {

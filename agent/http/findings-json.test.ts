@@ -2,7 +2,7 @@
 // finding's text follows the finding object: a changed finding is a new object, serialized anew.
 import t from 'tap';
 import type { Finding } from '../detect/finding.ts';
-import { findingJsonText, findingsListJson } from './findings-json.ts';
+import { findingJson, findingJsonText, findingsListJson } from './findings-json.ts';
 import { FINDINGS } from './testing-view.ts';
 
 t.test('the list text is JSON.stringify of { items, stale }', async (t) => {
@@ -13,12 +13,12 @@ t.test('the list text is JSON.stringify of { items, stale }', async (t) => {
     { name: 'none', items: [], stale: true },
     {
       name: 'text that JSON escapes',
-      items: [{ ...(FINDINGS[0] as Finding), pod: 'a"b\\c\n\u2028é' }],
+      items: [{ ...FINDINGS[0], pod: 'a"b\\c\n\u2028é' } as Finding],
       stale: false,
     },
   ];
   for (const c of cases) {
-    const expected = JSON.stringify({ items: c.items, stale: c.stale });
+    const expected = JSON.stringify({ items: c.items.map(findingJson), stale: c.stale });
     t.equal(findingsListJson(c.items, c.stale), expected, c.name);
   }
 });

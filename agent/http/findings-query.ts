@@ -1,7 +1,7 @@
 // GET /api/v1/findings: which findings a query selects, and in what order. Pure functions over
 // the view's findings, so the filter table tests need no server.
 import type { Confidence, Finding, Rule, Severity } from '../detect/finding.ts';
-import { CONFIDENCES, RULES, SEVERITIES, severityRank } from '../detect/finding.ts';
+import { CONFIDENCES, RULES, SEVERITIES, placeOf, severityRank } from '../detect/finding.ts';
 import type { Result } from '../result.ts';
 import { ok } from '../result.ts';
 import type { ParameterError } from './query.ts';
@@ -58,12 +58,13 @@ export function parseFindingsFilter(query: string): Result<FindingsFilter, Param
  */
 export function tenantsOf(finding: Finding, tenantOf: (namespace: string) => string): Set<string> {
   const tenants = new Set<string>();
-  if (finding.namespace !== null) tenants.add(tenantOf(finding.namespace));
-  if (finding.tenant !== null) tenants.add(finding.tenant);
+  const place = placeOf(finding);
+  if (place.namespace !== null) tenants.add(tenantOf(place.namespace));
+  if (place.tenant !== null) tenants.add(place.tenant);
   if (finding.rule === 'private-image-exposed') {
     for (const t of finding.exposedTenants) tenants.add(t);
   }
-  for (const owner of finding.owners) tenants.add(owner.tenant);
+  for (const owner of place.owners) tenants.add(owner.tenant);
   return tenants;
 }
 
@@ -72,7 +73,8 @@ export function matchesFilter(
   filter: FindingsFilter,
   tenantOf: (namespace: string) => string,
 ): boolean {
-  if (filter.namespace !== undefined && finding.namespace !== filter.namespace) return false;
+  if (filter.namespace !== undefined && placeOf(finding).namespace !== filter.namespace)
+    return false;
   if (filter.rule !== undefined && finding.rule !== filter.rule) return false;
   if (
     filter.severity !== undefined &&

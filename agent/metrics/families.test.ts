@@ -77,8 +77,10 @@ t.test('a finding that goes away leaves its info series and its count', async (t
 
 t.test('finding info names the workload, the image and the owning tenants', async (t) => {
   const tenant = (name: string) => name as TenantId;
+  const first = FINDINGS[0];
+  if (first?.rule !== 'unauthorized-cached-image-use') throw new Error('fixture');
   const twoOwners: Finding = {
-    ...(FINDINGS[0] as Finding),
+    ...first,
     owners: [
       { tenant: tenant('team-z'), namespace: 'team-z', secret: 'z' },
       { tenant: tenant('team-a'), namespace: 'team-a', secret: 'a' },

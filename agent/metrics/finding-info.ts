@@ -5,7 +5,7 @@
 // counted in pullwatch_finding_info_dropped.
 import { Gauge } from 'prom-client';
 import type { Finding } from '../detect/finding.ts';
-import { CONFIDENCES, severityRank } from '../detect/finding.ts';
+import { CONFIDENCES, placeOf, severityRank } from '../detect/finding.ts';
 import type { RegisterCollector } from './collector.ts';
 
 export const DEFAULT_MAX_FINDING_INFO_SERIES = 500;
@@ -25,16 +25,17 @@ const labelNames = [
 type FindingInfoLabels = Record<(typeof labelNames)[number], string>;
 
 export function findingInfoLabels(finding: Finding): FindingInfoLabels {
-  const tenants = [...new Set(finding.owners.map((o) => o.tenant))].sort();
+  const place = placeOf(finding);
+  const tenants = [...new Set(place.owners.map((o) => o.tenant))].sort();
   return {
     rule: finding.rule,
     severity: finding.severity,
     confidence: finding.confidence,
-    namespace: finding.namespace ?? '',
-    pod: finding.pod ?? '',
-    container: finding.container ?? '',
-    image: finding.image ?? '',
-    image_id: finding.imageId ?? '',
+    namespace: place.namespace ?? '',
+    pod: place.pod ?? '',
+    container: place.container ?? '',
+    image: place.image ?? '',
+    image_id: place.imageId ?? '',
     owner_tenants: tenants.join(','),
   };
 }

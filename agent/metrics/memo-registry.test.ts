@@ -4,7 +4,7 @@
 import { Gauge, Registry } from 'prom-client';
 import { sleep } from '../../test/helpers/wait.ts';
 import t from 'tap';
-import type { Finding } from '../detect/finding.ts';
+import { placeOf, type Finding } from '../detect/finding.ts';
 import { FINDINGS, IMAGES, fakeView } from '../http/testing-view.ts';
 import type { FakeView } from '../http/testing-view.ts';
 import type { ImageView } from '../view.ts';
@@ -155,7 +155,7 @@ t.test('an agent handing out a new array of the same findings: not rendered agai
     return Object.defineProperty(copy, 'owners', {
       get: () => {
         ownerReads += 1;
-        return finding.owners;
+        return placeOf(finding).owners;
       },
     });
   });

@@ -7,7 +7,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import type { Finding } from '../../agent/detect/finding.ts';
+import type { FindingJson as Finding } from '../../agent/http/findings-json.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { requireTools } from '../helpers/real-parts.ts';
 import {

@@ -142,10 +142,6 @@ function exposureOf(
     severity: 'medium',
     confidence: 'likely',
     node: snapshot.node,
-    tenant: null,
-    namespace: null,
-    pod: null,
-    container: null,
     image,
     imageId: entry.id,
     repoDigest:
@@ -154,7 +150,6 @@ function exposureOf(
       null,
     registry: reference.registry,
     repository: reference.repository,
-    pullPolicy: null,
     owners: ownerRefs(provenance),
     exposedTenants,
     evidence: [
