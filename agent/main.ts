@@ -157,8 +157,11 @@ export async function startAgentCore(
   });
   const registryPort: RegistryPort = {
     repositoryVisibility: (name, reference) => resolver.repositoryVisibility(name, reference),
-    verifyCredential: (credential, name, reference) =>
-      resolver.verifyCredential(credential, name, reference),
+    // Direct mode: the agent holds the credential it checks.
+    verifyCredential: (check, name, reference) =>
+      check.via === 'agent'
+        ? resolver.verifyCredential(check.authorization, name, reference)
+        : Promise.resolve('unknown'),
     probeCounts: () => {
       const s = resolver.stats();
       const out = new Map<string, number>();

@@ -4,7 +4,7 @@ import type {
   CredentialVerdict,
   KubeletImageEvent,
   PodView,
-  RegistryAuthorization,
+  CredentialCheck,
   RepositoryVisibility,
   SecretView,
 } from '../model/snapshot.ts';
@@ -45,7 +45,7 @@ export interface KubePort {
 export interface RegistryPort {
   repositoryVisibility(name: string, reference: string): Promise<RepositoryVisibility>;
   verifyCredential(
-    credential: RegistryAuthorization,
+    check: CredentialCheck,
     name: string,
     reference: string,
   ): Promise<CredentialVerdict>;

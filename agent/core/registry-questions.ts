@@ -107,14 +107,14 @@ export class RegistryQuestions {
         const asked =
           cached.repoDigest?.split('@')[1] ?? reference.digest ?? reference.tag ?? 'latest';
         for (const held of podCredentialsFor(snapshot.secrets, pod, reference, memory).matching) {
-          const auth = held.credential.authorization;
-          if (auth === undefined) continue;
+          const check = held.credential.check;
+          if (check === undefined) continue;
           const key = verdictKey(held.credential.fingerprint, reference.name, entry.id);
           if (fresh(this.#verdicts.get(key)?.at)) continue;
           this.#ask(
             `c|${key}`,
             async () => {
-              const verdict = await this.#o.registry.verifyCredential(auth, reference.name, asked);
+              const verdict = await this.#o.registry.verifyCredential(check, reference.name, asked);
               this.#set(this.#verdicts, key, verdict);
             },
             // A question that failed is answered "unknown": what waits for it stops waiting.

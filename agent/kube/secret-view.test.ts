@@ -70,13 +70,14 @@ for (const c of cases) {
     if (view.state === 'ok' && 'credentials' in c) {
       t.equal(view.credentials.length, c.credentials);
       t.equal(view.credentials[0]?.credentialHash, kubeletCredentialHash('alice', PASSWORD));
-      // authorization: the sealed capability for verification (its secret is in a closure).
+      // check: the sealed capability for verification (its secret is in a closure).
       t.same(Object.keys(view.credentials[0] ?? {}).sort(), [
-        'authorization',
+        'check',
         'credentialHash',
         'fingerprint',
         'matcher',
       ]);
+      t.equal(view.credentials[0]?.check?.via, 'agent');
     }
     if (view.state !== 'ok' && 'problem' in c) t.match(view.problem, c.problem);
   });

@@ -36,7 +36,8 @@ export function secretViewFromObject(
     fingerprint: c.fingerprint,
     credentialHash: c.credentialHash,
     // The sealed capability the agent verifies a tenant's own credential with (never data).
-    authorization: c.authorization,
+    check:
+      c.authorization === undefined ? undefined : { via: 'agent', authorization: c.authorization },
   }));
   return { state: 'ok', ...ref, credentials };
 }

@@ -5,6 +5,20 @@
 import type { Brand } from '../brand.ts';
 
 /**
+ * How a tenant's credential is checked against a registry ("can it read this repository?"):
+ * by the agent itself, holding the capability (direct mode, the agent reads pull secrets), or
+ * by the controller, which holds the secret and is told which of its credentials to present.
+ */
+export type CredentialCheck =
+  | { readonly via: 'agent'; readonly authorization: RegistryAuthorization }
+  | {
+      readonly via: 'controller';
+      readonly namespace: string;
+      readonly secret: string;
+      readonly fingerprint: string;
+    };
+
+/**
  * A registry credential as a capability: it can present itself to a registry but holds nothing
  * that reveals it. The username and password live only in the closure behind
  * `basicAuthorization()`; no property holds them, so neither JSON.stringify nor util.inspect

@@ -3,10 +3,10 @@
 import type { Brand } from '../brand.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
-import type { CredentialFingerprint, CredentialHash, RegistryAuthorization } from './credential.ts';
+import type { CredentialCheck, CredentialFingerprint, CredentialHash } from './credential.ts';
 import type { RegistryKeyMatcher } from './registry-key.ts';
 
-export type { RegistryAuthorization } from './credential.ts';
+export type { CredentialCheck, RegistryAuthorization } from './credential.ts';
 
 /** A namespace, or with --tenant-label, the label value shared by a team's namespaces. */
 export type TenantId = Brand<string, 'TenantId'>;
@@ -55,8 +55,11 @@ export interface CredentialView {
   readonly matcher: RegistryKeyMatcher;
   readonly fingerprint: CredentialFingerprint;
   readonly credentialHash: CredentialHash;
-  /** Absent when verification is off or the credential has no username/password. */
-  readonly authorization?: RegistryAuthorization | undefined;
+  /**
+   * How to ask the registry whether it reads an image. Absent when verification is off or the
+   * credential has no username/password.
+   */
+  readonly check?: CredentialCheck | undefined;
 }
 
 export type SecretView =

@@ -45,7 +45,7 @@ function bootstrapCandidate(
     );
     if (verdict === 'can-read') return { kind: 'verified', held };
     if (verdict === 'cannot-read') continue;
-    if (verdict === undefined && held.credential.authorization !== undefined)
+    if (verdict === undefined && held.credential.check !== undefined)
       return {
         kind: 'pending',
         reason: `the registry has not answered yet whether ${held.secret} (pod ${pod.namespace}/${pod.name}) can read ${reference.value.name}`,

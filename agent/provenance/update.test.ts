@@ -420,7 +420,13 @@ const APP_NAME = 'registry.example.com/team-a/app';
 function verifiable(credential: CredentialView): CredentialView {
   return {
     ...credential,
-    authorization: { fingerprint: credential.fingerprint, basicAuthorization: () => 'Basic eA==' },
+    check: {
+      via: 'agent',
+      authorization: {
+        fingerprint: credential.fingerprint,
+        basicAuthorization: () => 'Basic eA==',
+      },
+    },
   };
 }
 
@@ -453,7 +459,7 @@ interface RunningCase {
   readonly imageId?: ImageId;
   /** The registry's answers so far; absent: none asked yet. */
   readonly verdicts?: Verdicts;
-  /** Verification off: credentials carry no authorization. */
+  /** Verification off: credentials carry no check. */
   readonly verificationOff?: boolean;
   readonly records?: ReadonlyMap<ImageId, PulledRecord>;
   readonly expectedOwners: readonly ImageOwner[];
