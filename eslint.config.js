@@ -17,45 +17,60 @@ const LAYERS = [
       'version.ts',
       'log.ts',
       'backoff.ts',
+      'settings.ts',
     ],
   },
   { name: 'model', parts: ['model', 'image'] },
   { name: 'pure logic', parts: ['credentials', 'detect'] },
-  { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings'] },
+  { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings', 'broker'] },
   { name: 'core', parts: ['core', 'view.ts'] },
-  { name: 'outputs', parts: ['http', 'metrics'] },
+  { name: 'outputs', parts: ['http', 'metrics', 'controller'] },
   { name: 'entry points', parts: ['cli', 'cli.ts', 'main.ts', 'config.ts'] },
 ];
 
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-/** Matches an import of `part` (a folder or a top-level file) from anywhere under agent/. */
-const importOf = (part) =>
-  part.endsWith('.ts') ? `(^|/)${escape(part)}$` : `(^|/)${escape(part)}/`;
-const filesOf = (part) => (part.endsWith('.ts') ? `agent/${part}` : `agent/${part}/**/*.ts`);
+const isFile = (part) => part.endsWith('.ts');
+/**
+ * Matches an import of `part` from a module under agent/: a folder anywhere in the path, a
+ * top-level file by its relative path ('../main.ts' from a folder, './main.ts' from the top).
+ */
+const importOf = (part, fromTop) =>
+  isFile(part)
+    ? fromTop
+      ? `^\\./${escape(part)}$`
+      : `^(\\.\\./)+${escape(part)}$`
+    : `(^|/)${escape(part)}/`;
 
-const layerRules = LAYERS.slice(0, -1).map((layer, index) => ({
-  files: layer.parts.map(filesOf),
-  ignores: ['**/*.test.ts', '**/*.test-helper.ts'],
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        patterns: [
-          ...LAYERS.slice(index + 1).flatMap((above) =>
-            above.parts.map((part) => ({
-              regex: importOf(part),
-              message: `${layer.name} (agent/${layer.parts.join(', agent/')}) must not import from ${above.name}: data flows one way (eslint.config.js LAYERS).`,
-            })),
-          ),
+const layerRules = LAYERS.slice(0, -1)
+  .flatMap((layer, index) =>
+    [false, true].map((fromTop) => ({
+      files: layer.parts
+        .filter((part) => isFile(part) === fromTop)
+        .map((part) => (fromTop ? `agent/${part}` : `agent/${part}/**/*.ts`)),
+      ignores: ['**/*.test.ts', '**/*.test-helper.ts'],
+      rules: {
+        'no-restricted-imports': [
+          'error',
           {
-            regex: '(^|/)test/',
-            message: 'the agent ships without its tests: nothing under agent/ imports from test/.',
+            patterns: [
+              ...LAYERS.slice(index + 1).flatMap((above) =>
+                above.parts.map((part) => ({
+                  regex: importOf(part, fromTop),
+                  message: `${layer.name} (agent/${layer.parts.join(', agent/')}) must not import from ${above.name}: data flows one way (eslint.config.js LAYERS).`,
+                })),
+              ),
+              {
+                regex: '(^|/)test/',
+                message:
+                  'the agent ships without its tests: nothing under agent/ imports from test/.',
+              },
+            ],
           },
         ],
       },
-    ],
-  },
-}));
+    })),
+  )
+  .filter((rule) => rule.files.length > 0);
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', '.tap/'] },

@@ -1,13 +1,18 @@
 // The agent's settings from flags, PULLWATCH_* environment variables and a YAML file, in that
 // order of precedence, validated at start with errors that name the flag and the fix.
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import YAML from 'yaml';
 import { z } from 'zod';
 import type { Result } from './result.ts';
-import { err, ok } from './result.ts';
+import {
+  LOG_LEVELS,
+  csv,
+  duration,
+  listenAddress,
+  loadSettings,
+  onOff,
+  settingsHelp as helpFor,
+} from './settings.ts';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export { envName } from './settings.ts';
 
 // name -> [type, description]; the single list that flags, env vars, YAML keys and --help share.
 export const SETTINGS = {
@@ -24,6 +29,22 @@ export const SETTINGS = {
     "the kubelet's root dir, for KEP-2535 records (default /var/lib/kubelet)",
   ],
   auth: ['string', 'kubernetes (TokenReview + SubjectAccessReview, default) or none'],
+  'secrets-from': [
+    'string',
+    'controller (default): pull secrets and registry answers come from pullwatch controller; direct: the agent reads Secrets itself (docs/security.md)',
+  ],
+  'controller-url': [
+    'string',
+    "the controller's HTTPS URL (default https://pullwatch-controller.$POD_NAMESPACE.svc:9747)",
+  ],
+  'controller-ca-file': [
+    'string',
+    "CA bundle the controller's certificate must chain to (default /var/run/secrets/pullwatch/controller-ca/ca.crt)",
+  ],
+  'controller-token-file': [
+    'string',
+    'projected service-account token for the controller (default /var/run/secrets/pullwatch/token/token)',
+  ],
   'tls-cert-file': ['string', 'serve HTTPS with this certificate (reloaded when it changes)'],
   'tls-key-file': ['string', 'private key for --tls-cert-file'],
   'tenant-label': [
@@ -67,45 +88,6 @@ export const SETTINGS = {
 
 export type SettingName = keyof typeof SETTINGS;
 
-export function envName(setting: string): string {
-  return `PULLWATCH_${setting.toUpperCase().replace(/-/g, '_')}`;
-}
-
-const csv = (v: string | undefined): string[] =>
-  (v ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-
-const onOff = (name: string) => z.enum(['on', 'off'], { error: `--${name} must be "on" or "off"` });
-
-const duration = (name: string) =>
-  z.string().transform((v, ctx) => {
-    const m = /^(\d+)(ms|s|m|h)$/.exec(v.trim());
-    if (m === null) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `--${name} must be a duration like 500ms, 15s, 2m or 1h (got "${v}")`,
-      });
-      return z.NEVER;
-    }
-    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    return Number(m[1]) * unitMs;
-  });
-
-const listenAddress = z.string().transform((v, ctx) => {
-  const m = /^(.*):(\d{1,5})$/.exec(v);
-  const port = m ? Number(m[2]) : NaN;
-  if (m === null || port > 65535) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `--listen must be HOST:PORT, e.g. 0.0.0.0:9746 or 127.0.0.1:0 (got "${v}")`,
-    });
-    return z.NEVER;
-  }
-  return { host: (m[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
-});
-
 const schema = z
   .object({
     'node-name': z
@@ -124,6 +106,14 @@ const schema = z
       .default('kubernetes'),
     'tls-cert-file': z.string().optional(),
     'tls-key-file': z.string().optional(),
+    'secrets-from': z
+      .enum(['controller', 'direct'], { error: '--secrets-from must be "controller" or "direct"' })
+      .default('direct'),
+    'controller-url': z
+      .url({ protocol: /^https$/, error: '--controller-url must be an https:// URL' })
+      .optional(),
+    'controller-ca-file': z.string().default('/var/run/secrets/pullwatch/controller-ca/ca.crt'),
+    'controller-token-file': z.string().default('/var/run/secrets/pullwatch/token/token'),
     'tenant-label': z.string().optional(),
     'ignore-namespaces': z.string().optional().transform(csv),
     'public-registries': z.string().optional().transform(csv),
@@ -151,6 +141,13 @@ const schema = z
       .default('info'),
   })
   .superRefine((c, ctx) => {
+    if (c['secrets-from'] === 'controller' && c['controller-url'] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          '--controller-url is required with --secrets-from controller (the DaemonSet sets POD_NAMESPACE, which gives the default)',
+      });
+    }
     if ((c['tls-cert-file'] === undefined) !== (c['tls-key-file'] === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -165,64 +162,18 @@ export type AgentConfig = z.output<typeof schema>;
 export function loadConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  readFile?: (path: string) => string,
 ): Result<AgentConfig, string> {
-  const options = Object.fromEntries(
-    [...Object.keys(SETTINGS), 'config'].map((name) => [name, { type: 'string' as const }]),
-  );
-  let flags: Record<string, string | undefined>;
-  try {
-    flags = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    return err((e as Error).message);
-  }
-  let fromFile: Record<string, unknown> = {};
-  const configPath = flags.config ?? env.PULLWATCH_CONFIG;
-  if (configPath !== undefined) {
-    try {
-      const parsed: unknown = YAML.parse(readFile(configPath));
-      if (parsed !== null && typeof parsed !== 'object')
-        return err(`--config ${configPath}: expected a YAML mapping of settings`);
-      fromFile = (parsed ?? {}) as Record<string, unknown>;
-    } catch (e) {
-      return err(`--config ${configPath}: ${(e as Error).message}`);
-    }
-    const unknown = Object.keys(fromFile).filter((k) => !(k in SETTINGS));
-    if (unknown.length > 0)
-      return err(`--config ${configPath}: unknown setting(s) ${unknown.join(', ')}`);
-  }
-  const merged: Record<string, string | undefined> = {};
-  for (const name of Object.keys(SETTINGS)) {
-    const fileValue = fromFile[name];
-    merged[name] =
-      flags[name] ??
-      env[envName(name)] ??
-      (name === 'node-name' ? env.NODE_NAME : undefined) ??
-      (fileValue === undefined || fileValue === null
+  return loadSettings(SETTINGS, schema, argv, env, readFile, {
+    'node-name': env.NODE_NAME,
+    'controller-url':
+      env.POD_NAMESPACE === undefined
         ? undefined
-        : Array.isArray(fileValue)
-          ? fileValue.map((v) => scalarText(v)).join(',')
-          : scalarText(fileValue));
-  }
-  const result = schema.safeParse(merged);
-  if (!result.success) {
-    return err(result.error.issues.map((i) => i.message).join('; '));
-  }
-  return ok(result.data);
+        : `https://pullwatch-controller.${env.POD_NAMESPACE}.svc:9747`,
+  });
 }
 
-/** YAML scalars as the flag would have been written; a nested mapping is left for the schema to refuse. */
-function scalarText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return `${value}`;
-  return JSON.stringify(value) ?? '';
-}
-
+/** The agent's flags for --help. */
 export function settingsHelp(): string {
-  return Object.entries(SETTINGS)
-    .map(
-      ([name, [, description]]) =>
-        `  --${name.padEnd(28)} ${description}\n  ${''.padEnd(30)} env ${envName(name)}`,
-    )
-    .join('\n');
+  return helpFor(SETTINGS);
 }

@@ -9,6 +9,7 @@ import type { CriEndpoint } from './cri/endpoint.ts';
 import { resolveCriEndpoint, WELL_KNOWN_CRI_SOCKETS } from './cri/endpoint.ts';
 import { describeCriError } from './cri/errors.ts';
 import type { ImageId } from './image/digest.ts';
+import { BrokerClient } from './broker/client.ts';
 import { startKubeSource } from './kube/kube-source.ts';
 import type { Logger } from './log.ts';
 import { NodeAgent } from './core/node-agent.ts';
@@ -76,6 +77,26 @@ async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriE
   return { socketPath: path, target: `unix://${path}` };
 }
 
+/** The controller client, unless the agent reads pull secrets itself (--secrets-from direct). */
+function brokerFor(config: AgentConfig, logger: Logger): BrokerClient | undefined {
+  if (config['secrets-from'] === 'direct') {
+    logger.warn(
+      { source: 'controller' },
+      '--secrets-from direct: this agent reads pull secrets itself, so its token can read every tenant secret a pod names (docs/security.md)',
+    );
+    return undefined;
+  }
+  const url = config['controller-url'];
+  if (url === undefined)
+    throw new Error('--controller-url is required with --secrets-from controller');
+  return new BrokerClient({
+    url,
+    caFile: config['controller-ca-file'],
+    tokenFile: config['controller-token-file'],
+    logger,
+  });
+}
+
 export async function startAgentCore(
   config: AgentConfig,
   deps: RunDependencies,
@@ -114,11 +135,15 @@ export async function startAgentCore(
   });
 
   const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const broker = brokerFor(config, logger);
   let lastCacheRefresh = 0;
   const kube = startKubeSource({
     kubeConfig,
     nodeName: node,
     fingerprintKey,
+    ...(broker === undefined
+      ? {}
+      : { fetchSecret: (ref, _reason, pod) => broker.pullSecret(ref, pod) }),
     secretTtlMs: config['secret-refresh-interval'],
     eventTtlMs: config['event-ttl'],
     logger,
@@ -156,12 +181,17 @@ export async function startAgentCore(
     insecureRegistries: config['insecure-registries'],
   });
   const registryPort: RegistryPort = {
-    repositoryVisibility: (name, reference) => resolver.repositoryVisibility(name, reference),
-    // Direct mode: the agent holds the credential it checks.
+    // Through the controller, registry answers are cached once for the whole cluster.
+    repositoryVisibility: (name, reference) =>
+      broker === undefined
+        ? resolver.repositoryVisibility(name, reference)
+        : broker.visibility(name, reference),
     verifyCredential: (check, name, reference) =>
-      check.via === 'agent'
+      check.via === 'self'
         ? resolver.verifyCredential(check.authorization, name, reference)
-        : Promise.resolve('unknown'),
+        : broker === undefined
+          ? Promise.resolve('unknown')
+          : broker.verdict(check, name, reference),
     probeCounts: () => {
       const s = resolver.stats();
       const out = new Map<string, number>();
@@ -191,6 +221,7 @@ export async function startAgentCore(
     cache,
     kube: kubePort,
     registry: registryPort,
+    controller: broker,
     provenance: provenancePort,
     initialProvenance: loaded.images,
     tenantLabel: config['tenant-label'],
@@ -210,6 +241,7 @@ export async function startAgentCore(
       await kube.stop();
       await runningAgent.stop();
       cri.close();
+      broker?.close();
     },
   };
 }

@@ -4,7 +4,7 @@ import type { Finding, Rule } from './detect/finding.ts';
 import type { Visibility } from './model/snapshot.ts';
 import type { OwnerRef } from './detect/finding.ts';
 
-export const SOURCES = ['cri', 'kubernetes'] as const;
+export const SOURCES = ['cri', 'kubernetes', 'controller'] as const;
 export type SourceName = (typeof SOURCES)[number];
 
 export interface SourceHealth {
@@ -14,6 +14,21 @@ export interface SourceHealth {
   readonly lastError: string | undefined;
   /** We are serving an older view because the source is failing now. */
   readonly stale: boolean;
+}
+
+/** The runtime and the API server always; the controller when secrets come from it. */
+export type SourceStatuses = Readonly<Record<'cri' | 'kubernetes', SourceHealth>> & {
+  readonly controller?: SourceHealth;
+};
+
+/** The sources an agent has, in SOURCES order. */
+export function presentSources(
+  sources: SourceStatuses,
+): readonly (readonly [SourceName, SourceHealth])[] {
+  return SOURCES.flatMap((name) => {
+    const health = sources[name];
+    return health === undefined ? [] : [[name, health] as const];
+  });
 }
 
 export interface ImageView {
@@ -48,7 +63,7 @@ export interface AgentView {
   findings(): readonly Finding[];
   finding(id: string): Finding | undefined;
   images(): readonly ImageView[];
-  sources(): Readonly<Record<SourceName, SourceHealth>>;
+  sources(): SourceStatuses;
   /** Ready once the first CRI listing and the first pod list are done. */
   readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
   protection(): NodeProtection;

@@ -12,7 +12,7 @@ import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { derive, initialProvenanceState, type ProvenanceState } from './derive.ts';
 import { KubeletRecords } from './kubelet-records.ts';
-import type { CachePort, KubePort, ProvenancePort, RegistryPort } from './ports.ts';
+import type { CachePort, ControllerPort, KubePort, ProvenancePort, RegistryPort } from './ports.ts';
 import { ProvenanceSaver } from './provenance-saver.ts';
 import { ReadModel } from './read-model.ts';
 import { RegistryQuestions } from './registry-questions.ts';
@@ -22,6 +22,7 @@ export interface NodeAgentOptions {
   readonly cache: CachePort;
   readonly kube: KubePort;
   readonly registry: RegistryPort;
+  readonly controller?: ControllerPort | undefined;
   readonly provenance: ProvenancePort;
   readonly initialProvenance: ReadonlyMap<ImageId, ImageProvenance>;
   readonly tenantLabel: string | undefined;

@@ -41,6 +41,11 @@ export interface KubePort {
   health(): SourceState;
 }
 
+/** The controller, when pull secrets and registry answers come from it: only its health here. */
+export interface ControllerPort {
+  health(): SourceState;
+}
+
 /** Registry questions: answered asynchronously, cached by the implementation. */
 export interface RegistryPort {
   repositoryVisibility(name: string, reference: string): Promise<RepositoryVisibility>;

@@ -10,14 +10,22 @@ import type { ImageProvenance, NodeSnapshot } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
 import { FindingsStore, type FindingsChange } from '../findings/store.ts';
 import { parseDockerRef } from '../image/reference.ts';
-import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from '../view.ts';
-import type { CachePort, KubePort, RegistryPort } from './ports.ts';
+import type {
+  AgentView,
+  ImageView,
+  NodeProtection,
+  SourceHealth,
+  SourceStatuses,
+} from '../view.ts';
+import type { CachePort, ControllerPort, KubePort, RegistryPort, SourceState } from './ports.ts';
 
 export interface ReadModelOptions {
   readonly node: string;
   readonly cache: CachePort;
   readonly kube: KubePort;
   readonly registry: RegistryPort;
+  /** Present when pull secrets and registry answers come from the controller. */
+  readonly controller?: ControllerPort | undefined;
   readonly tenantLabel: string | undefined;
   readonly memory: DetectionMemory;
 }
@@ -79,14 +87,19 @@ export class ReadModel implements AgentView {
     return this.#images.value;
   }
 
-  sources(): Readonly<Record<SourceName, SourceHealth>> {
-    const health = (s: ReturnType<CachePort['status']>): SourceHealth => ({
+  sources(): SourceStatuses {
+    const health = (s: SourceState): SourceHealth => ({
       up: s.up,
       lastSync: s.lastSync,
       lastError: s.lastError,
       stale: s.synced && !s.up,
     });
-    return { cri: health(this.#o.cache.status()), kubernetes: health(this.#o.kube.health()) };
+    const controller = this.#o.controller?.health();
+    return {
+      cri: health(this.#o.cache.status()),
+      kubernetes: health(this.#o.kube.health()),
+      ...(controller === undefined ? {} : { controller: health(controller) }),
+    };
   }
 
   readiness(): { readonly ready: true } | { readonly ready: false; readonly reason: string } {

@@ -2,12 +2,11 @@
 // and whether any source is stale. The OpenAPI document (docs/openapi.yaml) describes these.
 import type { BuildInfo } from '../version.ts';
 import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from '../view.ts';
-import { SOURCES } from '../view.ts';
+import { presentSources } from '../view.ts';
 
 /** True while any source is failing and the agent serves an older picture of it. */
 export function isStale(view: AgentView): boolean {
-  const sources = view.sources();
-  return SOURCES.some((name) => sources[name].stale);
+  return presentSources(view.sources()).some(([, health]) => health.stale);
 }
 
 export interface ImageJson {
@@ -64,7 +63,7 @@ export interface StatusJson {
   readonly ready: boolean;
   readonly notReadyReason: string | null;
   readonly stale: boolean;
-  readonly sources: Readonly<Record<SourceName, SourceStatusJson>>;
+  readonly sources: Readonly<Partial<Record<SourceName, SourceStatusJson>>>;
   readonly protection: NodeProtection;
 }
 
@@ -77,8 +76,10 @@ export function statusJson(view: AgentView, build: BuildInfo): StatusJson {
     revision: build.revision,
     ready: readiness.ready,
     notReadyReason: readiness.ready ? null : readiness.reason,
-    stale: SOURCES.some((name) => sources[name].stale),
-    sources: { cri: sourceStatus(sources.cri), kubernetes: sourceStatus(sources.kubernetes) },
+    stale: presentSources(sources).some(([, health]) => health.stale),
+    sources: Object.fromEntries(
+      presentSources(sources).map(([name, health]) => [name, sourceStatus(health)]),
+    ),
     protection: view.protection(),
   };
 }

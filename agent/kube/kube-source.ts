@@ -23,6 +23,7 @@ import {
   PullSecretCache,
   secretRefsOf,
   type SecretFetch,
+  type SecretFetcher,
   type SecretReadReason,
 } from './pull-secrets.ts';
 import { secretViewForReadFailure, secretViewFromObject, type SecretRef } from './secret-view.ts';
@@ -50,7 +51,13 @@ export interface KubeSourceOptions extends KubeSourceTuning {
   readonly kubeConfig: KubeConfig;
   /** This node's name (--node-name / NODE_NAME): only its pods and its kubelet's events count. */
   readonly nodeName: string;
+  /** Used by the direct read only (the controller fingerprints brokered secrets). */
   readonly fingerprintKey: FingerprintKey;
+  /**
+   * How a pull secret is learnt: through the controller (the default deployment). Without it
+   * the agent reads the Secret itself (--secrets-from direct).
+   */
+  readonly fetchSecret?: SecretFetcher;
   /** Something changed (coalesced: at most once per turn of the event loop). */
   readonly onChange?: () => void;
   readonly logger?: Logger;
@@ -129,7 +136,10 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
 
   const request = { signal: stopping.signal, timeoutMs, connections };
 
-  const readSecret = async (ref: SecretRef, reason: SecretReadReason): Promise<SecretFetch> => {
+  const readSecretDirectly = async (
+    ref: SecretRef,
+    reason: SecretReadReason,
+  ): Promise<SecretFetch> => {
     const secret = await getJson(
       kubeConfig,
       `/api/v1/namespaces/${segment(ref.namespace)}/secrets/${segment(ref.name)}`,
@@ -161,7 +171,8 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
   };
 
   const secrets = new PullSecretCache({
-    fetch: readSecret,
+    // Through the controller by default; reading Secrets here is the opt-in direct mode.
+    fetch: options.fetchSecret ?? readSecretDirectly,
     limit: createLimiter(concurrency),
     ...(options.secretTtlMs !== undefined ? { ttlMs: options.secretTtlMs } : {}),
     ...(options.secretMinRefetchMs !== undefined

@@ -35,11 +35,18 @@ export interface SecretFetch {
 export type SecretReadReason = 'first' | 'pod-start' | 'refresh';
 
 /** Reads and parses one secret; must not throw, and must not keep the Secret object. */
-export type SecretFetcher = (ref: SecretRef, reason: SecretReadReason) => Promise<SecretFetch>;
+export type SecretFetcher = (
+  ref: SecretRef,
+  reason: SecretReadReason,
+  /** A pod of the node that names the secret (the controller checks it is ours). */
+  pod: string,
+) => Promise<SecretFetch>;
 
 /** A secret some pod on the node references. */
 export interface SecretReference {
   readonly ref: SecretRef;
+  /** A pod that names it (a live one when there is one). */
+  readonly pod: string;
   /** A pod that is not finished references it: refreshing its view can matter. */
   readonly live: boolean;
 }
@@ -66,6 +73,7 @@ export interface PullSecretCacheOptions {
 
 interface Entry {
   readonly ref: SecretRef;
+  pod: string;
   live: boolean;
   view: SecretView | undefined;
   /** The last read failed in a way that may pass (network, 5xx). */
@@ -129,7 +137,7 @@ export class PullSecretCache {
       }
     }
     const now = this.#now();
-    for (const [key, { ref, live }] of referenced) {
+    for (const [key, { ref, live, pod }] of referenced) {
       const entry = this.#entries.get(key);
       if (entry === undefined) {
         if (this.#entries.size >= this.#maxEntries) {
@@ -144,6 +152,7 @@ export class PullSecretCache {
         }
         const created: Entry = {
           ref,
+          pod,
           live,
           view: undefined,
           transient: false,
@@ -156,6 +165,7 @@ export class PullSecretCache {
         continue;
       }
       entry.live = live;
+      entry.pod = pod;
       if (appeared.has(key) && now - entry.fetchedAt >= this.#minRefetchMs) {
         this.#fetch(key, entry, 'pod-start');
       }
@@ -218,7 +228,7 @@ export class PullSecretCache {
     try {
       fetched = await this.#options.limit(async () =>
         // No pod references it any more by the time its turn came: not read at all.
-        this.#current(key, entry) ? this.#options.fetch(entry.ref, reason) : undefined,
+        this.#current(key, entry) ? this.#options.fetch(entry.ref, reason, entry.pod) : undefined,
       );
     } catch (e) {
       this.#options.logger?.error({ err: e, secret: key }, 'the pull secret reader threw');
@@ -258,6 +268,7 @@ function sameView(a: SecretView, b: SecretView): boolean {
 export function secretRefsOf(
   pods: Iterable<{
     readonly namespace: string;
+    readonly name: string;
     readonly pullSecretNames: readonly string[];
     readonly finished: boolean;
   }>,
@@ -266,8 +277,14 @@ export function secretRefsOf(
   for (const pod of pods) {
     for (const name of pod.pullSecretNames) {
       const key = secretKey(pod.namespace, name);
-      const live = !pod.finished || refs.get(key)?.live === true;
-      refs.set(key, { ref: { namespace: pod.namespace, name }, live });
+      const known = refs.get(key);
+      // The pod named with it: a live one, if any pod that names the secret is.
+      if (known !== undefined && (known.live || pod.finished)) continue;
+      refs.set(key, {
+        ref: { namespace: pod.namespace, name },
+        live: !pod.finished,
+        pod: pod.name,
+      });
     }
   }
   return refs;

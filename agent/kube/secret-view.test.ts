@@ -77,7 +77,7 @@ for (const c of cases) {
         'fingerprint',
         'matcher',
       ]);
-      t.equal(view.credentials[0]?.check?.via, 'agent');
+      t.equal(view.credentials[0]?.check?.via, 'self');
     }
     if (view.state !== 'ok' && 'problem' in c) t.match(view.problem, c.problem);
   });

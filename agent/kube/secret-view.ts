@@ -37,7 +37,7 @@ export function secretViewFromObject(
     credentialHash: c.credentialHash,
     // The sealed capability the agent verifies a tenant's own credential with (never data).
     check:
-      c.authorization === undefined ? undefined : { via: 'agent', authorization: c.authorization },
+      c.authorization === undefined ? undefined : { via: 'self', authorization: c.authorization },
   }));
   return { state: 'ok', ...ref, credentials };
 }

@@ -1,7 +1,8 @@
-// Health of the agent's inputs (the container runtime over CRI, the Kubernetes API): whether
+// Health of the agent's inputs (the container runtime over CRI, the Kubernetes API, and the
+// controller when pull secrets come from it): whether
 // each answers, when it last did, whether we serve an older picture, and how often it failed.
 import { Counter, Gauge } from 'prom-client';
-import { SOURCES } from '../view.ts';
+import { presentSources } from '../view.ts';
 import type { RegisterCollector } from './collector.ts';
 import { secondsSinceEpoch } from './collector.ts';
 
@@ -13,8 +14,8 @@ export const register: RegisterCollector = (registry, view) => {
     registers: [registry],
     collect() {
       this.reset();
-      const sources = view.sources();
-      for (const source of SOURCES) this.set({ source }, sources[source].up ? 1 : 0);
+      for (const [source, health] of presentSources(view.sources()))
+        this.set({ source }, health.up ? 1 : 0);
     },
   });
   new Gauge({
@@ -24,12 +25,9 @@ export const register: RegisterCollector = (registry, view) => {
     registers: [registry],
     collect() {
       this.reset();
-      const sources = view.sources();
       // 0 for "never", so `time() - x > threshold` also catches a source never read.
-      for (const source of SOURCES) {
-        const lastSync = sources[source].lastSync;
+      for (const [source, { lastSync }] of presentSources(view.sources()))
         this.set({ source }, lastSync === undefined ? 0 : secondsSinceEpoch(lastSync));
-      }
     },
   });
   new Gauge({
@@ -39,8 +37,8 @@ export const register: RegisterCollector = (registry, view) => {
     registers: [registry],
     collect() {
       this.reset();
-      const sources = view.sources();
-      for (const source of SOURCES) this.set({ source }, sources[source].stale ? 1 : 0);
+      for (const [source, health] of presentSources(view.sources()))
+        this.set({ source }, health.stale ? 1 : 0);
     },
   });
   new Counter({
@@ -51,7 +49,7 @@ export const register: RegisterCollector = (registry, view) => {
     collect() {
       this.reset();
       // Every source is present from the start, so rate() sees the first error as an increase.
-      for (const source of SOURCES) this.inc({ source }, 0);
+      for (const [source] of presentSources(view.sources())) this.inc({ source }, 0);
       for (const [source, count] of view.errorsTotal()) this.inc({ source }, count);
     },
   });

@@ -6,11 +6,12 @@ import type { Brand } from '../brand.ts';
 
 /**
  * How a tenant's credential is checked against a registry ("can it read this repository?"):
- * by the agent itself, holding the capability (direct mode, the agent reads pull secrets), or
- * by the controller, which holds the secret and is told which of its credentials to present.
+ * by whoever holds this view, presenting the sealed capability itself ('self': the controller,
+ * or an agent in direct mode), or through the controller, which holds the secret and is told
+ * which of its credentials to present ('controller': an agent in the default brokered mode).
  */
 export type CredentialCheck =
-  | { readonly via: 'agent'; readonly authorization: RegistryAuthorization }
+  | { readonly via: 'self'; readonly authorization: RegistryAuthorization }
   | {
       readonly via: 'controller';
       readonly namespace: string;

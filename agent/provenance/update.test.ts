@@ -421,7 +421,7 @@ function verifiable(credential: CredentialView): CredentialView {
   return {
     ...credential,
     check: {
-      via: 'agent',
+      via: 'self',
       authorization: {
         fingerprint: credential.fingerprint,
         basicAuthorization: () => 'Basic eA==',

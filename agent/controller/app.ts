@@ -1,0 +1,201 @@
+// The controller's HTTPS port: the broker an agent asks about its own node's pull secrets and
+// registry answers, plus probes and metrics. Every broker call is a POST of a small JSON object
+// with the agent's bound token; the caller's node comes from the token, never from the body.
+// Refusals are JSON {"error": ...} in words that name only what the caller asked about.
+import express from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { z } from 'zod';
+import {
+  BROKER_PATHS,
+  MAX_REQUEST_BYTES,
+  pullSecretRequest,
+  secretToWire,
+  verdictRequest,
+  visibilityRequest,
+} from '../broker/wire.ts';
+import { ExpiringCache, RateBudget } from '../http/decision-cache.ts';
+import type { CredentialVerdict, RepositoryVisibility, SecretView } from '../model/snapshot.ts';
+import type { AgentCaller, CallerDecision } from './caller.ts';
+import type { BindingAnswer } from './pod-index.ts';
+
+/** What the app needs of the rest of the controller. */
+export interface BrokerPorts {
+  authenticate(authorization: string | undefined): Promise<CallerDecision>;
+  /** Pod namespace/pod is bound to node and names the secret (pod index, then a read). */
+  podBinding(node: string, namespace: string, pod: string, secret: string): Promise<BindingAnswer>;
+  /** Some pod bound to node names namespace/secret (pod index). */
+  secretNamedOnNode(node: string, namespace: string, secret: string): boolean;
+  secret(namespace: string, name: string): Promise<SecretView>;
+  visibility(name: string, reference: string): Promise<RepositoryVisibility>;
+  verify(
+    view: SecretView,
+    fingerprint: string,
+    name: string,
+    reference: string,
+  ): Promise<CredentialVerdict>;
+  ready(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
+}
+
+export interface ControllerAppOptions {
+  readonly ports: BrokerPorts;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Broker calls per second each node may make (with a burst of twice that); default 20. */
+  readonly perNodeRequestsPerSecond?: number;
+  readonly now?: () => number;
+}
+
+type Handler = (caller: AgentCaller, body: unknown) => Promise<{ status: number; body: unknown }>;
+
+class Refusal extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.map(String).join('.') ?? '';
+  throw new Refusal(
+    400,
+    `invalid request${where === '' ? '' : ` (${where})`}: ${issue?.message ?? 'bad body'}`,
+  );
+}
+
+export function createControllerApp(options: ControllerAppOptions): Express {
+  const { ports, logger } = options;
+  const now = options.now ?? Date.now;
+  const perSecond = options.perNodeRequestsPerSecond ?? 20;
+  const budgets = new ExpiringCache<RateBudget>(100_000, now);
+  const calls = new Counter({
+    name: 'pullwatch_controller_requests_total',
+    help: 'Broker calls answered, by call and HTTP status.',
+    labelNames: ['call', 'code'] as const,
+    registers: [options.registry],
+  });
+
+  const pullSecret: Handler = async (caller, body) => {
+    const request = parse(pullSecretRequest, body);
+    const bound = await ports.podBinding(caller.node, request.namespace, request.pod, request.name);
+    if (bound !== 'bound')
+      throw new Refusal(
+        403,
+        `pull secret ${request.namespace}/${request.name} is not named by pod ${request.namespace}/${request.pod} on node ${caller.node}`,
+      );
+    return { status: 200, body: secretToWire(await ports.secret(request.namespace, request.name)) };
+  };
+
+  const visibility: Handler = async (_caller, body) => {
+    const request = parse(visibilityRequest, body);
+    const answer = await ports.visibility(request.name, request.reference);
+    return { status: 200, body: { ...answer } };
+  };
+
+  const verdict: Handler = async (caller, body) => {
+    const request = parse(verdictRequest, body);
+    if (!ports.secretNamedOnNode(caller.node, request.namespace, request.secret))
+      throw new Refusal(
+        403,
+        `pull secret ${request.namespace}/${request.secret} is not named by any pod on node ${caller.node}`,
+      );
+    const view = await ports.secret(request.namespace, request.secret);
+    const answer = await ports.verify(view, request.fingerprint, request.name, request.reference);
+    return { status: 200, body: { verdict: answer } };
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get(['/livez', '/healthz'], (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', (_req, res) => {
+    const readiness = ports.ready();
+    if (readiness.ready) res.type('text/plain').send('ok\n');
+    else res.status(503).type('text/plain').send(`${readiness.reason}\n`);
+  });
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.type(options.registry.contentType).send(await options.registry.metrics());
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const routes: readonly [string, keyof typeof BROKER_PATHS, Handler][] = [
+    [BROKER_PATHS.pullSecret, 'pullSecret', pullSecret],
+    [BROKER_PATHS.visibility, 'visibility', visibility],
+    [BROKER_PATHS.verdict, 'verdict', verdict],
+  ];
+  const json = express.json({ limit: MAX_REQUEST_BYTES, strict: true, type: () => true });
+  for (const [path, call, handler] of routes) {
+    const answer = (res: Response, status: number, body: unknown): void => {
+      calls.inc({ call, code: String(status) });
+      res.status(status).json(body);
+    };
+    // Who asks, and whether it is within its node's budget, before the body is read.
+    const admit = async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      const decision = await ports.authenticate(req.headers.authorization);
+      if (!decision.ok) {
+        answer(res, decision.status, { error: decision.reason });
+        return;
+      }
+      const { caller } = decision;
+      let budget = budgets.get(caller.node);
+      if (budget === undefined) {
+        budget = new RateBudget(perSecond, 2 * perSecond, now);
+        budgets.set(caller.node, budget, 10 * 60_000);
+      }
+      if (!budget.tryTake()) {
+        answer(res, 429, {
+          error: `too many requests from node ${caller.node}; try again shortly`,
+        });
+        return;
+      }
+      res.locals['caller'] = caller;
+      next();
+    };
+    const refuseBadBody = (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+      const type = (error as { type?: unknown } | null)?.type;
+      if (type === 'entity.too.large') {
+        answer(res, 413, { error: `request body larger than ${MAX_REQUEST_BYTES} bytes` });
+      } else if (typeof type === 'string' && type.startsWith('entity.')) {
+        answer(res, 400, { error: 'request body is not a JSON object' });
+      } else {
+        next(error);
+      }
+    };
+    const handle = async (req: Request, res: Response): Promise<void> => {
+      const caller = res.locals['caller'] as AgentCaller;
+      try {
+        const { status, body } = await handler(caller, req.body as unknown);
+        answer(res, status, body);
+      } catch (error) {
+        if (error instanceof Refusal) {
+          answer(res, error.status, { error: error.message });
+          return;
+        }
+        logger.error({ err: String(error), call }, 'a broker call failed');
+        answer(res, 500, { error: 'internal error' });
+      }
+    };
+    app.post(path, admit, json, refuseBadBody, handle);
+  }
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    logger.error({ err: String(error) }, 'request failed');
+    res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,96 @@
+// `pullwatch controller` settings: flags, PULLWATCH_* variables and --config YAML, as the
+// agent's (agent/config.ts), validated at start with errors that name the flag and the fix.
+import { z } from 'zod';
+import { LOG_LEVELS, csv, duration, listenAddress, loadSettings, onOff } from '../settings.ts';
+import type { Result } from '../result.ts';
+
+export const CONTROLLER_SETTINGS = {
+  kubeconfig: ['string', 'kubeconfig file; default: in-cluster, then $KUBECONFIG'],
+  listen: ['string', 'HOST:PORT of the broker, probes and /metrics (default 0.0.0.0:9747)'],
+  'tls-cert-file': [
+    'string',
+    'serving certificate (required: agents verify it; reloaded on change)',
+  ],
+  'tls-key-file': ['string', 'private key for --tls-cert-file'],
+  namespace: ['string', "pullwatch's namespace (default $POD_NAMESPACE, else pullwatch)"],
+  'agent-service-account': [
+    'string',
+    "the agents' service account in that namespace (default pullwatch-agent)",
+  ],
+  audience: [
+    'string',
+    "the audience agents' projected tokens are issued for (default pullwatch-controller)",
+  ],
+  'fingerprint-key-secret': [
+    'string',
+    'Secret in that namespace holding the cluster-wide fingerprint key (default pullwatch-fingerprint-key; created when missing)',
+  ],
+  'secret-ttl': [
+    'string',
+    'how long a pull secret read answers agents before it is read again (default 60s)',
+  ],
+  'per-node-requests': ['string', 'broker calls per second each node may make (default 20)'],
+  'public-registries': [
+    'string',
+    'comma-separated registries (or registry/path prefixes) known public',
+  ],
+  'node-credential-registries': [
+    'string',
+    'comma-separated registries the kubelets authenticate to themselves',
+  ],
+  'insecure-registries': ['string', 'comma-separated registries probed over plain HTTP'],
+  'registry-probe': [
+    'string',
+    'on (default) or off: ask registries anonymously whether a repository is public',
+  ],
+  'verify-credentials': [
+    'string',
+    "on (default) or off: ask registries whether a tenant's own credential can read an image",
+  ],
+  'log-level': ['string', `one of ${LOG_LEVELS.join(', ')} (default info)`],
+} as const;
+
+const k8sName = (name: string) =>
+  z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, {
+    error: `--${name} must be a Kubernetes name (lowercase letters, digits and -)`,
+  });
+
+const schema = z.object({
+  kubeconfig: z.string().optional(),
+  listen: listenAddress.default({ host: '0.0.0.0', port: 9747 }),
+  'tls-cert-file': z.string({
+    error:
+      '--tls-cert-file and --tls-key-file are required: agents verify the controller (see docs/install.md for cert-manager or the bundled CA)',
+  }),
+  'tls-key-file': z.string({ error: '--tls-key-file is required with --tls-cert-file' }),
+  namespace: k8sName('namespace').default('pullwatch'),
+  'agent-service-account': k8sName('agent-service-account').default('pullwatch-agent'),
+  audience: z.string().min(1).default('pullwatch-controller'),
+  'fingerprint-key-secret': k8sName('fingerprint-key-secret').default('pullwatch-fingerprint-key'),
+  'secret-ttl': duration('secret-ttl').default(60_000),
+  'per-node-requests': z
+    .string()
+    .regex(/^[1-9]\d*$/, { error: '--per-node-requests must be a positive whole number' })
+    .transform(Number)
+    .default(20),
+  'public-registries': z.string().optional().transform(csv),
+  'node-credential-registries': z.string().optional().transform(csv),
+  'insecure-registries': z.string().optional().transform(csv),
+  'registry-probe': onOff('registry-probe').default('on'),
+  'verify-credentials': onOff('verify-credentials').default('on'),
+  'log-level': z
+    .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
+});
+
+export type ControllerConfig = z.output<typeof schema>;
+
+export function loadControllerConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile?: (path: string) => string,
+): Result<ControllerConfig, string> {
+  return loadSettings(CONTROLLER_SETTINGS, schema, argv, env, readFile, {
+    namespace: env.POD_NAMESPACE,
+  });
+}

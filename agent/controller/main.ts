@@ -1,0 +1,160 @@
+// `pullwatch controller`: wires the broker. The only pullwatch component that reads Secrets:
+// it answers each agent about its own node's pull secrets (as fingerprints, never credentials)
+// and asks registries once for the whole cluster.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
+import { ApiServerConnections } from '../kube/connections.ts';
+import { getJson } from '../kube/kube-http.ts';
+import type { Logger } from '../log.ts';
+import { startHttpServer } from '../http/server.ts';
+import { TokenReviewer } from '../http/token-review.ts';
+import { VisibilityResolver } from '../registry/visibility.ts';
+import type { CredentialVerdict, SecretView } from '../model/snapshot.ts';
+import { createControllerApp } from './app.ts';
+import { CallerAuthenticator } from './caller.ts';
+import type { ControllerConfig } from './config.ts';
+import { loadOrCreateClusterKey } from './fingerprint-key.ts';
+import { PodIndex } from './pod-index.ts';
+import { SecretCache } from './secret-cache.ts';
+
+export interface RunningController {
+  /** `https://host:port` */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Kubernetes 1.30 put the node into bound service-account tokens (ServiceAccountTokenPodNodeInfo). */
+const MIN_MINOR = 30;
+
+async function serverMinorVersion(kubeConfig: KubeConfig): Promise<number | undefined> {
+  const answer = await getJson(
+    kubeConfig,
+    '/version',
+    {},
+    {
+      timeoutMs: 10_000,
+      signal: new AbortController().signal,
+    },
+  );
+  if (!answer.ok) return undefined;
+  const v = answer.value as { major?: unknown; minor?: unknown };
+  // "30", or "30+" on some managed control planes.
+  const minor = typeof v.minor === 'string' ? Number.parseInt(v.minor, 10) : Number.NaN;
+  return v.major === '1' && Number.isFinite(minor) ? minor : undefined;
+}
+
+export async function runController(
+  config: ControllerConfig,
+  deps: { readonly logger: Logger; readonly kubeConfig: KubeConfig },
+): Promise<RunningController> {
+  const { logger, kubeConfig } = deps;
+  // Fail closed: without the node claim in bound tokens the broker cannot tell nodes apart.
+  const minor = await serverMinorVersion(kubeConfig);
+  if (minor !== undefined && minor < MIN_MINOR) {
+    throw new Error(
+      `Kubernetes 1.${minor} puts no node into service-account tokens (1.${MIN_MINOR}+ does): the controller refuses to broker pull secrets. Run the agents with --secrets-from direct instead (docs/security.md says what that exposes).`,
+    );
+  }
+  const key = await loadOrCreateClusterKey(kubeConfig, {
+    namespace: config.namespace,
+    name: config['fingerprint-key-secret'],
+  });
+  if (!key.ok) throw new Error(key.error);
+
+  const connections = new ApiServerConnections();
+  const pods = new PodIndex({ kubeConfig, connections, logger });
+  const secrets = new SecretCache({
+    kubeConfig,
+    fingerprintKey: key.value,
+    connections,
+    ttlMs: config['secret-ttl'],
+  });
+  const resolver = new VisibilityResolver({
+    registryProbe: config['registry-probe'],
+    verifyCredentials: config['verify-credentials'] === 'on',
+    publicRegistries: config['public-registries'],
+    nodeCredentialRegistries: config['node-credential-registries'],
+    insecureRegistries: config['insecure-registries'],
+  });
+  const callers = new CallerAuthenticator(
+    new TokenReviewer({
+      kubeConfig,
+      logger,
+      audiences: [config.audience],
+      maxReviewsPerSecond: 100,
+    }),
+    { namespace: config.namespace, name: config['agent-service-account'] },
+  );
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pullwatch_controller_' });
+  new Gauge({
+    name: 'pullwatch_controller_pods',
+    help: 'Pods the controller knows, cluster-wide (its own list-watch).',
+    registers: [registry],
+    collect() {
+      this.set(pods.size());
+    },
+  });
+  new Gauge({
+    name: 'pullwatch_controller_secrets_cached',
+    help: 'Pull secrets whose views the controller holds.',
+    registers: [registry],
+    collect() {
+      this.set(secrets.size());
+    },
+  });
+
+  const app = createControllerApp({
+    registry,
+    logger,
+    perNodeRequestsPerSecond: config['per-node-requests'],
+    ports: {
+      authenticate: (header) => callers.authenticate(header),
+      podBinding: (node, namespace, pod, secret) => pods.check(node, namespace, pod, secret),
+      secretNamedOnNode: (node, namespace, secret) => pods.namedOnNode(node, namespace, secret),
+      secret: (namespace, name) => secrets.view(namespace, name),
+      visibility: (name, reference) => resolver.repositoryVisibility(name, reference),
+      verify: (view, fingerprint, name, reference) =>
+        verify(resolver, view, fingerprint, name, reference),
+      ready: () =>
+        pods.status().synced
+          ? { ready: true }
+          : { ready: false, reason: "waiting for the first list of the cluster's pods" },
+    },
+  });
+  const server = await startHttpServer({
+    app,
+    listen: config.listen.host.includes(':')
+      ? `[${config.listen.host}]:${config.listen.port}`
+      : `${config.listen.host}:${config.listen.port}`,
+    logger,
+    drainTimeoutMs: 5000,
+    tls: { certFile: config['tls-cert-file'], keyFile: config['tls-key-file'] },
+  });
+  const url = `${server.protocol}://${server.address}`;
+  logger.info({ url, namespace: config.namespace }, 'pullwatch controller started');
+  return {
+    url,
+    stop: async () => {
+      await server.stop();
+      secrets.stop();
+      await pods.stop();
+    },
+  };
+}
+
+/** The registry's answer on the secret's credential with this fingerprint. */
+async function verify(
+  resolver: VisibilityResolver,
+  view: SecretView,
+  fingerprint: string,
+  name: string,
+  reference: string,
+): Promise<CredentialVerdict> {
+  if (view.state !== 'ok') return 'unknown';
+  const credential = view.credentials.find((c) => c.fingerprint === fingerprint);
+  const check = credential?.check;
+  if (check?.via !== 'self') return 'unknown';
+  return resolver.verifyCredential(check.authorization, name, reference);
+}
