@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { KubeConfig } from '@kubernetes/client-node';
-import { startEmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
-import type { EmbeddedApiServer } from '../agent/embedded/kube-apiserver.ts';
+import { startEmbeddedApiServer } from '../test/kit/embedded/kube-apiserver.ts';
+import type { EmbeddedApiServer } from '../test/kit/embedded/kube-apiserver.ts';
 import { startKubeSource } from '../agent/kube/kube-source.ts';
 import { DEFAULT_SECRET_TTL_MS, SECRET_TTL_JITTER } from '../agent/kube/pull-secrets.ts';
 import { createFingerprintKey } from '../agent/credentials/credential-identity.ts';
@@ -348,7 +348,7 @@ export const kubeLoadBenchmark: Benchmark = {
 
       const targets: TargetCheck[] = [];
       const body = [
-        `Measured ${machineLine(machine)}. **Embedded API server** (agent/embedded/kube-apiserver.ts) and its \`requestLog\`; no container runtime involved (the agent's API server traffic comes only from agent/kube/kube-source.ts; with \`--auth kubernetes\` each distinct scraper token adds a TokenReview and SubjectAccessReview, cached, not counted here).`,
+        `Measured ${machineLine(machine)}. **Embedded API server** (test/kit/embedded/kube-apiserver.ts) and its \`requestLog\`; no container runtime involved (the agent's API server traffic comes only from agent/kube/kube-source.ts; with \`--auth kubernetes\` each distinct scraper token adds a TokenReview and SubjectAccessReview, cached, not counted here).`,
         '',
         `**Node:** ${scenario.pods.length} pods, ${S} distinct pull secrets referenced by them, ${scenario.namespaces.size} namespaces (${scenario.describe()}).`,
         '',

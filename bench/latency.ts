@@ -132,7 +132,7 @@ export const latencyBenchmark: Benchmark = {
         },
       ];
       const body = [
-        `Measured ${machineLine(machine)}. **Embedded runtime** (agent/embedded/cri-runtime.ts) and **embedded API server** (watch bookmarks every 60 s) in the benchmark process; the agent in a **child process** (bench/lib/instrumented-agent.ts: \`loadConfig\` + \`runAgent\`, exactly what \`pullwatch run\` wires, plus an IPC channel).`,
+        `Measured ${machineLine(machine)}. **Embedded runtime** (test/kit/embedded/cri-runtime.ts) and **embedded API server** (watch bookmarks every 60 s) in the benchmark process; the agent in a **child process** (bench/lib/instrumented-agent.ts: \`loadConfig\` + \`runAgent\`, exactly what \`pullwatch run\` wires, plus an IPC channel).`,
         '',
         `**Node:** ${scenario.describe()} (the same node as the footprint and API benchmarks). Each cycle creates pod \`probe-N\` of tenant team-01 (init, app, sidecar; pull secrets that do not match) whose app runs a private image of team-00 with IfNotPresent, already running from the cache, then deletes it. The agent coalesces changes for 10 ms before a reconcile and lists the image cache on pod events (at most once a second), as in \`pullwatch run\`.`,
         '',

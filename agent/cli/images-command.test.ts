@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { captureIo as capture } from '../../test/helpers/capture-io.ts';
-import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
+import { startEmbeddedCriRuntime } from '../../test/kit/embedded/cri-runtime.ts';
 import { main } from '../cli.ts';
 
 const ID_A = `sha256:${'a'.repeat(64)}`;

@@ -10,7 +10,7 @@ import {
   imageId,
   pod,
   secret,
-} from '../detect/snapshot-builder.ts';
+} from '../../test/kit/snapshot-builder.ts';
 import type { KubeletImageEvent, PodView, SecretView } from '../model/snapshot.ts';
 import { kubeletEventKey, secretKey } from '../model/snapshot.ts';
 import { Inventory } from '../image/inventory.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { sleep, waitFor } from '../../test/helpers/wait.ts';
-import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
+import { startEmbeddedCriRuntime } from '../../test/kit/embedded/cri-runtime.ts';
 import type { Result } from '../result.ts';
 import { err, ok } from '../result.ts';
 import { CachePoller, type CachePollerOptions } from './cache-poller.ts';

@@ -9,7 +9,7 @@ import type {
   Severity,
   UnauthorizedCachedImageUse,
 } from './finding.ts';
-import type { SnapshotParts } from './snapshot-builder.ts';
+import type { SnapshotParts } from '../../test/kit/snapshot-builder.ts';
 import {
   cachedImage,
   container,
@@ -22,7 +22,7 @@ import {
   secret,
   snapshotOf,
   T0,
-} from './snapshot-builder.ts';
+} from '../../test/kit/snapshot-builder.ts';
 import type { PodContainer, PodView, SecretView } from '../model/snapshot.ts';
 
 const REG = 'registry.example.com';

@@ -11,7 +11,7 @@ import {
   pod,
   secret,
   snapshotOf,
-} from './snapshot-builder.ts';
+} from '../../test/kit/snapshot-builder.ts';
 import type { NodeSnapshot } from '../model/snapshot.ts';
 
 const REG = 'registry.example.com';

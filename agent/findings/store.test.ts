@@ -8,7 +8,7 @@ import {
   snapshotOf,
   T0,
   MINUTE,
-} from '../detect/snapshot-builder.ts';
+} from '../../test/kit/snapshot-builder.ts';
 import { FindingsStore } from './store.ts';
 
 const IMAGE = 'registry.example.com/team-a/app:v1';

@@ -6,10 +6,16 @@ import type { FindingsFilter } from './findings-query.ts';
 import { FINDINGS_PARAMETERS, parseFindingsFilter, selectFindings } from './findings-query.ts';
 import { findingJson } from './findings-json.ts';
 import { loadOpenApiDocument } from './openapi.ts';
-import { openApiChecker, serveApp } from './testing-client.ts';
+import { openApiChecker, serveApp } from '../../test/kit/http/serve-app.ts';
 import { isStale } from './representation.ts';
-import type { FakeView } from './testing-view.ts';
-import { FINDINGS, FIXED_NOW, HUGE_SIZE, PRIVATE_IMAGE_ID, fakeView } from './testing-view.ts';
+import type { FakeView } from '../../test/kit/http/fake-view.ts';
+import {
+  FINDINGS,
+  FIXED_NOW,
+  HUGE_SIZE,
+  PRIVATE_IMAGE_ID,
+  fakeView,
+} from '../../test/kit/http/fake-view.ts';
 
 function parsedFilter(query: string): FindingsFilter {
   const filter = parseFindingsFilter(query);

@@ -7,12 +7,12 @@ import type {
   AccessAttributes,
   EmbeddedApiServer,
   TokenEntry,
-} from '../embedded/kube-apiserver.ts';
-import { startEmbeddedApiServer } from '../embedded/kube-apiserver.ts';
+} from '../../test/kit/embedded/kube-apiserver.ts';
+import { startEmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.ts';
 import type { KubernetesAuthOptions } from './auth.ts';
 import { kubernetesAuthorizer, parseBearerToken } from './auth.ts';
-import type { ServedApp } from './testing-client.ts';
-import { capturedLogger, serveApp } from './testing-client.ts';
+import type { ServedApp } from '../../test/kit/http/serve-app.ts';
+import { capturedLogger, serveApp } from '../../test/kit/http/serve-app.ts';
 
 const PROMETHEUS = 'system:serviceaccount:monitoring:prometheus';
 const TOKENS: Readonly<Record<string, TokenEntry>> = {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import type { Finding } from '../detect/finding.ts';
 import { findingJson, findingJsonText, findingsListJson } from './findings-json.ts';
-import { FINDINGS } from './testing-view.ts';
+import { FINDINGS } from '../../test/kit/http/fake-view.ts';
 
 t.test('the list text is JSON.stringify of { items, stale }', async (t) => {
   const cases: { name: string; items: readonly Finding[]; stale: boolean }[] = [

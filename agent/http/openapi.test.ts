@@ -1,7 +1,7 @@
 // The OpenAPI checker the API tests rely on must be able to fail: answers that break the
 // document are reported, with the reason.
 import t from 'tap';
-import { openApiChecker } from './testing-client.ts';
+import { openApiChecker } from '../../test/kit/http/serve-app.ts';
 
 const json = 'application/json; charset=utf-8';
 

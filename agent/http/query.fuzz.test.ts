@@ -6,8 +6,8 @@ import { connect } from 'node:net';
 import fc from 'fast-check';
 import t from 'tap';
 import { FINDINGS_PARAMETERS } from './findings-query.ts';
-import { serveApp } from './testing-client.ts';
-import { FINDINGS } from './testing-view.ts';
+import { serveApp } from '../../test/kit/http/serve-app.ts';
+import { FINDINGS } from '../../test/kit/http/fake-view.ts';
 
 interface RawAnswer {
   readonly status: number;

@@ -12,7 +12,7 @@ import { selfSignedCertificate, tlsSkipReason } from '../../test/helpers/tls.ts'
 import { makeTempDir } from '../../test/helpers/tmp.ts';
 import type { HttpServerOptions, RunningHttpServer } from './server.ts';
 import { parseListenAddress, startHttpServer } from './server.ts';
-import { capturedLogger } from './testing-client.ts';
+import { capturedLogger } from '../../test/kit/http/serve-app.ts';
 
 interface Reply {
   readonly status: number;

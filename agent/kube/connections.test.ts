@@ -12,7 +12,7 @@ import { listenOnLoopback } from '../../test/helpers/loopback-server.ts';
 import { selfSignedCertificate, tlsSkipReason } from '../../test/helpers/tls.ts';
 import { ApiServerConnections } from './connections.ts';
 import { getJson } from './kube-http.ts';
-import { eventually, kubeConfigFor, serve, sleep, type Teardown } from './testing.ts';
+import { eventually, kubeConfigFor, serve, sleep, type Teardown } from '../../test/kit/kube.ts';
 
 function pool(t: Teardown, options: ConstructorParameters<typeof ApiServerConnections>[0] = {}) {
   const connections = new ApiServerConnections(options);

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { Buffer } from 'node:buffer';
 import { kubeletEventKey, secretKey } from '../model/snapshot.ts';
-import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
+import type { EmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.ts';
 import { createFingerprintKey } from '../credentials/pull-secret.ts';
 import { startKubeSource, type KubeSource, type KubeSourceOptions } from './kube-source.ts';
 import {
@@ -17,7 +17,7 @@ import {
   serverPods,
   sleep,
   type Teardown,
-} from './testing.ts';
+} from '../../test/kit/kube.ts';
 
 const NODE = 'node-1';
 const PASSWORD = 'Tenant-A-S3cret';

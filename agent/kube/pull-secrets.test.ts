@@ -11,7 +11,7 @@ import {
   type SecretFetch,
   type SecretReadReason,
 } from './pull-secrets.ts';
-import { eventually, sleep, type Teardown } from './testing.ts';
+import { eventually, sleep, type Teardown } from '../../test/kit/kube.ts';
 import type { SecretRef } from './secret-view.ts';
 
 const TTL = 60_000;

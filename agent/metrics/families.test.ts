@@ -4,10 +4,10 @@ import t from 'tap';
 import type { Finding } from '../detect/finding.ts';
 import { RULES, SEVERITIES } from '../detect/finding.ts';
 import type { TenantId } from '../model/snapshot.ts';
-import { FINDINGS, FIXED_NOW, fakeView } from '../http/testing-view.ts';
+import { FINDINGS, FIXED_NOW, fakeView } from '../../test/kit/http/fake-view.ts';
 import { DROPPED_DEFAULT_METRICS } from './default-metrics.ts';
 import { createMetricsRegistry } from './registry.ts';
-import { sampleValue, samples } from './testing.ts';
+import { sampleValue, samples } from '../../test/kit/metrics.ts';
 
 t.test('metrics live in their own registry, never in prom-client’s global one', async (t) => {
   const before = globalRegistry.getMetricsAsArray().length;

@@ -5,12 +5,12 @@ import { Gauge, Registry } from 'prom-client';
 import { sleep } from '../../test/helpers/wait.ts';
 import t from 'tap';
 import { placeOf, type Finding } from '../detect/finding.ts';
-import { FINDINGS, IMAGES, fakeView } from '../http/testing-view.ts';
-import type { FakeView } from '../http/testing-view.ts';
+import { FINDINGS, IMAGES, fakeView } from '../../test/kit/http/fake-view.ts';
+import type { FakeView } from '../../test/kit/http/fake-view.ts';
 import type { ImageView } from '../view.ts';
 import { MemoRegistry } from './memo-registry.ts';
 import { createMetricsRegistry } from './registry.ts';
-import { pullwatchFamilies } from './testing.ts';
+import { pullwatchFamilies } from '../../test/kit/metrics.ts';
 
 /** A registry with one memoized family over `inputs` and one plain family; counts renders. */
 function twoFamilies(inputs: () => readonly unknown[]) {

@@ -3,9 +3,9 @@
 // Regenerate with: UPDATE_GOLDEN=1 npx tap agent/metrics/metrics.golden.test.ts
 import { readFile, writeFile } from 'node:fs/promises';
 import t from 'tap';
-import { fakeView } from '../http/testing-view.ts';
+import { fakeView } from '../../test/kit/http/fake-view.ts';
 import { createMetricsRegistry } from './registry.ts';
-import { pullwatchFamilies } from './testing.ts';
+import { pullwatchFamilies } from '../../test/kit/metrics.ts';
 
 const goldenFile = new URL('./testdata/metrics.golden.txt', import.meta.url);
 const fixedBuild = { version: '1.2.3', revision: 'abc1234', nodejsVersion: 'v24.0.0' };

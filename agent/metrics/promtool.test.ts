@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import t from 'tap';
-import { fakeView } from '../http/testing-view.ts';
+import { fakeView } from '../../test/kit/http/fake-view.ts';
 import { createMetricsRegistry } from './registry.ts';
 
 async function findPromtool(): Promise<string | undefined> {

@@ -1,12 +1,12 @@
 // A node as the benchmarks see it: a realistic mix of tenants, pull secrets, public and
 // private cached images with owners, and pods of three containers each. One model, three
-// shapes: a NodeSnapshot (through agent/detect/snapshot-builder.ts) for the in-process
+// shapes: a NodeSnapshot (through test/kit/snapshot-builder.ts) for the in-process
 // benchmarks, Kubernetes objects for the embedded API server, and a CRI image list plus a
 // provenance state file for an agent running as a separate process.
 import { createHash } from 'node:crypto';
 import type { CriImage } from '../../agent/cri/types.ts';
 import { detect } from '../../agent/detect/detect.ts';
-import type { SnapshotParts } from '../../agent/detect/snapshot-builder.ts';
+import type { SnapshotParts } from '../../test/kit/snapshot-builder.ts';
 import {
   cachedImage,
   container,
@@ -19,7 +19,7 @@ import {
   secret,
   snapshotOf,
   T0,
-} from '../../agent/detect/snapshot-builder.ts';
+} from '../../test/kit/snapshot-builder.ts';
 import type {
   ContainerKind,
   ContainerRunState,

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import type { Finding } from '../../agent/detect/finding.ts';
-import type { RequestRecord } from '../../agent/embedded/kube-apiserver.ts';
+import type { RequestRecord } from '../kit/embedded/kube-apiserver.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { requireTools } from '../helpers/real-parts.ts';
 import {

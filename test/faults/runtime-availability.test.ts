@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
+import { startEmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
 import type { AgentProcess } from '../helpers/agent-process.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { startContainerd } from '../helpers/containerd.ts';

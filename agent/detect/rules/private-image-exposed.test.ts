@@ -12,7 +12,7 @@ import {
   pod,
   secret,
   snapshotOf,
-} from '../snapshot-builder.ts';
+} from '../../../test/kit/snapshot-builder.ts';
 import type { NodeSnapshot, RepositoryVisibility } from '../../model/snapshot.ts';
 import { verdictKey } from '../../model/snapshot.ts';
 import { DetectionMemory } from '../memory.ts';

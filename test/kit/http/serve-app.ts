@@ -1,19 +1,19 @@
 // Starts the app on a free loopback port for a test and requests it, checking every answer
-// against docs/openapi.yaml. Only tests import this file.
+// against docs/openapi.yaml.
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Test } from 'tap';
-import { createMetricsRegistry } from '../metrics/registry.ts';
-import type { AgentView } from '../view.ts';
-import { createHttpApp } from './app.ts';
-import type { RequestAuthorizer } from './auth.ts';
-import { allowAll } from './auth.ts';
-import { loadOpenApiDocument } from './openapi.ts';
-import { OpenApiChecker } from './openapi-testing.ts';
-import { startHttpServer } from './server.ts';
-import { fakeView } from './testing-view.ts';
+import { createMetricsRegistry } from '../../../agent/metrics/registry.ts';
+import type { AgentView } from '../../../agent/view.ts';
+import { createHttpApp } from '../../../agent/http/app.ts';
+import type { RequestAuthorizer } from '../../../agent/http/auth.ts';
+import { allowAll } from '../../../agent/http/auth.ts';
+import { loadOpenApiDocument } from '../../../agent/http/openapi.ts';
+import { OpenApiChecker } from './openapi-checker.ts';
+import { startHttpServer } from '../../../agent/http/server.ts';
+import { fakeView } from './fake-view.ts';
 
 /** The part of a tap test these helpers use. */
 export type TestHost = Pick<Test, 'teardown' | 'same'>;

@@ -6,7 +6,7 @@ import {
   type EmbeddedApiServer,
   type EmbeddedApiServerOptions,
   type RequestRecord,
-} from '../embedded/kube-apiserver.ts';
+} from './embedded/kube-apiserver.ts';
 
 /** What a helper needs of a tap test. */
 export interface Teardown {

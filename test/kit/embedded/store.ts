@@ -3,8 +3,8 @@
 // per-resource history of changes (like the API server's watch cache) that watches
 // replay from and that point-in-time lists are rebuilt from.
 
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 import type { KubeObject } from './objects.ts';
 import { keyOf } from './objects.ts';
 import type { ResourceType } from './resources.ts';

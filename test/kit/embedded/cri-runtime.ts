@@ -2,9 +2,9 @@
 // memory over a real gRPC unix socket. It backs `npm run demo`, benchmarks at cache sizes a
 // test containerd cannot hold, and tests of the CLI; the real containerd backs integration tests.
 import * as grpc from '@grpc/grpc-js';
-import { loadCriServices } from '../cri/proto.ts';
-import type { CriContainer, CriImage, CriPodSandbox } from '../cri/types.ts';
-import { Inventory } from '../image/inventory.ts';
+import { loadCriServices } from '../../../agent/cri/proto.ts';
+import type { CriContainer, CriImage, CriPodSandbox } from '../../../agent/cri/types.ts';
+import { Inventory } from '../../../agent/image/inventory.ts';
 
 export interface EmbeddedRuntimeContents {
   readonly images: readonly CriImage[];

@@ -1,9 +1,15 @@
 // A fixed AgentView for the HTTP and metrics tests: a node with three cached images (one of
 // them larger than 2^53 bytes, so exact bigint output is visible), findings of every rule, and
-// knobs to make a source fail, go stale or the agent not ready. Only tests import this file.
-import type { Finding, Rule } from '../detect/finding.ts';
-import type { TenantId } from '../model/snapshot.ts';
-import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from '../view.ts';
+// knobs to make a source fail, go stale or the agent not ready.
+import type { Finding, Rule } from '../../../agent/detect/finding.ts';
+import type { TenantId } from '../../../agent/model/snapshot.ts';
+import type {
+  AgentView,
+  ImageView,
+  NodeProtection,
+  SourceHealth,
+  SourceName,
+} from '../../../agent/view.ts';
 
 const tenant = (name: string): TenantId => name as TenantId;
 

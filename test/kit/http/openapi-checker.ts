@@ -1,11 +1,10 @@
 // Checks an HTTP answer against docs/openapi.yaml: the path and method are documented, the
 // status is documented for the operation, the content type is one it declares, and a JSON body
 // validates against the declared schema (ajv, JSON Schema 2020-12 as OpenAPI 3.1 uses).
-// Only tests import this file.
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { OpenApiDocument } from './openapi.ts';
+import type { OpenApiDocument } from '../../../agent/http/openapi.ts';
 
 const DOCUMENT_ID = 'urn:pullwatch:openapi';
 

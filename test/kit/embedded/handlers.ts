@@ -2,8 +2,8 @@
 // discovery, the REST verbs on each resource, watches and reviews.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 import type { AccessAttributes, AuthTable, UserInfo } from './auth.ts';
 import {
   adminUser,

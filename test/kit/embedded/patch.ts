@@ -1,8 +1,8 @@
 // PATCH bodies: JSON merge patch (RFC 7386) and JSON patch (RFC 6902). A strategic
 // merge patch is applied as a merge patch: lists are replaced, not merged by key.
 
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 import { isRecord } from './objects.ts';
 
 export type PatchType = 'json' | 'merge' | 'strategic-merge';

@@ -2,8 +2,8 @@
 // store, shared by the HTTP handlers and the test-facing store API so that both
 // produce the same objects, resourceVersions and watch events.
 
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 import {
   admitServiceAccount,
   alwaysPullImages,

@@ -1,11 +1,13 @@
-// Builds NodeSnapshots from short descriptions: for the detection tests, the benchmarks and
-// the demo. Not used by the agent's own data path.
-import type { CriImage } from '../cri/types.ts';
-import type { ImageId } from '../image/digest.ts';
-import { Inventory } from '../image/inventory.ts';
-import { effectivePullPolicy } from '../model/pull-policy.ts';
-import type { CredentialFingerprint, CredentialHash } from '../credentials/credential-identity.ts';
-import { parseRegistryKey } from '../credentials/keyring.ts';
+// Builds NodeSnapshots from short descriptions, for the detection tests and the benchmarks.
+import type { CriImage } from '../../agent/cri/types.ts';
+import type { ImageId } from '../../agent/image/digest.ts';
+import { Inventory } from '../../agent/image/inventory.ts';
+import { effectivePullPolicy } from '../../agent/model/pull-policy.ts';
+import type {
+  CredentialFingerprint,
+  CredentialHash,
+} from '../../agent/credentials/credential-identity.ts';
+import { parseRegistryKey } from '../../agent/credentials/keyring.ts';
 import type {
   ContainerKind,
   ContainerRunState,
@@ -23,9 +25,9 @@ import type {
   SecretView,
   TenantId,
   Visibility,
-} from '../model/snapshot.ts';
-import { kubeletEventKey, secretKey, verdictKey } from '../model/snapshot.ts';
-import { tenantResolver } from './tenancy.ts';
+} from '../../agent/model/snapshot.ts';
+import { kubeletEventKey, secretKey, verdictKey } from '../../agent/model/snapshot.ts';
+import { tenantResolver } from '../../agent/detect/tenancy.ts';
 
 export const T0 = Date.parse('2026-11-01T00:00:00Z');
 export const MINUTE = 60_000;

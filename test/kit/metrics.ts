@@ -1,5 +1,5 @@
 // Helpers for the metrics tests: read one family's samples, or the pullwatch_* part of the
-// exposition text. Only tests import this file.
+// exposition text.
 import type { Registry } from 'prom-client';
 
 export interface Sample {

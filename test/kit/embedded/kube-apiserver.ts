@@ -1,4 +1,4 @@
-// An in-process Kubernetes API server for tests and `pullwatch demo`: real list/watch
+// An in-process Kubernetes API server for tests and `npm run demo`: real list/watch
 // semantics (global resourceVersion, selectors, bookmarks, 410 on expired history)
 // on loopback HTTP, so the real @kubernetes/client-node can be pointed at it. The
 // modules beside this one hold the parts; this one wires them and the fault knobs.
@@ -8,8 +8,8 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import type { Result } from '../result.ts';
-import { err } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err } from '../../../agent/result.ts';
 import type { AccessRule, TokenEntry } from './auth.ts';
 import { AuthTable, denyAll } from './auth.ts';
 import type { VersionInfo } from './discovery.ts';

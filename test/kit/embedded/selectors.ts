@@ -1,8 +1,8 @@
 // fieldSelector and labelSelector: parsing (grammar of k8s.io/apimachinery
 // pkg/fields/selector.go and pkg/labels/selector.go) and matching.
 
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 import type { KubeObject } from './objects.ts';
 import type { ResourceType } from './resources.ts';
 

@@ -1,8 +1,8 @@
 // The JSON objects the embedded API server stores: loose on purpose (any field a
 // test puts in survives), with the few metadata fields the server relies on typed.
 
-import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import type { Result } from '../../../agent/result.ts';
+import { err, ok } from '../../../agent/result.ts';
 
 export interface ObjectMeta {
   name?: string;
