@@ -4,7 +4,8 @@
 // - .dockerignore is applied to the repository to get the build context, which must hold every
 //   file the Dockerfile copies and the compiler reads, and nothing private;
 // - the COPY and RUN steps are replayed into temp directories (`npm ci` stands in as the
-//   checkout's node_modules) and the resulting /app runs `pullwatch version` and the demo;
+//   checkout's node_modules) and the resulting /app runs `pullwatch version`, and `pullwatch run`
+//   plays the Admin1/Admin2 story (test/kit/story.ts) on an embedded runtime and API server;
 // - `pullwatch run` from that /app is started as PID 1 of its own PID namespace, as in a
 //   container, and must exit cleanly on SIGTERM.
 // What this cannot prove: that the base images exist and that `npm ci` succeeds in them.
@@ -18,7 +19,13 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import YAML from 'yaml';
 import { findTool, requireTools } from '../helpers/real-parts.ts';
+import { freePort } from '../helpers/ports.ts';
+import { startProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { startEmbeddedWorld } from '../kit/demo/embedded-world.ts';
+import { startEmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
+import { ADMIN2_POD, playStory, Story } from '../kit/story.ts';
 import type { TeardownHost } from '../helpers/tmp.ts';
 import { loadConfig } from '../../agent/config.ts';
 
@@ -573,10 +580,87 @@ t.test('the replayed image runs the agent', { timeout: 240_000 }, async (t) => {
     t.match(stdout, `pullwatch ${PACKAGE.version} (revision abc1234, Node.js v24.`);
   });
 
-  t.test('the demo runs end to end: protos, OpenAPI document and findings', async (t) => {
-    const { stdout } = await run(['demo', '--listen', '127.0.0.1:0', '--exit']);
-    t.match(stdout, /Findings on this node:/);
-    t.match(stdout, /unauthorized-cached-image-use/);
+  t.test('the demo is not in the image: it lives under test/kit', async (t) => {
+    const failed = await run(['demo', '--exit']).then(
+      () => undefined,
+      (error: unknown) => error as { code?: number; stderr?: string },
+    );
+    t.equal(failed?.code, 2, 'exit 2, as for any unknown command');
+    t.match(failed?.stderr, /unknown command "demo"/);
+  });
+
+  t.test('`pullwatch run` plays the story: protos, OpenAPI document and findings', async (t) => {
+    const dir = await makeTempDir(t, 'image-story');
+    const world = await startEmbeddedWorld(dir);
+    t.teardown(() => world.stop());
+    const api = await startEmbeddedApiServer();
+    t.teardown(() => api.stop());
+    const story = new Story(api, world, 'node-a');
+    story.setUp();
+    await writeFile(join(dir, 'kubeconfig.yaml'), api.kubeconfigYaml());
+    const port = await freePort();
+    const [cmd, argv] = commandLine(image, [
+      'run',
+      '--node-name=node-a',
+      `--kubeconfig=${join(dir, 'kubeconfig.yaml')}`,
+      `--cri-endpoint=${world.criEndpoint}`,
+      `--state-dir=${join(dir, 'state')}`,
+      `--kubelet-root=${join(dir, 'kubelet')}`,
+      `--listen=127.0.0.1:${port}`,
+      '--auth=none',
+      '--cri-poll-interval=1s',
+      ...world.agentArgs,
+    ]);
+    const agent = startProcess(cmd, argv, {
+      name: 'pullwatch-image',
+      logPath: join(dir, 'agent.log'),
+      cwd: image.app,
+      env: { PATH: process.env.PATH ?? '', ...image.env },
+    });
+    t.teardown(() => agent.stop(5_000));
+    const get = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      const body: unknown = await res.json();
+      return { status: res.status, body };
+    };
+    const started = await waitFor(
+      'the agent from the image to be ready',
+      async () => {
+        if (agent.hasExited()) return 'exited';
+        return (await get('/readyz')).status === 200 ? 'ready' : undefined;
+      },
+      20_000,
+    );
+    if (started === 'exited') throw new Error(`exited at start:\n${await agent.logTail()}`);
+
+    const flagged = await playStory(story, {
+      ownerRecorded: async () => {
+        await waitFor(
+          'tenant-a as the owner',
+          async () => {
+            const { body } = await get('/api/v1/images');
+            const items = (body as { items: { repoTags: string[]; owners: unknown[] }[] }).items;
+            return items.some((i) => i.repoTags.includes(world.secretImage) && i.owners.length > 0)
+              ? true
+              : undefined;
+          },
+          10_000,
+        );
+      },
+      flagged: () =>
+        waitFor(
+          "the finding on Admin2's pod",
+          async () => {
+            const { body } = await get('/api/v1/findings?rule=unauthorized-cached-image-use');
+            return (body as { items: { namespace: string; pod: string }[] }).items[0];
+          },
+          10_000,
+        ),
+    });
+    t.match(flagged, { namespace: ADMIN2_POD.namespace, pod: ADMIN2_POD.name });
+    const openApi = await get('/openapi.json');
+    t.equal(openApi.status, 200);
+    t.match(openApi.body, { openapi: /^3\.1/ }, 'docs/openapi.yaml is in the image and served');
   });
 
   t.test('as PID 1, `pullwatch run` stops on SIGTERM', async (t) => {

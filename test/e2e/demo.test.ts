@@ -1,16 +1,30 @@
 // `npm run demo` must work on a fresh clone: the story plays and the findings are printed.
+// The tests run the script that package.json's "demo" names (node test/kit/demo/main.ts).
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { requireTools } from '../helpers/real-parts.ts';
+import { REAL_WORLD_TOOLS } from '../helpers/real-world.ts';
 
-const CLI = fileURLToPath(new URL('../../agent/cli.ts', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SCRIPTS = (
+  JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  }
+).scripts;
+const DEMO = join(REPO, /^node (\S+)$/.exec(SCRIPTS.demo ?? '')?.[1] ?? 'no demo script');
+
+t.test('npm run demo runs the demo from test/kit, outside the shipped agent', async (t) => {
+  t.equal(SCRIPTS.demo, 'node test/kit/demo/main.ts');
+});
 
 t.test('the demo plays the Admin1/Admin2 story and prints the critical finding', async (t) => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [CLI, 'demo', '--listen', '127.0.0.1:0', '--exit'],
+    [DEMO, '--listen', '127.0.0.1:0', '--exit'],
     {
       timeout: 60_000,
     },
@@ -26,10 +40,10 @@ t.test('the demo plays the Admin1/Admin2 story and prints the critical finding',
 t.test(
   'demo --real plays the same story on a real containerd and a real private registry',
   async (t) => {
-    if (!requireTools(t, ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'])) return;
+    if (!requireTools(t, REAL_WORLD_TOOLS)) return;
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      [CLI, 'demo', '--real', '--listen', '127.0.0.1:0', '--exit'],
+      [DEMO, '--real', '--listen', '127.0.0.1:0', '--exit'],
       { timeout: 90_000 },
     );
     t.match(stdout, /real containerd at unix:\/\//);

@@ -1,56 +1,67 @@
-// The demo's real world (`pullwatch demo --real`): a real containerd with a real private
-// registry behind it, the secret image built locally and pushed with skopeo, and the pull
-// done through CRI PullImage with the pod's credentials, as the kubelet does.
+// The story's real world (test/kit/story.ts): a real private registry (docker-registry with
+// htpasswd) holding Admin1's image, built locally and pushed with skopeo, and a real containerd
+// that pulls it through CRI PullImage with Admin1's credentials, as the kubelet does. The
+// end-to-end and fault tests play the story here, and so does `npm run demo -- --real`.
 import { join } from 'node:path';
-import type { DemoWorld } from '../../agent/demo/world.ts';
+import type { Credentials, StoryWorld } from '../kit/story.ts';
+import type { Containerd } from './containerd.ts';
 import { startContainerd } from './containerd.ts';
 import { pullImage } from './cri-mutate.ts';
 import { buildImageLayout } from './oci.ts';
-import { findTool } from './real-parts.ts';
+import type { Registry } from './registry.ts';
 import { startRegistry } from './registry.ts';
 import { pushLayout } from './skopeo.ts';
+import type { TeardownHost } from './tmp.ts';
 
-const NEEDED = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
+/** The tools the real world starts (README "Tests" names their Debian packages). */
+export const REAL_WORLD_TOOLS = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
 
-export async function startRealWorld(dir: string): Promise<DemoWorld> {
-  const missing = NEEDED.filter((tool) => findTool(tool) === undefined);
-  if (missing.length > 0) {
-    throw new Error(
-      `--real needs ${missing.join(', ')} (Debian: containerd docker-registry skopeo apache2-utils)`,
-    );
-  }
-  if (process.getuid?.() !== 0) throw new Error('--real starts containerd, which needs root');
-  const teardowns: (() => Promise<void> | void)[] = [];
-  const host = { teardown: (fn: () => Promise<void> | void) => teardowns.push(fn) };
-  const stop = async () => {
-    for (const fn of teardowns.reverse()) await fn();
+export interface RealWorld extends StoryWorld {
+  readonly registryServer: Registry;
+  readonly containerd: Containerd;
+  /** The image ID (config digest) containerd reports once the image is pulled. */
+  readonly imageId: string;
+  /** `HOST:PORT/team-a/super-secret-image-1@sha256:...` */
+  readonly repoDigest: string;
+}
+
+export interface RealWorldOptions {
+  /** Admin1's registry user. */
+  readonly credentials: Credentials;
+  /** More registry users besides Admin1. */
+  readonly users?: Readonly<Record<string, string>>;
+}
+
+/** Starts the registry and containerd (stopped by `t`'s teardown) with the image pushed. */
+export async function startRealWorld(
+  t: TeardownHost,
+  dir: string,
+  options: RealWorldOptions,
+): Promise<RealWorld> {
+  const { credentials } = options;
+  const registryServer = await startRegistry(t, {
+    users: { [credentials.username]: credentials.password, ...options.users },
+  });
+  const layout = await buildImageLayout(join(dir, 'image'), { marker: 'super-secret-image-1' });
+  const secretImage = `${registryServer.host}/team-a/super-secret-image-1:v1`;
+  const manifestDigest = await pushLayout(layout.layoutDir, secretImage, credentials);
+  const repoDigest = `${registryServer.host}/team-a/super-secret-image-1@${manifestDigest}`;
+  const containerd = await startContainerd(t, { registryMirrors: [registryServer.host] });
+  return {
+    criEndpoint: containerd.socket,
+    secretImage,
+    registry: registryServer.host,
+    credentials,
+    statusImageId: `docker-pullable://${repoDigest}`,
+    pullSecretImage: async () => {
+      const pulled = await pullImage(containerd.socket, secretImage, credentials);
+      if (pulled !== layout.configDigest) {
+        throw new Error(`containerd pulled ${pulled}, expected ${layout.configDigest}`);
+      }
+    },
+    registryServer,
+    containerd,
+    imageId: layout.configDigest,
+    repoDigest,
   };
-  try {
-    const credentials = { username: 'admin1', password: `demo-${process.pid}-${Date.now()}` };
-    const registry = await startRegistry(host, {
-      users: { [credentials.username]: credentials.password },
-    });
-    const layout = await buildImageLayout(join(dir, 'super-secret-image-1'), {
-      marker: 'super-secret-image-1',
-    });
-    const secretImage = `${registry.host}/team-a/super-secret-image-1:v1`;
-    const manifestDigest = await pushLayout(layout.layoutDir, secretImage, credentials);
-    const containerd = await startContainerd(host, { registryMirrors: [registry.host] });
-    return {
-      criEndpoint: containerd.socket,
-      secretImage,
-      registry: registry.host,
-      credentials,
-      agentArgs: [],
-      description: `real containerd at ${containerd.socket}, real private registry at ${registry.host}`,
-      pullSecretImage: async () => {
-        await pullImage(containerd.socket, secretImage, credentials);
-        return `${registry.host}/team-a/super-secret-image-1@${manifestDigest}`;
-      },
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }

@@ -1,17 +1,17 @@
-// The Admin1/Admin2 story, played in a DemoWorld (a runtime and its registry) and an embedded
-// Kubernetes API server, with the real agent talking to both over gRPC and HTTP. What the
-// kubelet would do (pull with the pod's secret, start from the cache) is played by this script.
+// The demo: the Admin1/Admin2 story (test/kit/story.ts) narrated, in a DemoWorld (a runtime and
+// its registry) and an embedded Kubernetes API server, with the real agent running in this
+// process and talking to both over gRPC and HTTP.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { loadConfig } from '../config.ts';
-import type { Finding } from '../detect/finding.ts';
+import { loadConfig } from '../../../agent/config.ts';
+import type { Finding } from '../../../agent/detect/finding.ts';
+import type { Logger } from '../../../agent/log.ts';
+import { runAgent } from '../../../agent/main.ts';
+import type { RunningAgent } from '../../../agent/main.ts';
 import { startEmbeddedApiServer } from '../embedded/kube-apiserver.ts';
-import { dockerConfigSecret, markRunning, pendingPod } from '../embedded/kubelet-pods.ts';
-import type { Logger } from '../log.ts';
-import { runAgent } from '../main.ts';
-import type { RunningAgent } from '../main.ts';
+import { ADMIN1_SECRET, ADMIN1_POD, ADMIN2_POD, playStory, Story } from '../story.ts';
 import type { DemoWorld } from './world.ts';
 
 const NODE = 'demo-node';
@@ -49,13 +49,8 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
     await rm(dir, { recursive: true, force: true });
   };
   const image = world.secretImage;
-  for (const ns of ['tenant-a', 'tenant-b']) {
-    api.store.create('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  }
-  api.store.create(
-    'secrets',
-    dockerConfigSecret('tenant-a', 'image-pull-secret-1', world.registry, world.credentials),
-  );
+  const story = new Story(api, world, NODE);
+  story.setUp();
 
   const config = loadConfig(
     [
@@ -91,53 +86,48 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
   await until(() => (view.readiness().ready ? true : undefined), 10_000, 'the agent to be ready');
   say(`pullwatch agent on ${NODE}: ${agent.url} (${world.description})`);
   say('');
-  say(
-    '1. Admin1 creates admin1-pod in namespace tenant-a, with imagePullSecrets: [image-pull-secret-1].',
-  );
-  api.store.create(
-    'pods',
-    pendingPod('tenant-a', 'admin1-pod', {
-      node: NODE,
-      image,
-      pullSecrets: ['image-pull-secret-1'],
-      pullPolicy: 'IfNotPresent',
-    }),
-  );
-  await new Promise((r) => setTimeout(r, 400));
-  const statusImageId = await world.pullSecretImage();
-  say(
-    `   The kubelet pulls ${image} with tenant-a's secret; the image is now in the node's cache.`,
-  );
-  api.store.modify(
-    'pods',
-    { namespace: 'tenant-a', name: 'admin1-pod' },
-    markRunning(statusImageId),
-  );
-  await until(
-    () => view.images().find((i) => i.repoTags.includes(image) && i.owners.length > 0),
-    10_000,
-    'the pull to be attributed to tenant-a',
-  );
-  say('   pullwatch records who brought it: tenant-a (secret image-pull-secret-1).');
-  say('');
-  say(
-    '2. Admin2 creates admin2-pod in namespace tenant-b with the same image, imagePullPolicy: IfNotPresent,',
-  );
-  say('   and no pull secret. The kubelet finds the image present and starts it from the cache.');
-  api.store.create(
-    'pods',
-    pendingPod('tenant-b', 'admin2-pod', { node: NODE, image, pullPolicy: 'IfNotPresent' }),
-  );
-  api.store.modify(
-    'pods',
-    { namespace: 'tenant-b', name: 'admin2-pod' },
-    markRunning(statusImageId),
-  );
-  const finding = await until(
-    () => view.findings().find((f) => f.rule === 'unauthorized-cached-image-use'),
-    10_000,
-    'the finding',
-  );
+  const finding = await playStory(story, {
+    before: (step) => {
+      switch (step) {
+        case 'admin1-creates-pod':
+          say(
+            `1. Admin1 creates ${ADMIN1_POD.name} in namespace ${ADMIN1_POD.namespace}, with imagePullSecrets: [${ADMIN1_SECRET}].`,
+          );
+          break;
+        case 'admin1-pod-runs':
+          say(
+            `   The kubelet pulls ${image} with tenant-a's secret; the image is now in the node's cache.`,
+          );
+          break;
+        case 'admin2-runs-from-cache':
+          say('');
+          say(
+            `2. Admin2 creates ${ADMIN2_POD.name} in namespace ${ADMIN2_POD.namespace} with the same image, imagePullPolicy: IfNotPresent,`,
+          );
+          say(
+            '   and no pull secret. The kubelet finds the image present and starts it from the cache.',
+          );
+          break;
+        case 'kubelet-pulls':
+          break;
+      }
+    },
+    beforePull: () => new Promise((r) => setTimeout(r, 400)),
+    ownerRecorded: async () => {
+      await until(
+        () => view.images().find((i) => i.repoTags.includes(image) && i.owners.length > 0),
+        10_000,
+        'the pull to be attributed to tenant-a',
+      );
+      say(`   pullwatch records who brought it: tenant-a (secret ${ADMIN1_SECRET}).`);
+    },
+    flagged: () =>
+      until(
+        () => view.findings().find((f) => f.rule === 'unauthorized-cached-image-use'),
+        10_000,
+        'the finding',
+      ),
+  });
   // Let registry answers (visibility) land before the findings are printed.
   await until(() => (agent.agent.settled() ? true : undefined), 10_000, 'registry answers');
   agent.agent.reconcile();

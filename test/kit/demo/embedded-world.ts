@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { CriImage } from '../cri/types.ts';
+import type { CriImage } from '../../../agent/cri/types.ts';
 import { startEmbeddedCriRuntime } from '../embedded/cri-runtime.ts';
 import type { DemoWorld } from './world.ts';
 
@@ -42,12 +42,13 @@ export async function startEmbeddedWorld(dir: string): Promise<DemoWorld> {
     secretImage: SECRET_IMAGE,
     registry: REGISTRY,
     credentials: { username: 'admin1', password: 'demo-password-never-shown' },
+    statusImageId: SECRET_REPO_DIGEST,
     // The story's registry does not exist: visibility comes from who pulled with a secret.
     agentArgs: ['--registry-probe', 'off'],
     description: 'embedded containerd-like runtime over gRPC, embedded API server over HTTP',
     pullSecretImage: () => {
       runtime.setContents({ images: [...publicImages, secretImage] });
-      return Promise.resolve(SECRET_REPO_DIGEST);
+      return Promise.resolve();
     },
     stop: () => runtime.stop(),
   };

@@ -1,13 +1,17 @@
+// `npm run demo`: the Admin1/Admin2 story on an embedded runtime and API server, or with
+// --real on a real containerd and registry. It runs from a source checkout only: the demo and
+// the fakes it plays on live under test/, and the agent's image ships none of them.
 import { parseArgs } from 'node:util';
-import { startEmbeddedWorld } from '../demo/embedded-world.ts';
-import { playDemo } from '../demo/story.ts';
-import type { DemoWorld } from '../demo/world.ts';
-import { createLogger } from '../log.ts';
-import { renderFindingsTable } from './findings-output.ts';
-import type { CommandIo } from './io.ts';
-import { EXIT } from './io.ts';
+import { renderFindingsTable } from '../../../agent/cli/findings-output.ts';
+import type { CommandIo } from '../../../agent/cli/io.ts';
+import { EXIT, processIo } from '../../../agent/cli/io.ts';
+import { createLogger } from '../../../agent/log.ts';
+import { startEmbeddedWorld } from './embedded-world.ts';
+import { playDemo } from './story.ts';
+import { startRealDemoWorld } from './world.ts';
 
-export const demoUsage = `Usage: pullwatch demo [--listen HOST:PORT] [--exit] [--real]
+export const demoUsage = `Usage: npm run demo -- [--listen HOST:PORT] [--exit] [--real]
+       node test/kit/demo/main.ts [--listen HOST:PORT] [--exit] [--real]
 
 Plays the Admin1/Admin2 story with no cluster: an embedded container runtime (CRI over gRPC
 on a unix socket) and an embedded Kubernetes API server hold the story's images, pods and
@@ -16,18 +20,9 @@ serving until Ctrl-C.
 
   --listen   where the agent's HTTP API listens (default 127.0.0.1:9746; use :0 for any port)
   --exit     stop after printing the findings (for scripts and tests)
-  --real     a real containerd and a real private registry instead (from a source checkout,
-             as root, with containerd, docker-registry, skopeo and apache2-utils installed)
+  --real     a real containerd and a real private registry instead (as root, with containerd,
+             docker-registry, skopeo and apache2-utils installed)
 `;
-
-async function realWorld(dir: string): Promise<DemoWorld> {
-  // Test harness code, present in a source checkout only (not in dist/ or the image).
-  const path = '../../test/helpers/real-world.ts';
-  const harness = (await import(path).catch(() => {
-    throw new Error('--real works from a source checkout only (npm run demo -- --real)');
-  })) as { startRealWorld: (dir: string) => Promise<DemoWorld> };
-  return harness.startRealWorld(dir);
-}
 
 export async function demoCommand(argv: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({
@@ -51,7 +46,7 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
     listen: values.listen ?? '127.0.0.1:9746',
     say,
     logger,
-    startWorld: values.real === true ? realWorld : startEmbeddedWorld,
+    startWorld: values.real === true ? startRealDemoWorld : startEmbeddedWorld,
   });
   say('');
   say('Findings on this node:');
@@ -78,4 +73,19 @@ export async function demoCommand(argv: readonly string[], io: CommandIo): Promi
   });
   await demo.stop();
   return EXIT.ok;
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await demoCommand(process.argv.slice(2), processIo);
+  } catch (error) {
+    // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed flags.
+    const parseError = String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    if (!parseError) throw error;
+    processIo.stderr(`demo: ${(error as Error).message}\n\n${demoUsage}`);
+    code = EXIT.usage;
+  }
+  // The agent's watches and keep-alive sockets may still be closing: exit once it has stopped.
+  process.exit(code);
 }
