@@ -27,7 +27,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY agent/ agent/
 # tsconfig.build.json leaves out the unit tests beside the code, and with them the test kit
-# they import: dist/agent is the agent only.
+# they import: dist/agent is the agent only (test/deploy/dist-contents.test.ts checks it).
 RUN npm run build
 
 FROM ${BUILD_IMAGE} AS prod-deps
