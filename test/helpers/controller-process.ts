@@ -1,0 +1,126 @@
+// `pullwatch controller` as a separate process, as the Deployment runs it: HTTPS with a
+// certificate the test made, against the API server a kubeconfig names. Returns once /readyz
+// answers 200 (its first list of the cluster's pods is done).
+import { Agent, request } from 'node:https';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
+import { startProcess, type ManagedProcess } from './process.ts';
+import { safeTeardown, type TeardownHost } from './tmp.ts';
+
+const CLI = fileURLToPath(new URL('../../agent/cli.ts', import.meta.url));
+
+export interface ControllerProcessOptions {
+  readonly dir: string;
+  readonly kubeconfigYaml: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Reuse a port (a restart keeps the agents' URL). */
+  readonly port?: number;
+  readonly extraArgs?: readonly string[];
+  readonly name?: string;
+}
+
+export interface ControllerProcess {
+  /** `https://127.0.0.1:PORT` */
+  readonly url: string;
+  readonly port: number;
+  readonly process: ManagedProcess;
+  /** POSTs JSON to the controller with a bearer token, trusting its certificate. */
+  post(path: string, body: unknown, token?: string): Promise<{ status: number; body: string }>;
+  getText(path: string): Promise<{ status: number; body: string }>;
+  stop(): Promise<number | null>;
+}
+
+export async function startControllerProcess(
+  t: TeardownHost,
+  o: ControllerProcessOptions,
+): Promise<ControllerProcess> {
+  const name = o.name ?? 'pullwatch-controller';
+  const kubeconfig = join(o.dir, `${name}-kubeconfig.yaml`);
+  await writeFile(kubeconfig, o.kubeconfigYaml);
+  const port = o.port ?? (await freePort());
+  const url = `https://127.0.0.1:${port}`;
+  const proc = startProcess(
+    process.execPath,
+    [
+      CLI,
+      'controller',
+      '--kubeconfig',
+      kubeconfig,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--tls-cert-file',
+      o.certFile,
+      '--tls-key-file',
+      o.keyFile,
+      '--namespace',
+      'pullwatch',
+      '--log-level',
+      'debug',
+      ...(o.extraArgs ?? []),
+    ],
+    { name, logPath: join(o.dir, `${name}.log`), env: { ...process.env, KUBECONFIG: '' } },
+  );
+  const agent = new Agent({ ca: await readFile(o.certFile) });
+  const call = (
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    token?: string,
+  ): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        `${url}${path}`,
+        {
+          method,
+          agent,
+          timeout: 5000,
+          headers: {
+            ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
+        },
+        (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (data += chunk));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body: data });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(text);
+    });
+  const controller: ControllerProcess = {
+    url,
+    port,
+    process: proc,
+    post: (path, body, token) => call('POST', path, body, token),
+    getText: (path) => call('GET', path),
+    stop: async () => {
+      agent.destroy();
+      return (await proc.stop(10_000)).code;
+    },
+  };
+  safeTeardown(t, name, async () => {
+    agent.destroy();
+    await proc.stop(5_000);
+  });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (proc.hasExited()) throw new Error(`${name} exited at start:\n${await proc.logTail()}`);
+    try {
+      if ((await controller.getText('/readyz')).status === 200) return controller;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${name} not ready in time:\n${await proc.logTail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
