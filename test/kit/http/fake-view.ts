@@ -9,6 +9,7 @@ import type {
   NodeProtection,
   SourceHealth,
   SourceName,
+  SourceStatuses,
 } from '../../../agent/view.ts';
 
 const tenant = (name: string): TenantId => name as TenantId;
@@ -181,7 +182,7 @@ export interface FakeViewState {
   node: string;
   findings: readonly Finding[];
   images: readonly ImageView[];
-  sources: Record<SourceName, SourceHealth>;
+  sources: SourceStatuses;
   readiness: { readonly ready: true } | { readonly ready: false; readonly reason: string };
   protection: NodeProtection;
   lastScan: { readonly at: number; readonly durationSeconds: number } | undefined;
@@ -234,7 +235,8 @@ export function fakeView(overrides: Partial<FakeViewState> = {}): FakeView {
       return state.node;
     },
     setSource(name, health) {
-      state.sources = { ...state.sources, [name]: { ...state.sources[name], ...health } };
+      const before = state.sources[name] ?? healthySource;
+      state.sources = { ...state.sources, [name]: { ...before, ...health } };
     },
     findings() {
       called('findings');
