@@ -11,6 +11,7 @@ import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
+import ts from 'typescript';
 import { makeTempDir } from '../helpers/tmp.ts';
 
 const exec = promisify(execFile);
@@ -35,10 +36,9 @@ async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
 
 /** Module specifiers a compiled file imports: static, re-exported and literal dynamic ones. */
 function importsOf(code: string): string[] {
-  const specifiers = code.matchAll(
-    /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s*)(["'])([^"'\n]+)\1/gm,
-  );
-  return [...specifiers].map((m) => m[2] ?? '');
+  // TypeScript's own scanner, so that a string like `c['secrets-from'] === '...'` is not taken
+  // for an import.
+  return ts.preProcessFile(code, true, true).importedFiles.map((f) => f.fileName);
 }
 
 /** `@scope/name/sub` -> `@scope/name`; `name/sub` -> `name`. */
