@@ -9,9 +9,21 @@ export const CONTROLLER_SETTINGS = {
   listen: ['string', 'HOST:PORT of the broker, probes and /metrics (default 0.0.0.0:9747)'],
   'tls-cert-file': [
     'string',
-    'serving certificate (required: agents verify it; reloaded on change)',
+    'serving certificate file (reloaded on change); without it the certificate comes from --tls-secret',
   ],
   'tls-key-file': ['string', 'private key for --tls-cert-file'],
+  'tls-secret': [
+    'string',
+    'kubernetes.io/tls Secret (with ca.crt) holding the serving certificate; made with a new CA when missing (default pullwatch-controller-tls)',
+  ],
+  'ca-configmap': [
+    'string',
+    'ConfigMap the CA bundle is published to, for the agents (key ca.crt; default pullwatch-controller-ca)',
+  ],
+  service: [
+    'string',
+    'the Service agents reach the controller by, named in the certificate (default pullwatch-controller)',
+  ],
   namespace: ['string', "pullwatch's namespace (default $POD_NAMESPACE, else pullwatch)"],
   'agent-service-account': [
     'string',
@@ -55,33 +67,44 @@ const k8sName = (name: string) =>
     error: `--${name} must be a Kubernetes name (lowercase letters, digits and -)`,
   });
 
-const schema = z.object({
-  kubeconfig: z.string().optional(),
-  listen: listenAddress.default({ host: '0.0.0.0', port: 9747 }),
-  'tls-cert-file': z.string({
-    error:
-      '--tls-cert-file and --tls-key-file are required: agents verify the controller (see docs/install.md for cert-manager or the bundled CA)',
-  }),
-  'tls-key-file': z.string({ error: '--tls-key-file is required with --tls-cert-file' }),
-  namespace: k8sName('namespace').default('pullwatch'),
-  'agent-service-account': k8sName('agent-service-account').default('pullwatch-agent'),
-  audience: z.string().min(1).default('pullwatch-controller'),
-  'fingerprint-key-secret': k8sName('fingerprint-key-secret').default('pullwatch-fingerprint-key'),
-  'secret-ttl': duration('secret-ttl').default(60_000),
-  'per-node-requests': z
-    .string()
-    .regex(/^[1-9]\d*$/, { error: '--per-node-requests must be a positive whole number' })
-    .transform(Number)
-    .default(20),
-  'public-registries': z.string().optional().transform(csv),
-  'node-credential-registries': z.string().optional().transform(csv),
-  'insecure-registries': z.string().optional().transform(csv),
-  'registry-probe': onOff('registry-probe').default('on'),
-  'verify-credentials': onOff('verify-credentials').default('on'),
-  'log-level': z
-    .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
-    .default('info'),
-});
+const schema = z
+  .object({
+    kubeconfig: z.string().optional(),
+    listen: listenAddress.default({ host: '0.0.0.0', port: 9747 }),
+    'tls-cert-file': z.string().optional(),
+    'tls-key-file': z.string().optional(),
+    'tls-secret': k8sName('tls-secret').default('pullwatch-controller-tls'),
+    'ca-configmap': k8sName('ca-configmap').default('pullwatch-controller-ca'),
+    service: k8sName('service').default('pullwatch-controller'),
+    namespace: k8sName('namespace').default('pullwatch'),
+    'agent-service-account': k8sName('agent-service-account').default('pullwatch-agent'),
+    audience: z.string().min(1).default('pullwatch-controller'),
+    'fingerprint-key-secret': k8sName('fingerprint-key-secret').default(
+      'pullwatch-fingerprint-key',
+    ),
+    'secret-ttl': duration('secret-ttl').default(60_000),
+    'per-node-requests': z
+      .string()
+      .regex(/^[1-9]\d*$/, { error: '--per-node-requests must be a positive whole number' })
+      .transform(Number)
+      .default(20),
+    'public-registries': z.string().optional().transform(csv),
+    'node-credential-registries': z.string().optional().transform(csv),
+    'insecure-registries': z.string().optional().transform(csv),
+    'registry-probe': onOff('registry-probe').default('on'),
+    'verify-credentials': onOff('verify-credentials').default('on'),
+    'log-level': z
+      .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
+      .default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if ((c['tls-cert-file'] === undefined) !== (c['tls-key-file'] === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: '--tls-cert-file and --tls-key-file go together: set both or neither',
+      });
+    }
+  });
 
 export type ControllerConfig = z.output<typeof schema>;
 

@@ -6,7 +6,7 @@ import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
 import { ApiServerConnections } from '../kube/connections.ts';
 import { getJson } from '../kube/kube-http.ts';
 import type { Logger } from '../log.ts';
-import { startHttpServer } from '../http/server.ts';
+import { startHttpServer, type TlsFiles, type TlsPems } from '../http/server.ts';
 import { TokenReviewer } from '../http/token-review.ts';
 import { VisibilityResolver } from '../registry/visibility.ts';
 import type { CredentialVerdict, SecretView } from '../model/snapshot.ts';
@@ -16,6 +16,7 @@ import type { ControllerConfig } from './config.ts';
 import { loadOrCreateClusterKey } from './fingerprint-key.ts';
 import { PodIndex } from './pod-index.ts';
 import { SecretCache } from './secret-cache.ts';
+import { loadOrCreateServingCertificate, publishCaBundle } from './serving-certificate.ts';
 
 export interface RunningController {
   /** `https://host:port` */
@@ -61,6 +62,7 @@ export async function runController(
   });
   if (!key.ok) throw new Error(key.error);
 
+  const tls = await servingTls(config, kubeConfig);
   const connections = new ApiServerConnections();
   const pods = new PodIndex({ kubeConfig, connections, logger });
   const secrets = new SecretCache({
@@ -130,7 +132,7 @@ export async function runController(
       : `${config.listen.host}:${config.listen.port}`,
     logger,
     drainTimeoutMs: 5000,
-    tls: { certFile: config['tls-cert-file'], keyFile: config['tls-key-file'] },
+    tls,
   });
   const url = `${server.protocol}://${server.address}`;
   logger.info({ url, namespace: config.namespace }, 'pullwatch controller started');
@@ -142,6 +144,32 @@ export async function runController(
       await pods.stop();
     },
   };
+}
+
+/**
+ * The certificate files given, else the one in the TLS Secret (made when missing), whose CA is
+ * published for the agents either way.
+ */
+async function servingTls(
+  config: ControllerConfig,
+  kubeConfig: KubeConfig,
+): Promise<TlsFiles | TlsPems> {
+  const certFile = config['tls-cert-file'];
+  const keyFile = config['tls-key-file'];
+  if (certFile !== undefined && keyFile !== undefined) return { certFile, keyFile };
+  const made = await loadOrCreateServingCertificate(kubeConfig, {
+    namespace: config.namespace,
+    name: config['tls-secret'],
+    service: config.service,
+  });
+  if (!made.ok) throw new Error(made.error);
+  const published = await publishCaBundle(
+    kubeConfig,
+    { namespace: config.namespace, name: config['ca-configmap'] },
+    made.value.ca,
+  );
+  if (!published.ok) throw new Error(published.error);
+  return { cert: made.value.cert, key: made.value.key };
 }
 
 /** The registry's answer on the secret's credential with this fingerprint. */

@@ -20,12 +20,18 @@ export interface TlsFiles {
   readonly reloadIntervalMs?: number;
 }
 
+/** A certificate held in memory (made or read by the program itself): never reloaded. */
+export interface TlsPems {
+  readonly cert: string;
+  readonly key: string;
+}
+
 export interface HttpServerOptions {
   /** An express app or any Node request listener. */
   readonly app: RequestListener;
   /** `host:port`, `[ipv6]:port`, or `:port` for every interface; port 0 picks a free one. */
   readonly listen: string;
-  readonly tls?: TlsFiles;
+  readonly tls?: TlsFiles | TlsPems;
   readonly logger?: Logger;
   /** How long stop() lets requests in flight finish before cutting them (default 10 s). */
   readonly drainTimeoutMs?: number;
@@ -72,8 +78,11 @@ interface KeyPair {
 }
 
 /** Reads both files and checks that the key belongs to the certificate. */
-async function readKeyPair(tls: TlsFiles): Promise<KeyPair> {
-  const [cert, key] = await Promise.all([readFile(tls.certFile), readFile(tls.keyFile)]);
+async function readKeyPair(tls: TlsFiles | TlsPems): Promise<KeyPair> {
+  const [cert, key] =
+    'cert' in tls
+      ? [Buffer.from(tls.cert), Buffer.from(tls.key)]
+      : await Promise.all([readFile(tls.certFile), readFile(tls.keyFile)]);
   createSecureContext({ cert, key }); // throws on a mismatched or unparsable pair
   return { cert, key };
 }
@@ -183,7 +192,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const httpsServer = createHttpsServer(pair, options.app);
     server = httpsServer;
     logger?.info(describeCertificate(pair.cert), 'TLS certificate loaded');
-    unwatch = watchCertificate(httpsServer, tls, logger);
+    if ('certFile' in tls) unwatch = watchCertificate(httpsServer, tls, logger);
   }
 
   server.on('clientError', answerClientError);

@@ -66,7 +66,7 @@ function headerObject(
 
 async function prepare(
   kubeConfig: KubeConfig,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT',
   path: string,
   query: Query,
   connections: ApiServerConnections | undefined,
@@ -176,6 +176,16 @@ export async function postReview(
     : first.result;
 }
 
+/** PUT of a whole object (an update); a 409 says it changed since it was read. */
+export async function putJson(
+  kubeConfig: KubeConfig,
+  path: string,
+  body: unknown,
+  options: PostOptions,
+): Promise<Result<unknown, KubeRequestError>> {
+  return (await requestJsonOnce(kubeConfig, 'PUT', path, {}, JSON.stringify(body), options)).result;
+}
+
 interface Attempt {
   readonly result: Result<unknown, KubeRequestError>;
   /** Failed before any answer on a reused socket the server had already closed. */
@@ -184,7 +194,7 @@ interface Attempt {
 
 async function requestJsonOnce(
   kubeConfig: KubeConfig,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT',
   path: string,
   query: Query,
   body: string | undefined,

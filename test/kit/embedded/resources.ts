@@ -27,8 +27,9 @@ export interface ResourceType {
 }
 
 export type ResourceName =
-  'pods' | 'namespaces' | 'secrets' | 'events' | 'serviceaccounts' | 'nodes';
-export type KindName = 'Pod' | 'Namespace' | 'Secret' | 'Event' | 'ServiceAccount' | 'Node';
+  'pods' | 'namespaces' | 'secrets' | 'configmaps' | 'events' | 'serviceaccounts' | 'nodes';
+export type KindName =
+  'Pod' | 'Namespace' | 'Secret' | 'ConfigMap' | 'Event' | 'ServiceAccount' | 'Node';
 
 const at =
   (...path: string[]): FieldGetter =>
@@ -87,6 +88,19 @@ export const resources: readonly ResourceType[] = [
     namespaced: true,
     shortNames: [],
     fields: fields(true, { type: at('type') }),
+    subresources: [],
+    deleteReturnsObject: false,
+    allowCreateOnUpdate: false,
+  },
+  {
+    resource: 'configmaps',
+    singular: 'configmap',
+    kind: 'ConfigMap',
+    group: '',
+    version: 'v1',
+    namespaced: true,
+    shortNames: ['cm'],
+    fields: fields(true, {}),
     subresources: [],
     deleteReturnsObject: false,
     allowCreateOnUpdate: false,
