@@ -14,9 +14,9 @@ import { detect } from '../agent/detect/detect.ts';
 import { alwaysPullImagesNotEnforced } from '../agent/detect/rules/always-pull-not-enforced.ts';
 import { privateImageExposed } from '../agent/detect/rules/private-image-exposed.ts';
 import { unauthorizedCachedImageUse } from '../agent/detect/rules/unauthorized-use.ts';
-import { MINUTE, snapshotOf, T0 } from '../agent/detect/snapshot-builder.ts';
+import { MINUTE, snapshotOf, T0 } from '../test/kit/snapshot-builder.ts';
 import { secretKey } from '../agent/model/snapshot.ts';
-import { startEmbeddedCriRuntime } from '../agent/embedded/cri-runtime.ts';
+import { startEmbeddedCriRuntime } from '../test/kit/embedded/cri-runtime.ts';
 import { FindingsStore } from '../agent/findings/store.ts';
 import { Inventory } from '../agent/image/inventory.ts';
 import type { KubePort, ProvenancePort, RegistryPort } from '../agent/core/ports.ts';
@@ -149,8 +149,10 @@ export async function nodeAgentFor(
   });
   const registry: RegistryPort = {
     repositoryVisibility: (name, reference) => resolver.repositoryVisibility(name, reference),
-    verifyCredential: (credential, name, reference) =>
-      resolver.verifyCredential(credential, name, reference),
+    verifyCredential: (check, name, reference) =>
+      check.via === 'self'
+        ? resolver.verifyCredential(check.authorization, name, reference)
+        : Promise.resolve('unknown'),
     probeCounts: () => new Map(),
   };
   const provenance: ProvenancePort = {
@@ -326,7 +328,7 @@ async function listImagesOnEmbeddedRuntime(iterations: number): Promise<ListImag
   try {
     const timed = await timeListImages(reader, 5000, iterations);
     return {
-      label: 'embedded runtime (agent/embedded/cri-runtime.ts, in the benchmark process)',
+      label: 'embedded runtime (test/kit/embedded/cri-runtime.ts, in the benchmark process)',
       ...timed,
       note: "the benchmark scenario's 5,000 images (tags and repo digests); the server runs in the measuring process, so only its wall time means something",
     };

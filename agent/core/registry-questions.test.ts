@@ -9,12 +9,8 @@ import {
   pod,
   secret,
   snapshotOf,
-} from '../detect/snapshot-builder.ts';
-import type {
-  CredentialVerdict,
-  CredentialView,
-  RepositoryVisibility,
-} from '../model/snapshot.ts';
+} from '../../test/kit/snapshot-builder.ts';
+import type { CredentialVerdict, CredentialView, RepositoryVisibility } from '../model/snapshot.ts';
 import type { RegistryPort } from './ports.ts';
 import { RegistryQuestions } from './registry-questions.ts';
 
@@ -24,7 +20,10 @@ const APP = `${REG}/team-a/app:v1`;
 function verifiable(c: CredentialView): CredentialView {
   return {
     ...c,
-    authorization: { fingerprint: c.fingerprint, basicAuthorization: () => 'Basic eA==' },
+    check: {
+      via: 'self',
+      authorization: { fingerprint: c.fingerprint, basicAuthorization: () => 'Basic eA==' },
+    },
   };
 }
 

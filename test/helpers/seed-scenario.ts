@@ -1,37 +1,32 @@
-// The seed story (test/e2e/seed-story.test.ts) as a reusable starting point for fault and
-// hostile-input tests: a real private registry, a real containerd filled the way the kubelet
-// fills it, the embedded API server, and one or more agents as separate processes that end up
-// with an active finding (tenant-b runs tenant-a's private image from the cache).
+// The seed story (test/kit/story.ts, played end to end in test/e2e/seed-story.test.ts) as a
+// reusable starting point for fault and hostile-input tests: a real private registry, a real
+// containerd filled the way the kubelet fills it, the embedded API server, and one or more
+// agents as separate processes that end up with an active finding (tenant-b runs tenant-a's
+// private image from the cache).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startEmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
-import type { EmbeddedApiServer } from '../../agent/embedded/kube-apiserver.ts';
-import { dockerConfigSecret, markRunning, pendingPod } from '../../agent/embedded/kubelet-pods.ts';
-import type { Finding } from '../../agent/detect/finding.ts';
+import { startEmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
+import type { EmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
+import { dockerConfigSecret, markRunning, pendingPod } from '../kit/embedded/kubelet-pods.ts';
+import { ADMIN1_SECRET, ADMIN2_POD, playStory, Story, TENANT_A } from '../kit/story.ts';
+import type { FindingJson as Finding } from '../../agent/http/findings-json.ts';
 import type { AgentProcessOptions } from './agent-process.ts';
 import type { Containerd } from './containerd.ts';
-import { startContainerd } from './containerd.ts';
-import { pullImage } from './cri-mutate.ts';
-import { buildImageLayout } from './oci.ts';
+import { REAL_WORLD_TOOLS, startRealWorld } from './real-world.ts';
 import type { Registry } from './registry.ts';
-import { startRegistry } from './registry.ts';
-import { pushLayout } from './skopeo.ts';
 import type { TeardownHost } from './tmp.ts';
 import { makeTempDir } from './tmp.ts';
 import { sleep, waitFor } from './wait.ts';
 
 export { sleep, waitFor };
 
-export const TOOLS = ['containerd', 'ctr', 'docker-registry', 'skopeo', 'htpasswd'];
+export const TOOLS = REAL_WORLD_TOOLS;
 export const NODE = 'node-1';
 export const ADMIN1 = { username: 'admin1', password: 'pw-admin1-super-secret-9d2e' };
-export const ADMIN1_SECRET = 'image-pull-secret-1';
+export { ADMIN1_SECRET };
 export const UNAUTHORIZED_RULE = 'unauthorized-cached-image-use';
 
-export interface Credentials {
-  readonly username: string;
-  readonly password: string;
-}
+export type { Credentials } from '../kit/story.ts';
 
 export { dockerConfigSecret, markRunning };
 
@@ -74,6 +69,8 @@ export interface AgentClient {
 
 export interface SeedParts {
   readonly dir: string;
+  /** The story's steps on this registry, containerd and API server. */
+  readonly story: Story;
   readonly registry: Registry;
   readonly containerd: Containerd;
   readonly api: EmbeddedApiServer;
@@ -93,37 +90,31 @@ export interface SeedOptions {
   readonly users?: Readonly<Record<string, string>>;
 }
 
-/** Registry with admin1's private image, containerd, API server with tenants a and b. */
+/** Registry with admin1's private image, containerd, API server with tenants a, b and c. */
 export async function prepareSeed(t: TeardownHost, options: SeedOptions = {}): Promise<SeedParts> {
   const dir = await makeTempDir(t, 'seed');
-  const registry = await startRegistry(t, {
-    users: { [ADMIN1.username]: ADMIN1.password, ...options.users },
+  const world = await startRealWorld(t, dir, {
+    credentials: ADMIN1,
+    ...(options.users === undefined ? {} : { users: options.users }),
   });
-  const layout = await buildImageLayout(join(dir, 'image'), { marker: 'super-secret-image-1' });
-  const image = `${registry.host}/team-a/super-secret-image-1:v1`;
-  const manifestDigest = await pushLayout(layout.layoutDir, image, ADMIN1);
-  const containerd = await startContainerd(t, { registryMirrors: [registry.host] });
-
   const api = await startEmbeddedApiServer();
   t.teardown(() => api.stop());
-  for (const ns of ['tenant-a', 'tenant-b', 'tenant-c']) {
-    api.store.create('namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  }
-  const secret = dockerConfigSecret('tenant-a', ADMIN1_SECRET, registry.host, ADMIN1);
-  api.store.create('secrets', secret);
+  const story = new Story(api, world, NODE);
+  const secret = story.setUp(['tenant-c']);
   return {
     dir,
-    registry,
-    containerd,
+    story,
+    registry: world.registryServer,
+    containerd: world.containerd,
     api,
-    image,
-    imageId: layout.configDigest,
-    repoDigest: `${registry.host}/team-a/super-secret-image-1@${manifestDigest}`,
+    image: world.secretImage,
+    imageId: world.imageId,
+    repoDigest: world.repoDigest,
     admin1DockerConfigBase64: secret.data['.dockerconfigjson'],
     agentOptions: (overrides = {}) => ({
       dir,
       nodeName: NODE,
-      criEndpoint: containerd.socket,
+      criEndpoint: world.criEndpoint,
       kubeconfigYaml: api.kubeconfigYaml(),
       stateDir: join(dir, 'state'),
       extraArgs: ['--cri-poll-interval', '1s'],
@@ -166,36 +157,31 @@ export async function playSeedStory(
   parts: SeedParts,
   agents: readonly AgentClient[],
 ): Promise<Finding> {
-  const { api, image, imageId, repoDigest } = parts;
-  api.store.create('pods', podObject('tenant-a', 'admin1-pod', image, [ADMIN1_SECRET]));
-  await sleep(300); // the agents see the pod starting before the image arrives
-  const pulled = await pullImage(parts.containerd.socket, image, ADMIN1);
-  if (pulled !== imageId) throw new Error(`pulled ${pulled}, expected ${imageId}`);
-  api.store.modify(
-    'pods',
-    { namespace: 'tenant-a', name: 'admin1-pod' },
-    markRunning(`docker-pullable://${repoDigest}`),
-  );
-  for (const agent of agents) {
-    await waitFor(
-      'the agent to attribute the pull to tenant-a',
-      async () => {
-        const { body } = await agent.getJson<{
-          items: { imageId: string; owners: { tenant: string }[] }[];
-        }>('/api/v1/images');
-        const item = body.items.find((i) => i.imageId === imageId);
-        return item?.owners.some((o) => o.tenant === 'tenant-a') ? item : undefined;
-      },
-      10_000,
-    );
-  }
-  startPodFromCache(parts, 'tenant-b', 'admin2-pod', []);
-  const findings = await Promise.all(
-    agents.map((agent) => waitForFinding(agent, 'tenant-b', 'admin2-pod')),
-  );
-  const first = findings[0];
+  const first = agents[0];
   if (first === undefined) throw new Error('playSeedStory needs at least one agent');
-  return first;
+  return playStory(parts.story, {
+    ownerRecorded: async () => {
+      for (const agent of agents) {
+        await waitFor(
+          'the agent to attribute the pull to tenant-a',
+          async () => {
+            const { body } = await agent.getJson<{
+              items: { imageId: string; owners: { tenant: string }[] }[];
+            }>('/api/v1/images');
+            const item = body.items.find((i) => i.imageId === parts.imageId);
+            return item?.owners.some((o) => o.tenant === TENANT_A) ? item : undefined;
+          },
+          10_000,
+        );
+      }
+    },
+    flagged: async () => {
+      const flaggedBy = (agent: AgentClient) =>
+        waitForFinding(agent, ADMIN2_POD.namespace, ADMIN2_POD.name);
+      const [finding] = await Promise.all([flaggedBy(first), ...agents.slice(1).map(flaggedBy)]);
+      return finding;
+    },
+  });
 }
 
 /** A pod of `namespace` that the kubelet starts from the cached image (IfNotPresent). */
@@ -205,12 +191,7 @@ export function startPodFromCache(
   name: string,
   pullSecrets: string[],
 ): void {
-  parts.api.store.create('pods', podObject(namespace, name, parts.image, pullSecrets));
-  parts.api.store.modify(
-    'pods',
-    { namespace, name },
-    markRunning(`docker-pullable://${parts.repoDigest}`),
-  );
+  parts.story.runFromCache(namespace, name, pullSecrets);
 }
 
 /** Resident set size of a process in bytes (Linux). */

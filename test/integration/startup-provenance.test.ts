@@ -7,11 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { Finding } from '../../agent/detect/finding.ts';
-import {
-  startEmbeddedApiServer,
-  type EmbeddedApiServer,
-} from '../../agent/embedded/kube-apiserver.ts';
-import { dockerConfigSecret, markRunning, pendingPod } from '../../agent/embedded/kubelet-pods.ts';
+import { startEmbeddedApiServer, type EmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
+import { dockerConfigSecret, markRunning, pendingPod } from '../kit/embedded/kubelet-pods.ts';
 import { startContainerd, type Containerd } from '../helpers/containerd.ts';
 import { pullImage } from '../helpers/cri-mutate.ts';
 import { startInProcessAgent, type InProcessAgent } from '../helpers/in-process-agent.ts';
@@ -360,7 +357,9 @@ t.test(
           possibleOwners: [...c.possibleOwners],
         });
         t.same(flaggedPods(agent), c.flagged);
-        const m1 = agent.agent.view.findings().find((f) => f.pod === 'acl-m1');
+        const m1 = agent.agent.view
+          .findings()
+          .find((f) => f.rule === 'unauthorized-cached-image-use' && f.pod === 'acl-m1');
         t.equal(m1?.confidence, c.confidence);
         await agent.stop();
       });
