@@ -1,110 +1,50 @@
 #!/usr/bin/env node
-// The `pullwatch` command: dispatches to one module per subcommand.
+// The `pullwatch` binary. It checks the Node.js version first and only then loads the commands
+// (agent/cli/commands.ts) with a dynamic import. Node parses and links every static import of
+// an entry before the entry's first line runs, so a static import here would put the whole
+// command tree on an old Node before the check: syntax it cannot parse fails with a stack
+// trace, and on Node 20 (no import.meta.main) the CLI used to print nothing and exit 0. Hence
+// only node: builtins are imported statically, and this file runs on any Node since 16.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { CommandIo } from './cli/io.ts';
-import { EXIT, processIo, UsageError } from './cli/io.ts';
-import { buildInfo } from './version.ts';
 
-const usage = `pullwatch: finds private images that one tenant pulled and another runs from a node's cache.
+/** The oldest Node.js major pullwatch runs on: package.json "engines". */
+export const NODE_MAJOR_NEEDED = 24;
 
-Usage: pullwatch <command> [flags]
-
-Commands:
-  run       the node agent (DaemonSet): detect, serve the HTTP API and /metrics
-  scan      one snapshot of this node's findings (--once), for cron jobs, CI and SREs
-  images    list the node's image cache as the container runtime sees it
-  demo      the Admin1/Admin2 story on an embedded runtime and API server (no cluster needed)
-  version   print the version
-
-Run 'pullwatch <command> --help' for a command's flags.
-`;
-
-type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
-
-interface CommandModule {
-  readonly run: Command;
-  readonly usage: string;
+/** The one line a Node.js older than {@link NODE_MAJOR_NEEDED} gets; undefined when new enough. */
+export function nodeVersionProblem(version: string, execPath: string): string | undefined {
+  const major = Number(/^v?(\d+)\./.exec(version)?.[1]);
+  if (major >= NODE_MAJOR_NEEDED) return undefined;
+  return `pullwatch needs Node.js ${NODE_MAJOR_NEEDED} or newer, but ${execPath} is Node.js ${version}`;
 }
 
-// A command's module is loaded only when that command runs: the DaemonSet's `run` then carries
-// neither the demo's embedded runtime and API server nor the other commands' code (each module
-// loaded stays in memory for the life of the agent).
-const commands = new Map<string, () => Promise<CommandModule>>([
-  [
-    'run',
-    async () => {
-      const m = await import('./cli/run-command.ts');
-      return { run: m.runCommand, usage: m.runUsage };
-    },
-  ],
-  [
-    'scan',
-    async () => {
-      const m = await import('./cli/scan-command.ts');
-      return { run: m.scanCommand, usage: m.scanUsage };
-    },
-  ],
-  [
-    'images',
-    async () => {
-      const m = await import('./cli/images-command.ts');
-      return { run: m.imagesCommand, usage: m.imagesUsage };
-    },
-  ],
-  [
-    'demo',
-    async () => {
-      const m = await import('./cli/demo-command.ts');
-      return { run: m.demoCommand, usage: m.demoUsage };
-    },
-  ],
-  [
-    'version',
-    () =>
-      Promise.resolve({
-        run: (_argv, io) => {
-          io.stdout(
-            `pullwatch ${buildInfo.version} (revision ${buildInfo.revision}, Node.js ${buildInfo.nodejsVersion})\n`,
-          );
-          return Promise.resolve(EXIT.ok);
-        },
-        usage: 'Usage: pullwatch version\n',
-      }),
-  ],
-]);
-
+/** Runs one command in-process (tests): the `main` of agent/cli/commands.ts. */
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    io.stdout(usage);
-    return name === undefined ? EXIT.usage : EXIT.ok;
-  }
-  const load = commands.get(name);
-  if (load === undefined) {
-    io.stderr(`pullwatch: unknown command "${name}"\n\n${usage}`);
-    return EXIT.usage;
-  }
-  const command = await load();
+  const commands = await import('./cli/commands.ts');
+  return commands.main(argv, io);
+}
+
+/** True when Node runs this file as its entry, rather than a test importing it. */
+function isEntry(): boolean {
+  if (typeof import.meta.main === 'boolean') return import.meta.main;
+  // Node before 24.2 (and 22.18) has no import.meta.main: compare with the script Node runs.
+  const script = process.argv[1];
+  if (script === undefined) return false;
   try {
-    return await command.run(rest, io);
-  } catch (error) {
-    // parseArgs throws TypeError with code ERR_PARSE_ARGS_* for unknown or malformed flags.
-    const code = (error as { code?: unknown }).code;
-    if (
-      error instanceof UsageError ||
-      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
-    ) {
-      io.stderr(`pullwatch ${name}: ${(error as Error).message}\n\n${command.usage}`);
-      return EXIT.usage;
-    }
-    throw error;
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
   }
 }
 
-if (import.meta.main) {
-  const argv = process.argv.slice(2);
-  const code = await main(argv, processIo);
-  // Long-running commands exit as soon as they have shut down cleanly, whatever library
-  // handle (a keep-alive socket, a watch) is still being torn down.
-  if (argv[0] === 'run' || argv[0] === 'demo' || argv[0] === 'scan') process.exit(code);
-  process.exitCode = code;
+if (isEntry()) {
+  const problem = nodeVersionProblem(process.version, process.execPath);
+  if (problem === undefined) {
+    const commands = await import('./cli/commands.ts');
+    await commands.runProcess(process.argv.slice(2));
+  } else {
+    process.stderr.write(`${problem}\n`);
+    process.exitCode = 1;
+  }
 }
