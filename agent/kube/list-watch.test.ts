@@ -3,7 +3,7 @@
 // produce and end up with exactly the server's set, without polling.
 import { KubeConfig } from '@kubernetes/client-node';
 import t from 'tap';
-import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
+import type { EmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.ts';
 import {
   startListWatch,
   type ListWatch,
@@ -20,7 +20,7 @@ import {
   serverPods,
   sleep,
   type Teardown,
-} from './testing.ts';
+} from '../../test/kit/kube.ts';
 
 const NODE = 'node-1';
 
@@ -225,7 +225,12 @@ t.test('5xx answers to list and watch are retried', async (t) => {
   server.faults.failNext('/api/v1/pods', 500, { watch: false, times: 2 });
   server.faults.failNext('/api/v1/pods', 503, { watch: true, times: 2 });
   const { lw } = watchPods(t, server);
-  await eventually(() => server.openWatchCount() === 1, 'a watch after the failures');
+  // The server counts the watch as open before its answer reaches the client, which only then
+  // turns `up` back on after the 503s: wait for both ends.
+  await eventually(
+    () => server.openWatchCount() === 1 && lw.status().up,
+    'a watch after the failures, open at the server and seen by the client',
+  );
   t.same(seenPods(lw), ['tenant-a/a']);
   t.match(lw.status(), { synced: true, up: true, watchRestarts: 2 });
   t.match(lw.status().lastError, /^watch: HTTP 503/);
