@@ -1,8 +1,11 @@
 import t from 'tap';
 import { loadConfig } from './config.ts';
 
-t.test('defaults with only a node name', async (t) => {
-  const c = loadConfig([], { NODE_NAME: 'node-1' });
+// As the DaemonSet runs it: NODE_NAME and POD_NAMESPACE from the downward API.
+const DAEMONSET_ENV = { NODE_NAME: 'node-1', POD_NAMESPACE: 'pullwatch' };
+
+t.test('defaults with only a node name and namespace', async (t) => {
+  const c = loadConfig([], DAEMONSET_ENV);
   t.ok(c.ok);
   if (!c.ok) return;
   t.match(c.value, {
@@ -16,7 +19,52 @@ t.test('defaults with only a node name', async (t) => {
     'event-ttl': 60 * 60_000,
     'ignore-namespaces': [],
     'log-level': 'info',
+    // Pull secrets come from the controller: the agent itself may read none.
+    'secrets-from': 'controller',
+    'controller-url': 'https://pullwatch-controller.pullwatch.svc:9747',
+    'controller-ca-file': '/var/run/secrets/pullwatch/controller-ca/ca.crt',
+    'controller-token-file': '/var/run/secrets/pullwatch/token/token',
   });
+});
+
+t.test('secrets come from the controller unless --secrets-from direct is chosen', async (t) => {
+  const cases = [
+    {
+      name: 'no namespace and no --controller-url: a clear error',
+      argv: [],
+      env: { NODE_NAME: 'n' },
+      expected: /--controller-url is required with --secrets-from controller/,
+    },
+    {
+      name: 'an explicit URL',
+      argv: ['--controller-url', 'https://ctl.example:9747'],
+      env: { NODE_NAME: 'n' },
+      expected: { 'controller-url': 'https://ctl.example:9747', 'secrets-from': 'controller' },
+    },
+    {
+      name: 'a plain-HTTP URL is refused',
+      argv: ['--controller-url', 'http://ctl.example:9747'],
+      env: { NODE_NAME: 'n' },
+      expected: /--controller-url must be an https:\/\/ URL/,
+    },
+    {
+      name: 'direct mode needs no controller',
+      argv: ['--secrets-from', 'direct'],
+      env: { NODE_NAME: 'n' },
+      expected: { 'secrets-from': 'direct' },
+    },
+    {
+      name: 'anything else is refused',
+      argv: ['--secrets-from', 'apiserver'],
+      env: DAEMONSET_ENV,
+      expected: /--secrets-from must be "controller" or "direct"/,
+    },
+  ] as const;
+  for (const c of cases) {
+    const loaded = loadConfig(c.argv, c.env);
+    if (c.expected instanceof RegExp) t.match(loaded, { ok: false, error: c.expected }, c.name);
+    else t.match(loaded, { ok: true, value: c.expected }, c.name);
+  }
 });
 
 t.test('flags beat env, env beats the YAML file', async (t) => {
@@ -24,7 +72,7 @@ t.test('flags beat env, env beats the YAML file', async (t) => {
     'node-name: from-file\ntenant-label: team\nignore-namespaces: [kube-system, monitoring]\nlisten: 127.0.0.1:1\n';
   const c = loadConfig(
     ['--config', '/etc/pullwatch.yaml', '--listen', '127.0.0.1:9000'],
-    { PULLWATCH_TENANT_LABEL: 'env-team' },
+    { PULLWATCH_TENANT_LABEL: 'env-team', POD_NAMESPACE: 'pullwatch' },
     () => file,
   );
   t.ok(c.ok);
@@ -43,7 +91,7 @@ t.test('durations take ms, s, m and h', async (t) => {
     ['3h', 3 * 3_600_000],
   ] as const;
   for (const [text, ms] of cases) {
-    const c = loadConfig(['--event-ttl', text], { NODE_NAME: 'n' });
+    const c = loadConfig(['--event-ttl', text], DAEMONSET_ENV);
     t.equal(c.ok && c.value['event-ttl'], ms, text);
   }
 });

@@ -108,7 +108,7 @@ const schema = z
     'tls-key-file': z.string().optional(),
     'secrets-from': z
       .enum(['controller', 'direct'], { error: '--secrets-from must be "controller" or "direct"' })
-      .default('direct'),
+      .default('controller'),
     'controller-url': z
       .url({ protocol: /^https$/, error: '--controller-url must be an https:// URL' })
       .optional(),

@@ -101,6 +101,8 @@ export async function startNodeEnvironment(
     api,
     runtime,
     runFlags: [
+      '--secrets-from',
+      'direct',
       '--node-name',
       NODE,
       '--cri-endpoint',

@@ -336,7 +336,7 @@ t.test('runs as root, with node as the entrypoint and `run` as the command', asy
     all(final, 'WORKDIR').map((w) => w.args),
     ['/app'],
   );
-  const defaults = loadConfig([], { NODE_NAME: 'node-a' });
+  const defaults = loadConfig([], { NODE_NAME: 'node-a', POD_NAMESPACE: 'pullwatch' });
   const port = defaults.ok ? `${defaults.value.listen.port}` : defaults.error;
   t.same(
     all(final, 'EXPOSE').map((e) => e.args),
@@ -609,6 +609,7 @@ t.test('the replayed image runs the agent', { timeout: 240_000 }, async (t) => {
       `--listen=127.0.0.1:${port}`,
       '--auth=none',
       '--cri-poll-interval=1s',
+      '--secrets-from=direct',
       ...world.agentArgs,
     ]);
     const agent = startProcess(cmd, argv, {
@@ -687,6 +688,7 @@ t.test('the replayed image runs the agent', { timeout: 240_000 }, async (t) => {
       `--state-dir=${join(dir, 'state')}`,
       `--kubelet-root=${join(dir, 'kubelet')}`,
       '--listen=127.0.0.1:0',
+      '--secrets-from=direct',
     ]);
     const exit = await asPid1(t, cmd, argv, image, 'pullwatch agent started', 'SIGTERM', 10_000);
     t.equal(exit.stillRunning, false, 'exited after SIGTERM');

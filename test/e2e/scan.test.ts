@@ -53,6 +53,8 @@ t.test('scan --once: exit 0 when clean, 3 when a finding reaches --fail-on', asy
   await writeFile(join(dir, 'kubeconfig'), api.kubeconfigYaml());
   const flags = [
     '--once',
+    '--secrets-from',
+    'direct',
     '--node-name',
     'node-1',
     '--cri-endpoint',
@@ -168,6 +170,8 @@ t.test('scan gives up with exit 1 and names the source when the runtime is absen
     [
       'scan',
       '--once',
+      '--secrets-from',
+      'direct',
       '--node-name',
       'node-1',
       '--cri-endpoint',

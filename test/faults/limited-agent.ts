@@ -40,6 +40,7 @@ export async function startAgentWithFileSizeLimit(
     CLI,
     'run',
     ...['--node-name', o.nodeName, '--cri-endpoint', o.criEndpoint],
+    ...['--secrets-from', 'direct'],
     ...['--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${port}`],
     ...['--state-dir', o.stateDir, '--kubelet-root', join(o.dir, 'kubelet')],
     ...['--auth', 'none', '--log-level', 'debug', ...(o.extraArgs ?? [])],

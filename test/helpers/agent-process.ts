@@ -58,6 +58,10 @@ export async function startAgentProcess(
     'none',
     '--log-level',
     'debug',
+    // No controller runs beside most tests: the agent reads pull secrets itself unless the
+    // test passes --secrets-from controller (test/e2e/controller.test.ts).
+    '--secrets-from',
+    'direct',
     ...(o.extraArgs ?? []),
   ];
   const name = o.name ?? 'pullwatch';

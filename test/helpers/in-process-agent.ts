@@ -46,6 +46,9 @@ export async function startInProcessAgent(
       options.stateDir,
       '--kubelet-root',
       options.kubeletRoot,
+      // No controller here: the agent reads pull secrets itself (--secrets-from direct).
+      '--secrets-from',
+      'direct',
       ...(options.extraArgs ?? []),
     ],
     {},

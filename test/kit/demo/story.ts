@@ -54,6 +54,9 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
 
   const config = loadConfig(
     [
+      // The demo's agent reads the story's pull secret itself: no controller runs here.
+      '--secrets-from',
+      'direct',
       '--node-name',
       NODE,
       '--cri-endpoint',
