@@ -103,25 +103,32 @@ function pulledEvent(namespace: string, pod: string, uid: string, image: string)
 }
 
 /**
- * Waits (up to 10 s) for the owners to become `expected`, then asserts them: an answer the API
- * server has sent may still be on its way into the agent.
+ * Waits (up to 10 s) for `read()` to give `expected`, then asserts it: an answer the API server
+ * or a registry has sent may still be on its way into the agent.
  */
-async function ownersBecome(
+async function becomes<T>(
+  t: Pick<Test, 'same'>,
+  agent: InProcessAgent,
+  read: () => T,
+  expected: T,
+  what: string,
+): Promise<void> {
+  await agent.settled();
+  await waitFor(
+    what,
+    () => (JSON.stringify(read()) === JSON.stringify(expected) ? true : undefined),
+    10_000,
+    20,
+  ).catch(() => undefined);
+  t.same(read(), expected, what);
+}
+
+const ownersBecome = (
   t: Pick<Test, 'same'>,
   agent: InProcessAgent,
   imageId: string,
   expected: ReturnType<typeof ownersOf>,
-): Promise<void> {
-  await agent.settled();
-  await waitFor(
-    'the expected owners',
-    () =>
-      JSON.stringify(ownersOf(agent, imageId)) === JSON.stringify(expected) ? true : undefined,
-    10_000,
-    20,
-  ).catch(() => undefined);
-  t.same(ownersOf(agent, imageId), expected);
-}
+) => becomes(t, agent, () => ownersOf(agent, imageId), expected, 'the owners');
 
 function ownersOf(agent: InProcessAgent, imageId: string) {
   const image = agent.image(imageId);
@@ -230,8 +237,10 @@ t.test(
           owners: ['alpha:tenant-a/regcred-a'],
           possibleOwners: [],
         });
-        t.same(
-          flaggedPods(agent),
+        await becomes(
+          t,
+          agent,
+          () => flaggedPods(agent),
           [],
           'neither a2 (the owner tenant) nor c2 (the registry lets it read) is flagged',
         );
@@ -356,7 +365,7 @@ t.test(
           owners: [...c.owners],
           possibleOwners: [...c.possibleOwners],
         });
-        t.same(flaggedPods(agent), c.flagged);
+        await becomes(t, agent, () => flaggedPods(agent), [...c.flagged], 'the pods flagged');
         const m1 = agent.agent.view
           .findings()
           .find((f) => f.rule === 'unauthorized-cached-image-use' && f.pod === 'acl-m1');

@@ -39,7 +39,7 @@ const cases = [
     why: 'unknown subresource',
   },
   { path: '/api/v1/pods/web', want: { kind: 'other' }, why: 'a pod is addressed in its namespace' },
-  { path: '/api/v1/configmaps', want: { kind: 'other' }, why: 'not served' },
+  { path: '/api/v1/services', want: { kind: 'other' }, why: 'not served' },
   { path: '/api/v2/pods', want: { kind: 'other' }, why: 'unknown version' },
   { path: '/metrics', want: { kind: 'other' } },
 ] as const;
