@@ -35,9 +35,21 @@ export async function startAgentProcess(
   t: TeardownHost,
   o: AgentProcessOptions,
 ): Promise<AgentProcess> {
+  // Another process can take the free port before the agent binds it: start again on another.
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOnPort(t, o, await freePort(), attempt < 5);
+    if (started !== 'port taken') return started;
+  }
+}
+
+async function startOnPort(
+  t: TeardownHost,
+  o: AgentProcessOptions,
+  port: number,
+  mayRetry: boolean,
+): Promise<AgentProcess | 'port taken'> {
   const kubeconfig = join(o.dir, 'kubeconfig.yaml');
   await writeFile(kubeconfig, o.kubeconfigYaml);
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
     CLI,
@@ -91,7 +103,11 @@ export async function startAgentProcess(
   });
   const deadline = Date.now() + (o.readyTimeoutMs ?? 20_000);
   for (;;) {
-    if (proc.hasExited()) throw new Error(`${name} exited at start:\n${await proc.logTail()}`);
+    if (proc.hasExited()) {
+      const tail = await proc.logTail();
+      if (mayRetry && tail.includes('EADDRINUSE')) return 'port taken';
+      throw new Error(`${name} exited at start:\n${tail}`);
+    }
     try {
       if ((await getText('/readyz')).status === 200) return agent;
     } catch {

@@ -37,10 +37,24 @@ export async function startControllerProcess(
   t: TeardownHost,
   o: ControllerProcessOptions,
 ): Promise<ControllerProcess> {
+  // Another process can take the free port before the controller binds it: start again on
+  // another (a port the caller gave is kept, so that a restart keeps the agents' URL).
+  for (let attempt = 1; ; attempt++) {
+    const mayRetry = o.port === undefined && attempt < 5;
+    const started = await startOnPort(t, o, o.port ?? (await freePort()), mayRetry);
+    if (started !== 'port taken') return started;
+  }
+}
+
+async function startOnPort(
+  t: TeardownHost,
+  o: ControllerProcessOptions,
+  port: number,
+  mayRetry: boolean,
+): Promise<ControllerProcess | 'port taken'> {
   const name = o.name ?? 'pullwatch-controller';
   const kubeconfig = join(o.dir, `${name}-kubeconfig.yaml`);
   await writeFile(kubeconfig, o.kubeconfigYaml);
-  const port = o.port ?? (await freePort());
   const url = `https://127.0.0.1:${port}`;
   const proc = startProcess(
     process.execPath,
@@ -113,7 +127,11 @@ export async function startControllerProcess(
   });
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (proc.hasExited()) throw new Error(`${name} exited at start:\n${await proc.logTail()}`);
+    if (proc.hasExited()) {
+      const tail = await proc.logTail();
+      if (mayRetry && tail.includes('EADDRINUSE')) return 'port taken';
+      throw new Error(`${name} exited at start:\n${tail}`);
+    }
     try {
       if ((await controller.getText('/readyz')).status === 200) return controller;
     } catch {
