@@ -1,4 +1,7 @@
-// `pullwatch run`: wires the sources, the detection loop and the outputs. No logic of its own.
+// `pullwatch run`: wires the sources, the detection loop and the outputs. Besides building the
+// parts it adapts each source to its port (agent/core/ports.ts) and chooses where pull secrets
+// and registry answers come from (the controller, or the agent itself in direct mode); every
+// decision about what the node holds is made in agent/core and agent/detect.
 import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
