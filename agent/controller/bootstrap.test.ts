@@ -2,6 +2,7 @@
 // cluster-wide fingerprint key and the serving certificate, each once even when replicas race,
 // and the CA bundle the agents trust.
 import { X509Certificate } from 'node:crypto';
+import { checkServerIdentity } from 'node:tls';
 import { KubeConfig } from '@kubernetes/client-node';
 import t from 'tap';
 import type { TeardownHost } from '../../test/helpers/tmp.ts';
@@ -55,6 +56,22 @@ t.test('the serving certificate names the Service and chains to its CA', async (
   for (const name of names) t.equal(cert.checkHost(name), name, `valid for ${name}`);
   t.equal(cert.checkHost('pullwatch-controller.other.svc'), undefined);
 });
+
+t.test(
+  'an IP address among the names is an IP SAN, which a client connecting by it checks',
+  async (t) => {
+    const made = issueServingCertificate(['127.0.0.1', '::1', 'localhost']);
+    const cert = new X509Certificate(made.cert);
+    t.equal(cert.checkIP('127.0.0.1'), '127.0.0.1');
+    t.equal(cert.checkIP('::1'), '::1');
+    t.equal(cert.checkIP('127.0.0.2'), undefined);
+    t.equal(cert.checkHost('localhost'), 'localhost');
+    t.equal(cert.checkHost('127.0.0.1'), undefined, 'not also a DNS name');
+    const legacy = cert.toLegacyObject();
+    t.equal(checkServerIdentity('127.0.0.1', legacy), undefined, 'TLS accepts it for 127.0.0.1');
+    t.ok(checkServerIdentity('127.0.0.2', legacy) instanceof Error, 'and not for another address');
+  },
+);
 
 t.test(
   'replicas racing make one TLS Secret; the CA bundle is published and follows it',

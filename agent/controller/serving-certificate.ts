@@ -9,6 +9,7 @@
 // issue a certificate, and node-forge is the long-standing dependency-free library for it
 // (selfsigned and webpack-dev-server use it). The keys themselves come from node:crypto.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import forge from 'node-forge';
 import { getJson, postReview, putJson } from '../kube/kube-http.ts';
@@ -63,7 +64,11 @@ function certificate(
   return cert;
 }
 
-/** A new CA (10 years) and a serving certificate for `names` (1 year) signed by it. */
+/**
+ * A new CA (10 years) and a serving certificate for `names` (1 year) signed by it. A name that
+ * is an IP address (`127.0.0.1`, `::1`) goes in as an IP SAN, the only kind a client that
+ * connects by address checks.
+ */
 export function issueServingCertificate(
   names: readonly string[],
   now: number = Date.now(),
@@ -90,7 +95,12 @@ export function issueServingCertificate(
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: names.map((value) => ({ type: 2, value })) },
+      {
+        name: 'subjectAltName',
+        altNames: names.map((value) =>
+          isIP(value) === 0 ? { type: 2, value } : { type: 7, ip: value },
+        ),
+      },
     ],
     now,
     YEAR_MS,
