@@ -45,6 +45,7 @@ export async function startEmbeddedWorld(dir: string): Promise<DemoWorld> {
     statusImageId: SECRET_REPO_DIGEST,
     // The story's registry does not exist: visibility comes from who pulled with a secret.
     agentArgs: ['--registry-probe', 'off'],
+    controllerArgs: ['--registry-probe', 'off'],
     description: 'embedded containerd-like runtime over gRPC, embedded API server over HTTP',
     pullSecretImage: () => {
       runtime.setContents({ images: [...publicImages, secretImage] });

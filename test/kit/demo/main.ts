@@ -15,8 +15,9 @@ export const demoUsage = `Usage: npm run demo -- [--listen HOST:PORT] [--exit] [
 
 Plays the Admin1/Admin2 story with no cluster: an embedded container runtime (CRI over gRPC
 on a unix socket) and an embedded Kubernetes API server hold the story's images, pods and
-secrets, and the real agent watches them. Prints the findings and the URLs to try, then keeps
-serving until Ctrl-C.
+secrets, and the real agent watches them, asking the real controller (in this process, on a
+free loopback port) about its pods' pull secrets. Prints the findings and the URLs to try, then
+keeps serving until Ctrl-C.
 
   --listen   where the agent's HTTP API listens (default 127.0.0.1:9746; use :0 for any port)
   --exit     stop after printing the findings (for scripts and tests)

@@ -8,6 +8,8 @@ import type { StoryWorld } from '../story.ts';
 export interface DemoWorld extends StoryWorld {
   /** Extra agent flags this world needs (e.g. --registry-probe off when the registry is fictional). */
   readonly agentArgs: readonly string[];
+  /** The same for the controller, which asks the registries for the agent. */
+  readonly controllerArgs: readonly string[];
   readonly description: string;
   stop(): Promise<void>;
 }
@@ -32,6 +34,7 @@ export async function startRealDemoWorld(dir: string): Promise<DemoWorld> {
     return {
       ...world,
       agentArgs: [],
+      controllerArgs: [],
       description: `real containerd at ${world.criEndpoint}, real private registry at ${world.registry}`,
       stop,
     };
