@@ -55,7 +55,7 @@ export async function loadOrCreateClusterKey(
           name: secret.name,
           namespace: secret.namespace,
           labels: {
-            'app.kubernetes.io/name': 'pullwatch',
+            'app.kubernetes.io/name': 'pullwatch-controller',
             'app.kubernetes.io/component': 'controller',
           },
         },

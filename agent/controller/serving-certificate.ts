@@ -165,7 +165,7 @@ export async function loadOrCreateServingCertificate(
           name: ref.name,
           namespace: ref.namespace,
           labels: {
-            'app.kubernetes.io/name': 'pullwatch',
+            'app.kubernetes.io/name': 'pullwatch-controller',
             'app.kubernetes.io/component': 'controller',
           },
         },
@@ -222,7 +222,7 @@ export async function publishCaBundle(
         name: ref.name,
         namespace: ref.namespace,
         labels: {
-          'app.kubernetes.io/name': 'pullwatch',
+          'app.kubernetes.io/name': 'pullwatch-controller',
           'app.kubernetes.io/component': 'controller',
         },
       },
