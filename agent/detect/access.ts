@@ -18,6 +18,8 @@ export type Access =
   | { readonly kind: 'same-credential'; readonly secret: string }
   | { readonly kind: 'registry-allows'; readonly secret: string }
   | { readonly kind: 'unverified'; readonly secrets: readonly string[] }
+  /** No known credential matches, but some of the pod's pull secrets are not known yet. */
+  | { readonly kind: 'unknown-secrets'; readonly secrets: readonly string[] }
   | { readonly kind: 'refused'; readonly secrets: readonly string[] }
   | { readonly kind: 'no-credential'; readonly notes: readonly string[] };
 
@@ -144,6 +146,9 @@ export function accessWith(
   if (owners.some((o) => o.tenant === tenant)) return { kind: 'owner-tenant' };
 
   const matching = held.keyring.lookup(location);
+  // A secret not read yet may hold the matching credential: unknown, never "holds none".
+  if (matching.length === 0 && held.unknownSecrets.length > 0)
+    return { kind: 'unknown-secrets', secrets: held.unknownSecrets };
   if (matching.length === 0) return { kind: 'no-credential', notes: held.notes };
 
   const unverified: string[] = [];

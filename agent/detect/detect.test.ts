@@ -117,6 +117,15 @@ const cases: { name: string; parts: SnapshotParts; want: Expect | undefined }[] 
     want: { severity: 'medium', confidence: 'possible', evidence: /could not be verified/ },
   },
   {
+    name: "B's pull secret is not read yet: its credentials are unknown, never none (possible, and it says so)",
+    parts: story({ bPullSecrets: ['b-creds'] }),
+    want: {
+      severity: 'medium',
+      confidence: 'possible',
+      evidence: /tenant-b\/b-creds .*not read yet/,
+    },
+  },
+  {
     name: 'B holds a secret for another registry only',
     parts: story({ bSecrets: [secret('tenant-b', 'b-creds', [credential('ghcr.io', 'b')])] }),
     want: {

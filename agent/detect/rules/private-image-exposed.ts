@@ -8,7 +8,12 @@ import { findingId } from '../finding.ts';
 import { DetectionMemory, type RememberedExposure } from '../memory.ts';
 import { describeOwners, ownerRefs } from '../owners.ts';
 import type { InventoryEntry } from '../../image/inventory.ts';
-import type { ImageProvenance, NodeSnapshot, RepositoryVisibility, TenantId } from '../../model/snapshot.ts';
+import type {
+  ImageProvenance,
+  NodeSnapshot,
+  RepositoryVisibility,
+  TenantId,
+} from '../../model/snapshot.ts';
 import { isPossibleOwner } from '../../model/snapshot.ts';
 
 export function privateImageExposed(

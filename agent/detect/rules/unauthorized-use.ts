@@ -46,7 +46,8 @@ export function unauthorizedCachedImageUse(
       // may belong to the owner tenant, so the finding cannot claim more than "possible".
       const ownerUnsettled =
         owners.length === 0 && (pending !== undefined || possibleOwners.length > 0);
-      const unverified = access.kind === 'unverified' || ownerUnsettled;
+      const unverified =
+        access.kind === 'unverified' || access.kind === 'unknown-secrets' || ownerUnsettled;
       const confidence: Confidence = unverified ? 'possible' : confirmed ? 'confirmed' : 'likely';
       const severity: Severity = unverified ? 'medium' : confirmed ? 'critical' : 'high';
       const where = `${pod.namespace}/${pod.name}`;
@@ -140,6 +141,10 @@ function accessEvidence(access: Access, tenant: string, registry: string): strin
     case 'refused':
       return [
         `The registry refused ${tenant}'s matching credential (${access.secrets.join(', ')}) for this image: it would not have been allowed to pull it.`,
+      ];
+    case 'unknown-secrets':
+      return [
+        `The pull secret${access.secrets.length > 1 ? 's' : ''} ${access.secrets.join(', ')} of this pod ${access.secrets.length > 1 ? 'are' : 'is'} not read yet (or the read failed and is retried): whether tenant ${tenant} holds a credential for ${registry} is not known yet.`,
       ];
     case 'unverified':
       return [
