@@ -1,11 +1,6 @@
 // A Pod as the API server sends it (plain JSON from a list or watch, or a client-node model
 // with Date fields) reduced to the PodView detection reads. Pure: no I/O, no clock.
-import type {
-  ContainerKind,
-  ContainerRunState,
-  PodContainer,
-  PodView,
-} from '../model/snapshot.ts';
+import type { ContainerKind, ContainerRunState, PodContainer, PodView } from '../model/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
 import { effectivePullPolicy } from '../model/pull-policy.ts';
 

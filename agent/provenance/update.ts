@@ -15,12 +15,7 @@
 //   one gave, persisted ones included.
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
-import type {
-  OwnerCorrection,
-  PendingOwners,
-  ProvenanceMap,
-  PullEvidence,
-} from './evidence.ts';
+import type { OwnerCorrection, PendingOwners, ProvenanceMap, PullEvidence } from './evidence.ts';
 import { fromKubeletRecords } from './from-kubelet-records.ts';
 import { fromObservedPulls, fromPulledEvents } from './from-pulls.ts';
 import { fromRunningPods } from './from-running-pods.ts';
