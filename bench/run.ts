@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { apiLoadBenchmark } from './api-load.ts';
+import { controllerBenchmark } from './controller.ts';
 import { footprintBenchmark } from './footprint.ts';
 import { kubeLoadBenchmark } from './kube-load.ts';
 import { latencyBenchmark } from './latency.ts';
@@ -18,6 +19,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   footprintBenchmark,
   apiLoadBenchmark,
   kubeLoadBenchmark,
+  controllerBenchmark,
 ];
 
 const usage = `Usage: npm run bench -- [NAME...] [flags]
