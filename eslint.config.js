@@ -24,7 +24,7 @@ const LAYERS = [
   { name: 'pure logic', parts: ['credentials', 'detect'] },
   { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings', 'broker'] },
   { name: 'core', parts: ['core', 'view.ts'] },
-  { name: 'outputs', parts: ['http', 'metrics', 'controller'] },
+  { name: 'outputs', parts: ['http', 'metrics', 'reports', 'events', 'controller'] },
   { name: 'entry points', parts: ['cli', 'cli.ts', 'main.ts', 'config.ts'] },
 ];
 

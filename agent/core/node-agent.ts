@@ -14,6 +14,7 @@ import { derive, initialProvenanceState, type ProvenanceState } from './derive.t
 import { KubeletRecords } from './kubelet-records.ts';
 import type { CachePort, ControllerPort, KubePort, ProvenancePort, RegistryPort } from './ports.ts';
 import { ProvenanceSaver } from './provenance-saver.ts';
+import type { FindingsChange } from '../findings/store.ts';
 import { ReadModel } from './read-model.ts';
 import { RegistryQuestions } from './registry-questions.ts';
 
@@ -32,6 +33,11 @@ export interface NodeAgentOptions {
   readonly now?: () => number;
   /** How long an image must be gone from the cache before its provenance is forgotten. */
   readonly forgetGraceMs?: number;
+  /**
+   * Called after every reconcile with what changed, for the outputs that write findings
+   * elsewhere (reports, events). They read `view.findings()` for the whole current set.
+   */
+  readonly onPublished?: (change: FindingsChange) => void;
 }
 
 export class NodeAgent {
@@ -139,6 +145,7 @@ export class NodeAgent {
       listingFolded: this.#records.readFor(inventory) && this.#o.cache.status().synced,
     });
     this.#log(derived.corrections, change);
+    this.#o.onPublished?.(change);
     this.#questions.askFor(snapshot, this.#memory);
     this.#noteKubeHealth();
     const current = () => this.#state.provenance;
