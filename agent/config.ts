@@ -15,6 +15,10 @@ import {
 export { envName } from './settings.ts';
 
 // name -> [type, description]; the single list that flags, env vars, YAML keys and --help share.
+/** The Service manifests/base/controller-service.yaml defines, in the agent's own namespace. */
+const controllerUrlIn = (namespace: string): string =>
+  `https://pullwatch-controller.${namespace}.svc:9747`;
+
 export const SETTINGS = {
   'node-name': ['string', 'this node (env NODE_NAME from the downward API also works)'],
   'cri-endpoint': ['string', 'runtime socket; default: auto-detected among the well-known sockets'],
@@ -35,7 +39,7 @@ export const SETTINGS = {
   ],
   'controller-url': [
     'string',
-    "the controller's HTTPS URL (default https://pullwatch-controller.$POD_NAMESPACE.svc:9747)",
+    `the controller's HTTPS URL (default ${controllerUrlIn('$POD_NAMESPACE')})`,
   ],
   'controller-ca-file': [
     'string',
@@ -167,9 +171,7 @@ export function loadConfig(
   return loadSettings(SETTINGS, schema, argv, env, readFile, {
     'node-name': env.NODE_NAME,
     'controller-url':
-      env.POD_NAMESPACE === undefined
-        ? undefined
-        : `https://pullwatch-controller.${env.POD_NAMESPACE}.svc:9747`,
+      env.POD_NAMESPACE === undefined ? undefined : controllerUrlIn(env.POD_NAMESPACE),
   });
 }
 

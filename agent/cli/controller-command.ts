@@ -5,6 +5,7 @@ import { createLogger } from '../log.ts';
 import { loadKubeConfig } from '../main.ts';
 import { buildInfo } from '../version.ts';
 import type { CommandIo } from './io.ts';
+import { runUntilSignalled } from './until-signalled.ts';
 import { EXIT } from './io.ts';
 
 export const controllerUsage = `Usage: pullwatch controller [--config FILE] [flags]
@@ -32,34 +33,19 @@ export async function controllerCommand(argv: readonly string[], io: CommandIo):
   }
   const logger = createLogger(config.value['log-level'], { component: 'controller' });
   logger.info({ version: buildInfo.version, revision: buildInfo.revision }, 'starting');
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => {
-      resolve('SIGTERM');
-    });
-    process.once('SIGINT', () => {
-      resolve('SIGINT');
-    });
-  });
-  let running;
   try {
-    running = await runController(config.value, {
+    await runUntilSignalled(
+      () =>
+        runController(config.value, {
+          logger,
+          kubeConfig: loadKubeConfig(config.value.kubeconfig),
+        }),
       logger,
-      kubeConfig: loadKubeConfig(config.value.kubeconfig),
-    });
+    );
   } catch (error) {
     logger.error({ err: String(error) }, 'the controller cannot start');
     io.stderr(`pullwatch controller: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.failure;
   }
-  const signal = await signalled;
-  logger.info({ signal }, 'stopping');
-  const forced = setTimeout(() => {
-    logger.error('shutdown took longer than 8 s; exiting anyway');
-    process.exit(EXIT.failure);
-  }, 8000);
-  forced.unref();
-  await running.stop();
-  clearTimeout(forced);
-  logger.info('stopped');
   return EXIT.ok;
 }

@@ -3,6 +3,7 @@ import { createLogger } from '../log.ts';
 import { runAgent } from '../main.ts';
 import { buildInfo } from '../version.ts';
 import type { CommandIo } from './io.ts';
+import { runUntilSignalled } from './until-signalled.ts';
 import { EXIT } from './io.ts';
 
 export const runUsage = `Usage: pullwatch run [--config FILE] [flags]
@@ -27,26 +28,6 @@ export async function runCommand(argv: readonly string[], io: CommandIo): Promis
   }
   const logger = createLogger(config.value['log-level'], { node: config.value['node-name'] });
   logger.info({ version: buildInfo.version, revision: buildInfo.revision }, 'starting');
-  // Listen for the signal before starting: a SIGTERM during start-up must not be lost (Node
-  // as PID 1 in a container has no default handler, so an unhandled one would be ignored).
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => {
-      resolve('SIGTERM');
-    });
-    process.once('SIGINT', () => {
-      resolve('SIGINT');
-    });
-  });
-  const running = await runAgent(config.value, { logger });
-  const signal = await signalled;
-  logger.info({ signal }, 'stopping');
-  const forced = setTimeout(() => {
-    logger.error('shutdown took longer than 8 s; exiting anyway');
-    process.exit(EXIT.failure);
-  }, 8000);
-  forced.unref();
-  await running.stop();
-  clearTimeout(forced);
-  logger.info('stopped');
+  await runUntilSignalled(() => runAgent(config.value, { logger }), logger);
   return EXIT.ok;
 }
