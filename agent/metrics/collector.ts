@@ -1,5 +1,6 @@
 // What every metric family group gets: the registry to put its metrics in, the agent's read
 // model, and the few options a group may need. A group is one module exporting `register`.
+import type { EventCounts } from '../events/writer.ts';
 import type { BuildInfo } from '../version.ts';
 import type { AgentView } from '../view.ts';
 import type { MemoRegistry } from './memo-registry.ts';
@@ -8,6 +9,8 @@ export interface CollectorOptions {
   readonly buildInfo: BuildInfo;
   /** pullwatch_finding_info: one series per active finding, up to maxSeries. */
   readonly findingInfo: { readonly enabled: boolean; readonly maxSeries: number };
+  /** What the Event writer has done; absent with --events off. */
+  readonly events?: (() => EventCounts) | undefined;
 }
 
 export type RegisterCollector = (

@@ -3,10 +3,12 @@
 // Adding a group means adding a module and naming it in COLLECTORS.
 import { buildInfo as currentBuild } from '../version.ts';
 import type { BuildInfo } from '../version.ts';
+import type { EventCounts } from '../events/writer.ts';
 import type { AgentView } from '../view.ts';
 import * as buildInfoMetrics from './build-info.ts';
 import type { Collector, CollectorOptions } from './collector.ts';
 import * as defaultMetrics from './default-metrics.ts';
+import * as events from './events.ts';
 import * as findingInfo from './finding-info.ts';
 import { DEFAULT_MAX_FINDING_INFO_SERIES } from './finding-info.ts';
 import * as findings from './findings.ts';
@@ -27,6 +29,7 @@ export const COLLECTORS: readonly Collector[] = [
   findingInfo,
   registryProbes,
   protection,
+  events,
 ];
 
 export interface MetricsOptions {
@@ -36,6 +39,8 @@ export interface MetricsOptions {
   readonly maxFindingInfoSeries?: number;
   /** process_* and nodejs_* metrics (default true). */
   readonly defaultMetrics?: boolean;
+  /** What the Event writer has done (pullwatch_events_*); absent with --events off. */
+  readonly events?: (() => EventCounts) | undefined;
   /** For tests: the build to report instead of the running one. */
   readonly buildInfo?: BuildInfo;
 }
@@ -48,6 +53,7 @@ export function createMetricsRegistry(view: AgentView, options: MetricsOptions =
   const collectorOptions: CollectorOptions = {
     buildInfo: options.buildInfo ?? currentBuild,
     findingInfo: { enabled: options.findingInfo ?? true, maxSeries },
+    events: options.events,
   };
   const registry = new MemoRegistry();
   for (const collector of COLLECTORS) collector.register(registry, view, collectorOptions);
