@@ -156,3 +156,20 @@ t.test('a config file with an unknown key or bad YAML is refused', async (t) => 
   const bad = loadConfig(['--config', 'f'], {}, () => 'a: [\n');
   t.ok(!bad.ok && bad.error.startsWith('--config f:'));
 });
+
+t.test('--events: a Warning Event on flagged pods unless turned off', async (t) => {
+  const cases = [
+    { name: 'on by default', argv: [], expected: { events: 'on' } },
+    { name: 'off', argv: ['--events', 'off'], expected: { events: 'off' } },
+    {
+      name: 'anything else is refused',
+      argv: ['--events', 'yes'],
+      expected: /--events must be "on" or "off"/,
+    },
+  ];
+  for (const c of cases) {
+    const loaded = loadConfig(c.argv, DAEMONSET_ENV);
+    if (c.expected instanceof RegExp) t.match(loaded.ok ? '' : loaded.error, c.expected, c.name);
+    else t.match(loaded.ok && loaded.value, c.expected, c.name);
+  }
+});

@@ -87,6 +87,10 @@ export const SETTINGS = {
     'string',
     'cap on pullwatch_finding_info series (default 500, 0 disables)',
   ],
+  events: [
+    'string',
+    'on (default) or off: a Warning Event on each pod newly flagged for unauthorized cached image use',
+  ],
   'log-level': ['string', `one of ${LOG_LEVELS.join(', ')} (default info)`],
 } as const;
 
@@ -140,6 +144,7 @@ const schema = z
       .regex(/^\d+$/, { error: '--finding-info-max-series must be a whole number' })
       .transform(Number)
       .default(500),
+    events: onOff('events').default('on'),
     'log-level': z
       .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),

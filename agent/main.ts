@@ -16,6 +16,9 @@ import { BrokerClient } from './broker/client.ts';
 import { startKubeSource } from './kube/kube-source.ts';
 import type { Logger } from './log.ts';
 import { NodeAgent } from './core/node-agent.ts';
+import { canReportFrom } from './events/event.ts';
+import { apiServerEventSink } from './events/sink.ts';
+import { EventWriter } from './events/writer.ts';
 import type { KubePort, ProvenancePort, RegistryPort } from './core/ports.ts';
 import { readPulledRecords } from './provenance/kubelet-records.ts';
 import {
@@ -35,6 +38,8 @@ import { createMetricsRegistry } from './metrics/registry.ts';
 export interface AgentCore {
   readonly agent: NodeAgent;
   readonly kubeConfig: KubeConfig;
+  /** Writes Warning Events on flagged pods; undefined with --events off. */
+  readonly events: EventWriter | undefined;
   stop(): Promise<void>;
 }
 
@@ -78,6 +83,24 @@ async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriE
     WELL_KNOWN_CRI_SOCKETS[0]?.path ??
     '/run/containerd/containerd.sock';
   return { socketPath: path, target: `unix://${path}` };
+}
+
+/** The Event writer, unless --events off or the node cannot be named in a label. */
+function eventWriterFor(
+  config: AgentConfig,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+): EventWriter | undefined {
+  if (config.events === 'off') return undefined;
+  const node = config['node-name'];
+  if (!canReportFrom(node)) {
+    logger.warn(
+      { source: 'events', node },
+      'the node name is longer than 63 characters (no valid label value): this agent writes no Events',
+    );
+    return undefined;
+  }
+  return new EventWriter({ sink: apiServerEventSink(kubeConfig), logger });
 }
 
 /** The controller client, unless the agent reads pull secrets itself (--secrets-from direct). */
@@ -139,6 +162,7 @@ export async function startAgentCore(
 
   const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const broker = brokerFor(config, logger);
+  const events = eventWriterFor(config, kubeConfig, logger);
   let lastCacheRefresh = 0;
   const kube = startKubeSource({
     kubeConfig,
@@ -231,6 +255,9 @@ export async function startAgentCore(
     ignoredNamespaces: config['ignore-namespaces'],
     resyncIntervalMs: config['resync-interval'],
     logger,
+    onPublished: (change) => {
+      events?.record(change);
+    },
   });
   cache.start();
   agent.start();
@@ -239,10 +266,12 @@ export async function startAgentCore(
   return {
     agent: runningAgent,
     kubeConfig,
+    events,
     stop: async () => {
       cache.stop();
       await kube.stop();
       await runningAgent.stop();
+      await events?.stop();
       cri.close();
       broker?.close();
     },
@@ -253,8 +282,10 @@ export async function startAgentCore(
 export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
   const { logger } = deps;
   const core = await startAgentCore(config, deps);
+  const { events } = core;
   const metrics = createMetricsRegistry(core.agent.view, {
     maxFindingInfoSeries: config['finding-info-max-series'],
+    events: events && (() => events.counts()),
   });
   const app = createHttpApp({
     view: core.agent.view,

@@ -18,7 +18,8 @@ export const scanUsage = `Usage: pullwatch scan --once [--output table|json] [--
 Takes one snapshot of this node (image cache, pods, secrets, registry answers), prints the
 findings and exits: 0 when clean, 3 when a finding reaches --fail-on, 1 when a source could
 not be read, 2 on bad flags. For cron jobs, CI and an SRE on a node. The agent flags (below)
-are those of 'pullwatch run'; --listen and --auth are ignored.
+are those of 'pullwatch run'; --listen, --auth and --events are ignored
+(a scan writes no Event).
 
   --once              required: scan once and exit (a continuous mode is 'pullwatch run')
   --output, -o        table (default) or json
@@ -90,7 +91,8 @@ export async function scanCommand(argv: readonly string[], io: CommandIo): Promi
   // A one-shot prints findings on stdout: only warnings and errors go to stderr by default.
   const level = config.value['log-level'] === 'info' ? 'warn' : config.value['log-level'];
   const logger = createLogger(level, { node: config.value['node-name'] });
-  const core = await startAgentCore(config.value, { logger });
+  // A one-shot only reads: it leaves no Event behind (the running agent writes those).
+  const core = await startAgentCore({ ...config.value, events: 'off' }, { logger });
   try {
     const agent = core.agent;
     const deadline = Date.now() + timeoutMs;

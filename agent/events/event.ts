@@ -159,3 +159,12 @@ export function podEvent(finding: EventFinding, at: number): PodEvent {
     note: eventNote(finding),
   };
 }
+
+/**
+ * Whether the node's name can go into the `pullwatch.dev/node` label that issue 13's admission
+ * policy checks writes against: a label value has at most 63 characters. A node whose name
+ * is longer gets no reports and no Events.
+ */
+export function canReportFrom(node: string): boolean {
+  return node.length <= 63;
+}

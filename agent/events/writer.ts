@@ -244,7 +244,7 @@ function describe(failure: SinkFailure): string {
     case 'already-exists':
       return 'it exists already';
     case 'not-found':
-      return 'it is gone';
+      return 'not found (404): the namespace is gone, or the API server serves no events.k8s.io/v1';
     case 'rejected':
     case 'unavailable':
       return failure.message;
