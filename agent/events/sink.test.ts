@@ -1,7 +1,11 @@
 // How the API server's answers to an Event write are sorted: what a retry may fix and what not.
 import t from 'tap';
-import { ApiException } from '@kubernetes/client-node';
-import { failureOf } from './sink.ts';
+import { createServer } from 'node:http';
+import { ApiException, KubeConfig } from '@kubernetes/client-node';
+import { listenOnLoopback } from '../../test/helpers/loopback-server.ts';
+import type { TeardownHost } from '../../test/helpers/tmp.ts';
+import type { PodEvent } from './event.ts';
+import { apiServerEventSink, failureOf } from './sink.ts';
 
 const status = (code: number, message: string) =>
   new ApiException(code, 'HTTP error', JSON.stringify({ kind: 'Status', message }), {});
@@ -50,4 +54,99 @@ t.test('failures of an Event write', async (t) => {
     },
   ];
   for (const c of cases) t.same(failureOf(c.error), c.want, c.name);
+});
+
+interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly contentType: string | undefined;
+  readonly body: string;
+}
+
+/** A loopback server answering every request with `answer`, recording what it received. */
+async function apiServer(
+  t: TeardownHost,
+  answer: (r: Received) => { status: number; body: unknown },
+): Promise<{ sink: ReturnType<typeof apiServerEventSink>; received: Received[] }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+    req.on('end', () => {
+      const r = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        contentType: req.headers['content-type'],
+        body,
+      };
+      received.push(r);
+      const { status, body: out } = answer(r);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+    });
+  });
+  const port = await listenOnLoopback(t, server);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'test-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return { sink: apiServerEventSink(kc), received };
+}
+
+const EVENT: PodEvent = {
+  apiVersion: 'events.k8s.io/v1',
+  kind: 'Event',
+  metadata: { name: 'admin2-pod.0123456789abcdef', namespace: 'tenant-b' },
+  regarding: {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: 'tenant-b',
+    name: 'admin2-pod',
+    uid: 'uid-1',
+    fieldPath: 'spec.containers{app}',
+  },
+  type: 'Warning',
+  reason: 'UnauthorizedCachedImage',
+  action: 'Detected',
+  reportingController: 'pullwatch.dev/agent',
+  reportingInstance: 'node-1',
+  eventTime: '2026-12-03T11:40:41.123456Z',
+  note: 'a note',
+};
+
+t.test('the adapter speaks events.k8s.io/v1 as the API server expects', async (t) => {
+  const { sink, received } = await apiServer(t, (r) =>
+    r.method === 'GET'
+      ? { status: 200, body: { ...EVENT, series: { count: 4, lastObservedTime: EVENT.eventTime } } }
+      : { status: r.method === 'POST' ? 201 : 200, body: EVENT },
+  );
+  t.same(await sink.create(EVENT), { ok: true, value: undefined });
+  t.same(await sink.seriesCount('tenant-b', EVENT.metadata.name), { ok: true, value: 4 });
+  const series = { count: 5, lastObservedTime: '2026-12-03T11:45:00.000001Z' };
+  t.same(await sink.patchSeries('tenant-b', EVENT.metadata.name, series), {
+    ok: true,
+    value: undefined,
+  });
+  const path = `/apis/events.k8s.io/v1/namespaces/tenant-b/events`;
+  t.match(received, [
+    { method: 'POST', url: path },
+    { method: 'GET', url: `${path}/${EVENT.metadata.name}` },
+    {
+      method: 'PATCH',
+      url: `${path}/${EVENT.metadata.name}`,
+      contentType: 'application/merge-patch+json',
+    },
+  ]);
+  t.same(JSON.parse(received[0]?.body ?? ''), EVENT, 'created as built, MicroTime unchanged');
+  t.same(JSON.parse(received[2]?.body ?? ''), { series }, 'the patch sets only the series');
+});
+
+t.test('the adapter turns refusals into values', async (t) => {
+  const { sink } = await apiServer(t, () => ({
+    status: 409,
+    body: { kind: 'Status', reason: 'AlreadyExists', message: 'exists' },
+  }));
+  t.same(await sink.create(EVENT), { ok: false, error: { kind: 'already-exists' } });
 });

@@ -2,11 +2,11 @@
 // events.k8s.io/v1 through client-node's typed client. Failures are values, sorted into what
 // a retry may fix (the server is away or busy) and what it cannot (the request is refused).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiException, EventsV1Api, PatchStrategy } from '@kubernetes/client-node';
+import { ApiException, EventsV1Api, Observable, PatchStrategy } from '@kubernetes/client-node';
 import type {
   ConfigurationOptions,
   EventsV1Event,
-  Middleware,
+  ObservableMiddleware,
   RequestContext,
   ResponseContext,
 } from '@kubernetes/client-node';
@@ -73,21 +73,20 @@ async function attempt<T>(call: () => Promise<T>): Promise<Result<T, SinkFailure
 }
 
 /**
- * Request options: an abort timeout on every request and, for patches, the content type. The
- * typed client runs these as promise middleware (its PromiseAPI wraps them with wrapOptions),
- * though its object-style methods declare the observable kind.
+ * Request options: an abort timeout on every request and, for patches, the content type (the
+ * typed client sends a JSON Patch otherwise). client-node's object-style methods run
+ * middleware of its observable kind, as its own setHeaderOptions makes.
  */
 function requestOptions(contentType?: string): ConfigurationOptions {
-  const middleware: Middleware = {
+  const middleware: ObservableMiddleware = {
     pre: (context: RequestContext) => {
       context.setSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
       if (contentType !== undefined) context.setHeaderParam('Content-Type', contentType);
-      return Promise.resolve(context);
+      return new Observable(Promise.resolve(context));
     },
-    post: (response: ResponseContext) => Promise.resolve(response),
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
   };
-  const options = { middleware: [middleware], middlewareMergeStrategy: 'append' };
-  return options as unknown as ConfigurationOptions;
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
 }
 
 export function apiServerEventSink(kubeConfig: KubeConfig): EventSink {
