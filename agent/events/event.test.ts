@@ -17,6 +17,7 @@ import {
   T0,
 } from '../../test/kit/snapshot-builder.ts';
 import {
+  canReportFrom,
   containerFieldPath,
   eventName,
   eventNote,
@@ -291,4 +292,13 @@ t.test('only unauthorized cached image use puts an Event on a pod', async (t) =>
     findings.some((f) => !isEventFinding(f)),
     'the other rules are there and write none',
   );
+});
+
+t.test('a node reports only when its name fits a label value', async (t) => {
+  const cases = [
+    { name: 'a usual node name', node: 'ip-10-0-1-23.eu-west-1.compute.internal', want: true },
+    { name: '63 characters', node: 'n'.repeat(63), want: true },
+    { name: '64 characters', node: 'n'.repeat(64), want: false },
+  ];
+  for (const c of cases) t.equal(canReportFrom(c.node), c.want, c.name);
 });
