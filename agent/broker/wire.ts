@@ -124,3 +124,34 @@ export function secretFromWire(answer: SecretAnswer): SecretView {
 }
 
 export type VisibilityAnswer = RepositoryVisibility;
+
+/**
+ * An agent without its record of the reports it wrote asks the controller which exist for its
+ * node (the agent may not read reports itself: they name other nodes' tenants). Body `{}`; the
+ * node is the caller's, from its bound token.
+ */
+export const OWN_REPORTS_PATH = '/api/v1/reports/own';
+
+export const ownReportsRequest = z.strictObject({});
+
+const namespacedReportRef = <V extends string, K extends string>(apiVersion: V, kind: K) =>
+  z.strictObject({
+    apiVersion: z.literal(apiVersion),
+    kind: z.literal(kind),
+    namespace: k8sName,
+    name: k8sName,
+  });
+const clusterReportRef = <V extends string, K extends string>(apiVersion: V, kind: K) =>
+  z.strictObject({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), name: k8sName });
+
+const reportRef = z.union([
+  namespacedReportRef('openreports.io/v1alpha1', 'Report'),
+  clusterReportRef('openreports.io/v1alpha1', 'ClusterReport'),
+  namespacedReportRef('wgpolicyk8s.io/v1alpha2', 'PolicyReport'),
+  clusterReportRef('wgpolicyk8s.io/v1alpha2', 'ClusterPolicyReport'),
+]);
+export type ReportRef = z.infer<typeof reportRef>;
+
+/** The report objects labeled pullwatch.dev/node=<the caller's node>, as the controller's watch holds them. */
+export const ownReportsAnswer = z.strictObject({ reports: z.array(reportRef).max(100_000) });
+export type OwnReportsAnswer = z.infer<typeof ownReportsAnswer>;
