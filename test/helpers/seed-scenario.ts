@@ -148,6 +148,21 @@ export async function waitForFinding(
   );
 }
 
+/** Waits until `agent` serves tenant-a as an owner of the image `imageId`. */
+export async function waitForTenantAOwner(agent: AgentClient, imageId: string): Promise<void> {
+  await waitFor(
+    'the agent to attribute the pull to tenant-a',
+    async () => {
+      const { body } = await agent.getJson<{
+        items: { imageId: string; owners: { tenant: string }[] }[];
+      }>('/api/v1/images');
+      const item = body.items.find((i) => i.imageId === imageId);
+      return item?.owners.some((o) => o.tenant === TENANT_A) ? item : undefined;
+    },
+    10_000,
+  );
+}
+
 /**
  * Plays the story against running agents: admin1's pod pulls the image with its secret (the
  * agents observe the pull), then admin2's pod (tenant-b, no secret) runs it from the cache.
@@ -161,19 +176,7 @@ export async function playSeedStory(
   if (first === undefined) throw new Error('playSeedStory needs at least one agent');
   return playStory(parts.story, {
     ownerRecorded: async () => {
-      for (const agent of agents) {
-        await waitFor(
-          'the agent to attribute the pull to tenant-a',
-          async () => {
-            const { body } = await agent.getJson<{
-              items: { imageId: string; owners: { tenant: string }[] }[];
-            }>('/api/v1/images');
-            const item = body.items.find((i) => i.imageId === parts.imageId);
-            return item?.owners.some((o) => o.tenant === TENANT_A) ? item : undefined;
-          },
-          10_000,
-        );
-      }
+      for (const agent of agents) await waitForTenantAOwner(agent, parts.imageId);
     },
     flagged: async () => {
       const flaggedBy = (agent: AgentClient) =>
