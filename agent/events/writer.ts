@@ -51,8 +51,6 @@ export interface EventWriterOptions {
   readonly limits?: EventRateLimitOptions;
   /** Waits between tries; resolves early when the signal aborts. */
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  readonly backoff?: () => Backoff;
-  readonly maxAttempts?: number;
 }
 
 /** One Event the agent wrote or is writing, and how many times its finding was raised. */
@@ -159,8 +157,8 @@ export class EventWriter {
   }
 
   async #writeWithRetries(tracked: Tracked): Promise<void> {
-    const backoff = this.#o.backoff?.() ?? new Backoff({ initialMs: 1000, maxMs: 30_000 });
-    const maxAttempts = this.#o.maxAttempts ?? MAX_ATTEMPTS;
+    // client-go sleeps about 10 s between tries; growing waits spread 5,000 agents out better.
+    const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
     const sleep = this.#o.sleep ?? abortableSleep;
     for (let attempt = 1; ; attempt++) {
       const written = await this.#writeOnce(tracked);
@@ -173,7 +171,7 @@ export class EventWriter {
         this.#drop('rejected', tracked, describe(failure));
         return;
       }
-      if (attempt >= maxAttempts || this.#stopping.signal.aborted) {
+      if (attempt >= MAX_ATTEMPTS || this.#stopping.signal.aborted) {
         this.#drop('retries-exhausted', tracked, failure.message);
         return;
       }
