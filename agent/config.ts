@@ -9,6 +9,7 @@ import {
   listenAddress,
   loadSettings,
   onOff,
+  requireTlsFilePair,
   settingsHelp as helpFor,
 } from './settings.ts';
 
@@ -157,12 +158,7 @@ const schema = z
           '--controller-url is required with --secrets-from controller (the DaemonSet sets POD_NAMESPACE, which gives the default)',
       });
     }
-    if ((c['tls-cert-file'] === undefined) !== (c['tls-key-file'] === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: '--tls-cert-file and --tls-key-file go together: set both or neither',
-      });
-    }
+    requireTlsFilePair(c, ctx);
   });
 
 export type AgentConfig = z.output<typeof schema>;

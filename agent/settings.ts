@@ -40,6 +40,32 @@ export const duration = (name: string) =>
     return Number(m[1]) * unitMs;
   });
 
+/** A whole number of at least 1, for counts and rates given as flags. */
+export const positiveInteger = (name: string) =>
+  z
+    .string()
+    .regex(/^[1-9]\d*$/, { error: `--${name} must be a positive whole number` })
+    .transform(Number);
+
+/**
+ * Serving HTTPS needs both files or neither: a refinement both programs (the agent, the
+ * controller) add to their schemas.
+ */
+export function requireTlsFilePair(
+  c: {
+    readonly 'tls-cert-file'?: string | undefined;
+    readonly 'tls-key-file'?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if ((c['tls-cert-file'] === undefined) !== (c['tls-key-file'] === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: '--tls-cert-file and --tls-key-file go together: set both or neither',
+    });
+  }
+}
+
 export const listenAddress = z.string().transform((v, ctx) => {
   const m = /^(.*):(\d{1,5})$/.exec(v);
   const port = m ? Number(m[2]) : NaN;

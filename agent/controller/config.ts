@@ -1,7 +1,16 @@
 // `pullwatch controller` settings: flags, PULLWATCH_* variables and --config YAML, as the
 // agent's (agent/config.ts), validated at start with errors that name the flag and the fix.
 import { z } from 'zod';
-import { LOG_LEVELS, csv, duration, listenAddress, loadSettings, onOff } from '../settings.ts';
+import {
+  LOG_LEVELS,
+  csv,
+  duration,
+  listenAddress,
+  loadSettings,
+  onOff,
+  positiveInteger,
+  requireTlsFilePair,
+} from '../settings.ts';
 import type { Result } from '../result.ts';
 
 export const CONTROLLER_SETTINGS = {
@@ -41,7 +50,27 @@ export const CONTROLLER_SETTINGS = {
     'string',
     'how long a pull secret read answers agents before it is read again (default 60s)',
   ],
-  'per-node-requests': ['string', 'broker calls per second each node may make (default 20)'],
+  'per-node-requests': [
+    'string',
+    'broker calls per second each node may make, bursts of twice that (default 20)',
+  ],
+  'token-cache-entries': [
+    'string',
+    "agents' token identities kept between TokenReviews, about one per node (default 10000)",
+  ],
+  'token-reviews-per-second': [
+    'string',
+    'TokenReviews asked of the API server per second; a call waits up to 5 s for its turn (default 200)',
+  ],
+  'registry-requests-per-second': [
+    'string',
+    'probes started per second per registry host, bursts of twice that (default 50)',
+  ],
+  'registry-concurrency': ['string', 'probes in flight at once per registry host (default 16)'],
+  'registry-answer-ttl': [
+    'string',
+    'how long a definite registry answer (public, private, can read, cannot read) is kept, less up to 10 % jitter (default 12h)',
+  ],
   'public-registries': [
     'string',
     'comma-separated registries (or registry/path prefixes) known public',
@@ -83,11 +112,12 @@ const schema = z
       'pullwatch-fingerprint-key',
     ),
     'secret-ttl': duration('secret-ttl').default(60_000),
-    'per-node-requests': z
-      .string()
-      .regex(/^[1-9]\d*$/, { error: '--per-node-requests must be a positive whole number' })
-      .transform(Number)
-      .default(20),
+    'per-node-requests': positiveInteger('per-node-requests').default(20),
+    'token-cache-entries': positiveInteger('token-cache-entries').default(10_000),
+    'token-reviews-per-second': positiveInteger('token-reviews-per-second').default(200),
+    'registry-requests-per-second': positiveInteger('registry-requests-per-second').default(50),
+    'registry-concurrency': positiveInteger('registry-concurrency').default(16),
+    'registry-answer-ttl': duration('registry-answer-ttl').default(12 * 3_600_000),
     'public-registries': z.string().optional().transform(csv),
     'node-credential-registries': z.string().optional().transform(csv),
     'insecure-registries': z.string().optional().transform(csv),
@@ -97,14 +127,7 @@ const schema = z
       .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),
   })
-  .superRefine((c, ctx) => {
-    if ((c['tls-cert-file'] === undefined) !== (c['tls-key-file'] === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: '--tls-cert-file and --tls-key-file go together: set both or neither',
-      });
-    }
-  });
+  .superRefine(requireTlsFilePair);
 
 export type ControllerConfig = z.output<typeof schema>;
 

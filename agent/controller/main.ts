@@ -83,7 +83,11 @@ export async function runController(
       kubeConfig,
       logger,
       audiences: [config.audience],
-      maxReviewsPerSecond: 100,
+      // One identity per agent: a cache smaller than the cluster makes agents evict each other
+      // and every call a review. A cold start of every agent waits its turn rather than 429.
+      maxCacheEntries: config['token-cache-entries'],
+      maxReviewsPerSecond: config['token-reviews-per-second'],
+      maxReviewWaitMs: 5_000,
     }),
     { namespace: config.namespace, name: config['agent-service-account'] },
   );

@@ -60,6 +60,24 @@ t.test('the review budget allows its burst, then its rate', async (t) => {
   t.equal(budget.tryTake(), false, 'a clock stepping back adds nothing');
 });
 
+t.test('callers that may wait are given their turn at the rate, in order', async (t) => {
+  let clock = 0;
+  const budget = new RateBudget(10, 2, () => clock);
+  const cases: readonly { name: string; maxWaitMs: number; expected: number | undefined }[] = [
+    { name: 'the burst: at once', maxWaitMs: 1000, expected: 0 },
+    { name: 'the burst, second token: at once', maxWaitMs: 1000, expected: 0 },
+    { name: 'the next token: one interval later', maxWaitMs: 1000, expected: 100 },
+    { name: 'the one after: two intervals later', maxWaitMs: 1000, expected: 200 },
+    { name: 'a caller that will not wait that long: refused', maxWaitMs: 250, expected: undefined },
+    { name: 'a refusal reserved nothing', maxWaitMs: 1000, expected: 300 },
+  ];
+  for (const c of cases) t.equal(budget.reserve(c.maxWaitMs), c.expected, c.name);
+  clock += 300;
+  t.equal(budget.tryTake(), false, 'tokens owed are paid back before any is free again');
+  clock += 200;
+  t.equal(budget.reserve(0), 0, 'then the rate goes on as before');
+});
+
 t.test('a budget needs a positive rate and a burst of at least 1', async (t) => {
   t.throws(() => new RateBudget(0, 1), RangeError);
   t.throws(() => new RateBudget(1, 0), RangeError);

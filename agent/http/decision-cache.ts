@@ -75,13 +75,28 @@ export class RateBudget {
 
   /** Takes one token if there is one; never waits. */
   tryTake(): boolean {
+    return this.reserve(0) === 0;
+  }
+
+  /**
+   * Reserves the next token: 0 when one is there now, else how many milliseconds until it
+   * is (the caller waits that long), or undefined when that would be more than `maxWaitMs`.
+   * Tokens reserved ahead are owed: the bucket goes below zero and refills from there, so
+   * callers that wait are served in order at the budget's rate, never faster.
+   */
+  reserve(maxWaitMs: number): number | undefined {
     const now = this.#now();
     // A clock stepping backwards must neither drain nor overfill the bucket.
     const elapsed = Math.max(0, now - this.#updatedAt);
     this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#perMs);
     this.#updatedAt = now;
-    if (this.#tokens < 1) return false;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return 0;
+    }
+    const waitMs = (1 - this.#tokens) / this.#perMs;
+    if (waitMs > maxWaitMs) return undefined;
     this.#tokens -= 1;
-    return true;
+    return waitMs;
   }
 }

@@ -1,9 +1,12 @@
 // Asking the Kubernetes API server who a bearer token belongs to (TokenReview), as the agent's
 // HTTP API and the controller's broker both do. It protects the API server: identities are
-// cached (bounded, keyed by a SHA-256 of the token, never the token), identical concurrent
-// reviews share one request, and all reviews together stay under a rate budget.
+// cached (bounded, keyed by a SHA-256 of the token, never the token, and never past the token's
+// own expiry), identical concurrent reviews share one request, and all reviews together stay
+// under a rate budget.
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import { postReview, type KubeRequestError } from '../kube/kube-http.ts';
 import { ExpiringCache, RateBudget } from './decision-cache.ts';
@@ -35,18 +38,40 @@ export interface TokenReviewOptions {
   readonly deniedTtlMs?: number;
   /** Entries in each of the allowed and denied caches (default 1024). */
   readonly maxCacheEntries?: number;
-  /** Reviews per second, all clients together (default 20). */
+  /** Reviews per second, all clients together, and as many at once (default 20). */
   readonly maxReviewsPerSecond?: number;
+  /**
+   * How long a review may wait for its turn in the budget before it is refused (default 0:
+   * refused at once). A cold start of every agent asks for thousands of reviews together;
+   * waiting spreads them at the budget's rate instead of refusing most of them.
+   */
+  readonly maxReviewWaitMs?: number;
   /** How long one review may take before the request is answered 503 (default 5 s). */
   readonly reviewTimeoutMs?: number;
   /** Audiences a token must be meant for (TokenReview spec.audiences); default: the API server's. */
   readonly audiences?: readonly string[];
   /** Milliseconds clock, for tests. */
   readonly now?: () => number;
+  /** Waits for a review's turn in the budget; for tests. */
+  readonly wait?: (ms: number) => Promise<void>;
 }
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * When a JWT says it expires (its `exp` claim, in ms), read without verifying it: the API
+ * server has verified the token, and this is only used to forget its identity no later than
+ * the token itself stops being valid. Undefined for a token that is not a JWT or has no `exp`.
+ */
+export function tokenExpiresAt(token: string): number | undefined {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const TOKEN_REVIEWS = '/apis/authentication.k8s.io/v1/tokenreviews';
@@ -100,6 +125,8 @@ export class TokenReviewer {
   readonly #allowed: ExpiringCache<Authentication>;
   readonly #denied: ExpiringCache<Authentication>;
   readonly #budget: RateBudget;
+  readonly #maxWaitMs: number;
+  readonly #wait: (ms: number) => Promise<void>;
   readonly #inFlight = new Map<string, Promise<Review<unknown>>>();
   #lastFailureLog = Number.NEGATIVE_INFINITY;
   #suppressedFailures = 0;
@@ -115,6 +142,8 @@ export class TokenReviewer {
     this.#allowed = new ExpiringCache(maxEntries, this.#now);
     this.#denied = new ExpiringCache(maxEntries, this.#now);
     this.#budget = new RateBudget(perSecond, perSecond, this.#now);
+    this.#maxWaitMs = options.maxReviewWaitMs ?? 0;
+    this.#wait = options.wait ?? ((ms) => sleep(ms));
   }
 
   get allowedTtlMs(): number {
@@ -136,8 +165,10 @@ export class TokenReviewer {
   shared<T>(key: string, review: () => Promise<Review<T>>): Promise<Review<T>> {
     const pending = this.#inFlight.get(key);
     if (pending !== undefined) return pending as Promise<Review<T>>;
-    if (!this.#budget.tryTake()) return Promise.resolve({ kind: 'over-budget' });
-    const started = review().finally(() => this.#inFlight.delete(key));
+    const waitMs = this.#budget.reserve(this.#maxWaitMs);
+    if (waitMs === undefined) return Promise.resolve({ kind: 'over-budget' });
+    const turn = waitMs > 0 ? this.#wait(waitMs) : Promise.resolve();
+    const started = turn.then(review).finally(() => this.#inFlight.delete(key));
     this.#inFlight.set(key, started);
     return started;
   }
@@ -196,7 +227,14 @@ export class TokenReviewer {
         extra: extraOf(user),
       },
     };
-    this.#allowed.set(tokenKey, identity, this.#allowedTtl);
+    // A bound token expires (the kubelet rotates it before then): its identity must not
+    // outlive it in the cache, whatever the cache's own TTL.
+    const expiresAt = tokenExpiresAt(token);
+    const ttl =
+      expiresAt === undefined
+        ? this.#allowedTtl
+        : Math.min(this.#allowedTtl, expiresAt - this.#now());
+    if (ttl > 0) this.#allowed.set(tokenKey, identity, ttl);
     return { kind: 'answer', value: identity };
   }
 }
