@@ -144,7 +144,7 @@ const namespacedReportRef = <V extends string, K extends string>(apiVersion: V, 
 const clusterReportRef = <V extends string, K extends string>(apiVersion: V, kind: K) =>
   z.strictObject({ apiVersion: z.literal(apiVersion), kind: z.literal(kind), name: k8sName });
 
-const reportRef = z.union([
+export const reportRef = z.union([
   namespacedReportRef('openreports.io/v1alpha1', 'Report'),
   clusterReportRef('openreports.io/v1alpha1', 'ClusterReport'),
   namespacedReportRef('wgpolicyk8s.io/v1alpha2', 'PolicyReport'),

@@ -77,7 +77,7 @@ function refuseQuery(req: Request, res: Response): boolean {
 }
 
 /** Errors thrown by express itself for a bad request (e.g. a malformed %-escape in the path). */
-function clientErrorStatus(e: unknown): number | undefined {
+export function clientErrorStatus(e: unknown): number | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
   const status = (e as { status?: unknown; statusCode?: unknown }).status;
   return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;

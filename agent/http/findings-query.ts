@@ -27,8 +27,16 @@ export interface FindingsFilter {
 
 export function parseFindingsFilter(query: string): Result<FindingsFilter, ParameterError> {
   const parsed = parseQuery(query, FINDINGS_PARAMETERS);
-  if (!parsed.ok) return parsed;
-  const params = parsed.value;
+  return parsed.ok ? findingsFilterOf(parsed.value) : parsed;
+}
+
+/**
+ * The filter named by parsed query parameters; parameters it does not know are the caller's
+ * (the controller's cluster API adds `node`).
+ */
+export function findingsFilterOf(
+  params: ReadonlyMap<string, string>,
+): Result<FindingsFilter, ParameterError> {
   const namespace = params.get('namespace');
   const tenant = params.get('tenant');
   const ruleText = params.get('rule');
@@ -97,7 +105,7 @@ export function matchesFilter(
  * Sorts in place. firstSeen is parsed once per finding, not twice per comparison (a sort of
  * 1,000 findings makes about 10,000).
  */
-function sortFindings(findings: Finding[]): Finding[] {
+function sortFindings<F extends Finding>(findings: F[]): F[] {
   const keyed = findings.map((finding) => ({
     finding,
     rank: severityRank(finding.severity),
@@ -113,10 +121,10 @@ function sortFindings(findings: Finding[]): Finding[] {
   return findings;
 }
 
-export function selectFindings(
-  findings: readonly Finding[],
+export function selectFindings<F extends Finding>(
+  findings: readonly F[],
   filter: FindingsFilter,
   tenantOf: (namespace: string) => string,
-): Finding[] {
+): F[] {
   return sortFindings(findings.filter((f) => matchesFilter(f, filter, tenantOf)));
 }

@@ -8,6 +8,13 @@ import type { OpenApiDocument } from '../../../agent/http/openapi.ts';
 
 const DOCUMENT_ID = 'urn:pullwatch:openapi';
 
+export interface OpenApiCheckerOptions {
+  /** The document's URI, against which its relative $refs resolve (default: a URN of its own). */
+  readonly id?: string;
+  /** Other documents its $refs point into, by URI (the controller's refers to the agent's). */
+  readonly referenced?: Readonly<Record<string, OpenApiDocument>>;
+}
+
 // OpenAPI's own top-level fields are not schema keywords; ajv's strict mode must know them.
 const OPENAPI_FIELDS = ['openapi', 'info', 'paths', 'components', 'security', 'tags', 'servers'];
 
@@ -37,15 +44,19 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export class OpenApiChecker {
   readonly #ajv: Ajv2020;
   readonly #doc: OpenApiDocument;
+  readonly #id: string;
   readonly #validators = new Map<string, ValidateFunction>();
   readonly #templates: readonly { readonly template: string; readonly pattern: RegExp }[];
 
-  constructor(doc: OpenApiDocument) {
+  constructor(doc: OpenApiDocument, options: OpenApiCheckerOptions = {}) {
     this.#doc = doc;
+    this.#id = options.id ?? DOCUMENT_ID;
     this.#ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true });
     addFormats(this.#ajv);
     this.#ajv.addVocabulary(OPENAPI_FIELDS);
-    this.#ajv.addSchema({ ...doc, $id: DOCUMENT_ID });
+    for (const [id, referenced] of Object.entries(options.referenced ?? {}))
+      this.#ajv.addSchema({ ...referenced, $id: id });
+    this.#ajv.addSchema({ ...doc, $id: this.#id });
     const paths = isRecord(doc['paths']) ? doc['paths'] : {};
     this.#templates = Object.keys(paths).map((template) => ({
       template,
@@ -91,7 +102,7 @@ export class OpenApiChecker {
   #validator(pointer: string): ValidateFunction {
     let validate = this.#validators.get(pointer);
     if (validate === undefined) {
-      validate = this.#ajv.compile({ $ref: `${DOCUMENT_ID}${pointer}` });
+      validate = this.#ajv.compile({ $ref: `${this.#id}${pointer}` });
       this.#validators.set(pointer, validate);
     }
     return validate;
