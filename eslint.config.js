@@ -21,7 +21,7 @@ const LAYERS = [
     ],
   },
   { name: 'model', parts: ['model', 'image'] },
-  { name: 'pure logic', parts: ['credentials', 'detect'] },
+  { name: 'pure logic', parts: ['credentials', 'detect', 'admission'] },
   { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings', 'broker'] },
   { name: 'core', parts: ['core', 'view.ts'] },
   { name: 'outputs', parts: ['http', 'metrics', 'reports', 'events', 'controller'] },
