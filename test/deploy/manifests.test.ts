@@ -6,12 +6,10 @@
 // NetworkPolicies and monitoring objects. The agent's and the controller's own config loaders
 // parse the rendered args, environment and ConfigMaps, so manifests and code cannot drift apart.
 
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as clientNode from '@kubernetes/client-node';
 import t from 'tap';
 import YAML from 'yaml';
@@ -36,26 +34,14 @@ import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/mon
 import { loadConfig } from '../../agent/config.ts';
 import { loadControllerConfig } from '../../agent/controller/config.ts';
 import { OPEN_PATHS } from '../../agent/http/auth.ts';
-import { findTool, requireTools } from '../helpers/real-parts.ts';
-import type { SkipOrFail } from '../helpers/real-parts.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { kubectlForManifests, render } from './kustomize.ts';
+import type { KubeObject } from './kustomize.ts';
 
-const exec = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as {
   version: string;
 };
-
-interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: {
-    readonly name: string;
-    readonly namespace?: string;
-    readonly labels?: Readonly<Record<string, string>>;
-  };
-  readonly [field: string]: unknown;
-}
 
 /** What each installable kustomization must run: runtime socket, kubelet root. */
 interface RuntimeExpectation {
@@ -98,7 +84,28 @@ const DIRECT_SECRETS = 'manifests/components/direct-secrets';
 const withBase = (component: string) => `${component} (on the base)`;
 
 const NAMESPACE = 'pullwatch';
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+/**
+ * Cluster-scoped kinds that kustomize takes for namespaced and gives the namespace of
+ * `namespace:` (kubernetes-sigs/kustomize#6051: its scope table predates them; kubectl 1.32
+ * bundles kustomize v5.5). The API
+ * server clears the namespace of a cluster-scoped object it creates
+ * (EnsureObjectNamespaceMatchesRequestNamespace in k8s.io/apiserver registry/rest), so
+ * `kubectl apply -k` works all the same.
+ */
+const NAMESPACED_BY_KUSTOMIZE = new Set([
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
+/** The namespace kustomize writes on an object of `kind` when `namespace:` is `namespace`. */
+const renderedNamespace = (kind: string, namespace: string): string | undefined =>
+  CLUSTER_SCOPED.has(kind) && !NAMESPACED_BY_KUSTOMIZE.has(kind) ? undefined : namespace;
 const CONTROLLER = 'pullwatch-controller';
 /** The controller's --tls-secret default, which the cert-manager component fills. */
 const CONTROLLER_TLS = 'pullwatch-controller-tls';
@@ -110,34 +117,6 @@ const STANDARD_LABELS = [
   'app.kubernetes.io/part-of',
   'app.kubernetes.io/managed-by',
 ];
-
-// ---------------------------------------------------------------------------------------------
-// kubectl and kustomize
-
-/** kubectl's bundled kustomize must be v5: older ones reject `components` and `labels`. */
-async function requireModernKustomize(t: SkipOrFail, kubectl: string): Promise<boolean> {
-  const { stdout } = await exec(kubectl, ['version', '--client', '-o', 'json']);
-  const info = JSON.parse(stdout) as {
-    clientVersion?: { gitVersion?: string };
-    kustomizeVersion?: string;
-  };
-  const major = Number(/^v(\d+)\./.exec(info.kustomizeVersion ?? '')?.[1] ?? 0);
-  if (major >= 5) return true;
-  const message =
-    `kubectl ${info.clientVersion?.gitVersion ?? '?'} bundles kustomize ` +
-    `${info.kustomizeVersion ?? 'v2 or older'}; the manifests need kustomize v5 ` +
-    `(kubectl 1.27 or newer; Debian's kubernetes-client 1.20 is too old)`;
-  if (process.env.CI === 'true') t.fail(`CI=true and the manifests cannot be rendered: ${message}`);
-  else t.plan(0, `skipped: ${message}`);
-  return false;
-}
-
-async function render(kubectl: string, dir: string): Promise<KubeObject[]> {
-  const { stdout } = await exec(kubectl, ['kustomize', dir], { maxBuffer: 64 * 1024 * 1024 });
-  return YAML.parseAllDocuments(stdout)
-    .map((doc) => doc.toJS() as unknown)
-    .filter((o): o is KubeObject => o !== null && typeof o === 'object');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -442,6 +421,32 @@ function namesSecrets(rule: PolicyRule): boolean {
   );
 }
 
+/** The API groups and resources of pullwatch's report kinds (OpenReports and wgpolicyk8s.io). */
+const REPORT_KINDS: Readonly<Record<string, readonly string[]>> = {
+  'openreports.io': ['reports', 'clusterreports'],
+  'wgpolicyk8s.io': ['policyreports', 'clusterpolicyreports'],
+};
+const READ_VERBS = ['get', 'list', 'watch'];
+
+/**
+ * What a rule lets its holder read of reports, as `group/resource: verb` (wildcards in groups,
+ * resources and verbs included, expanded to what they reach).
+ */
+function reportReads(rule: PolicyRule): string[] {
+  const groups = rule.apiGroups ?? [];
+  const resources = rule.resources ?? [];
+  const verbs = rule.verbs.includes('*') ? READ_VERBS : rule.verbs;
+  return Object.entries(REPORT_KINDS).flatMap(([group, kinds]) =>
+    groups.includes(group) || groups.includes('*')
+      ? kinds
+          .filter((kind) => resources.includes(kind) || resources.includes('*'))
+          .flatMap((kind) =>
+            verbs.filter((v) => READ_VERBS.includes(v)).map((v) => `${group}/${kind}: ${v}`),
+          )
+      : [],
+  );
+}
+
 interface ServiceAccountRef {
   readonly namespace: string;
   readonly name: string;
@@ -514,9 +519,8 @@ function labelsMatch(
 // ---------------------------------------------------------------------------------------------
 
 t.test('the install manifests', async (t) => {
-  if (!requireTools(t, ['kubectl'], { root: false })) return;
-  const kubectl = findTool('kubectl') ?? 'kubectl';
-  if (!(await requireModernKustomize(t, kubectl))) return;
+  const kubectl = await kubectlForManifests(t);
+  if (kubectl === undefined) return;
 
   const rendered = new Map<string, KubeObject[]>();
   for (const dir of [...Object.keys(INSTALLS), ...EXAMPLES]) {
@@ -600,7 +604,7 @@ t.test('the install manifests', async (t) => {
       for (const o of objects) {
         t.equal(
           o.metadata.namespace,
-          CLUSTER_SCOPED.has(o.kind) ? undefined : NAMESPACE,
+          renderedNamespace(o.kind, NAMESPACE),
           `${o.kind} ${o.metadata.name}`,
         );
       }
@@ -796,11 +800,27 @@ t.test('the install manifests', async (t) => {
           'core/namespaces: get',
           'core/namespaces: list',
           'core/namespaces: watch',
+          'core/nodes: get',
           'core/pods: get',
           'core/pods: list',
           'core/pods: watch',
+          'events.k8s.io/events: create',
+          'events.k8s.io/events: get',
+          'events.k8s.io/events: patch',
+          'openreports.io/clusterreports: create',
+          'openreports.io/clusterreports: delete',
+          'openreports.io/clusterreports: patch',
+          'openreports.io/reports: create',
+          'openreports.io/reports: delete',
+          'openreports.io/reports: patch',
+          'wgpolicyk8s.io/clusterpolicyreports: create',
+          'wgpolicyk8s.io/clusterpolicyreports: delete',
+          'wgpolicyk8s.io/clusterpolicyreports: patch',
+          'wgpolicyk8s.io/policyreports: create',
+          'wgpolicyk8s.io/policyreports: delete',
+          'wgpolicyk8s.io/policyreports: patch',
         ],
-        'no secrets: they come from the controller',
+        'no secrets (they come from the controller); reports written, never read',
       );
       t.notOk(
         (role.rules ?? []).some((r) => r.nonResourceURLs ?? r.resourceNames),
@@ -954,12 +974,25 @@ t.test('the install manifests', async (t) => {
         ruleTriples(only(objects, 'ClusterRole', CONTROLLER)).sort(),
         [
           'authentication.k8s.io/tokenreviews: create',
+          'authorization.k8s.io/subjectaccessreviews: create',
           'core/pods: get',
           'core/pods: list',
           'core/pods: watch',
           'core/secrets: get',
+          'openreports.io/clusterreports: get',
+          'openreports.io/clusterreports: list',
+          'openreports.io/clusterreports: watch',
+          'openreports.io/reports: get',
+          'openreports.io/reports: list',
+          'openreports.io/reports: watch',
+          'wgpolicyk8s.io/clusterpolicyreports: get',
+          'wgpolicyk8s.io/clusterpolicyreports: list',
+          'wgpolicyk8s.io/clusterpolicyreports: watch',
+          'wgpolicyk8s.io/policyreports: get',
+          'wgpolicyk8s.io/policyreports: list',
+          'wgpolicyk8s.io/policyreports: watch',
         ],
-        'cluster-wide: secrets by name only, never list or watch',
+        'cluster-wide: secrets by name only, never list or watch; every report, read',
       );
       const role = only(objects, 'Role', CONTROLLER);
       t.equal(role.metadata?.namespace, NAMESPACE, 'writes only in its own namespace');
@@ -1145,6 +1178,42 @@ t.test('the install manifests', async (t) => {
     }
   });
 
+  t.test("no RBAC rule bound to the agent's service account reads reports", async (t) => {
+    // Another node's reports name tenants; an agent writes its own and reads none (the
+    // controller answers which ones it wrote). direct-secrets, with no controller to ask, lists
+    // them, and the next test but one holds it to exactly that.
+    const renders = [...rendered.keys()].filter(
+      (dir) => !EXAMPLES.includes(dir) && dir !== withBase(DIRECT_SECRETS),
+    );
+    t.ok(renders.includes('manifests'), 'the base included');
+    for (const dir of renders) {
+      const objects = renderedOf(dir);
+      for (const role of rolesBoundTo(objects, agentAccount(only(objects, 'DaemonSet')))) {
+        t.ok(role.rules, `${dir}: ${role.via} is among the manifests, so its rules are known`);
+        t.same((role.rules ?? []).flatMap(reportReads), [], `${dir}: ${role.via} reads no reports`);
+      }
+    }
+    t.same(
+      reportReads({ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }).length,
+      12,
+      'wildcards count as reads of every report kind',
+    );
+  });
+
+  t.test(
+    'direct-secrets: the agents list their reports themselves, never get or watch',
+    async (t) => {
+      const objects = renderedOf(withBase(DIRECT_SECRETS));
+      const roles = rolesBoundTo(objects, agentAccount(only(objects, 'DaemonSet')));
+      t.same(roles.flatMap((role) => (role.rules ?? []).flatMap(reportReads)).sort(), [
+        'openreports.io/clusterreports: list',
+        'openreports.io/reports: list',
+        'wgpolicyk8s.io/clusterpolicyreports: list',
+        'wgpolicyk8s.io/policyreports: list',
+      ]);
+    },
+  );
+
   t.test('direct-secrets: the agents read Secrets themselves, by name only', async (t) => {
     const objects = renderedOf(withBase(DIRECT_SECRETS));
     const ds = only(objects, 'DaemonSet', 'pullwatch');
@@ -1317,7 +1386,7 @@ t.test('the install manifests', async (t) => {
     );
     const objects = await render(kubectl, dir);
     for (const o of objects) {
-      if (!CLUSTER_SCOPED.has(o.kind)) t.equal(o.metadata.namespace, 'security-tools', o.kind);
+      t.equal(o.metadata.namespace, renderedNamespace(o.kind, 'security-tools'), o.kind);
     }
     t.equal(only(objects, 'Namespace').metadata?.name, 'security-tools');
     for (const name of ['pullwatch', CONTROLLER]) {
