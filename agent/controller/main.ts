@@ -29,6 +29,9 @@ const MIN_MINOR = 30;
 
 async function serverMinorVersion(kubeConfig: KubeConfig): Promise<number | undefined> {
   const answer = await getJson(
+/** Up to this fraction of --registry-answer-ttl is taken off each answer, so they expire apart. */
+export const CONTROLLER_ANSWER_TTL_JITTER = 0.1;
+
     kubeConfig,
     '/version',
     {},
@@ -75,6 +78,10 @@ export async function runController(
     registryProbe: config['registry-probe'],
     verifyCredentials: config['verify-credentials'] === 'on',
     publicRegistries: config['public-registries'],
+    // A rotated credential is a new fingerprint, a new question: the old verdicts can go.
+    onCredentialsDropped: (fingerprints) => {
+      for (const fingerprint of fingerprints) resolver.forgetCredential(fingerprint);
+    },
     nodeCredentialRegistries: config['node-credential-registries'],
     insecureRegistries: config['insecure-registries'],
   });
@@ -82,6 +89,18 @@ export async function runController(
     new TokenReviewer({
       kubeConfig,
       logger,
+    // One answer serves the whole cluster: a registry is the thing to protect, host by host.
+    rateLimit: {
+      perSecond: config['registry-requests-per-second'],
+      burst: 2 * config['registry-requests-per-second'],
+      concurrency: config['registry-concurrency'],
+    },
+    // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
+    // pulled records): definite answers are kept for hours, 404s and failures briefly.
+    answerTtlMs: config['registry-answer-ttl'],
+    answerTtlJitter: CONTROLLER_ANSWER_TTL_JITTER,
+    // The whole cluster's distinct questions, not one node's.
+    maxCacheEntries: 50_000,
       audiences: [config.audience],
       // One identity per agent: a cache smaller than the cluster makes agents evict each other
       // and every call a review. A cold start of every agent waits its turn rather than 429.

@@ -23,6 +23,21 @@ export interface SecretCacheOptions {
   readonly concurrency?: number;
   readonly requestTimeoutMs?: number;
   readonly now?: () => number;
+  /**
+   * Told the fingerprints a secret held at its last read and no longer holds (a rotated
+   * credential): answers kept about them can go.
+   */
+  readonly onCredentialsDropped?: (fingerprints: readonly string[]) => void;
+}
+
+/** Fingerprints `before` held that `after` does not. Pure. */
+export function droppedFingerprints(
+  before: SecretView | undefined,
+  after: SecretView,
+): readonly string[] {
+  if (before?.state !== 'ok') return [];
+  const kept = new Set(after.state === 'ok' ? after.credentials.map((c) => c.fingerprint) : []);
+  return [...new Set(before.credentials.map((c) => c.fingerprint))].filter((f) => !kept.has(f));
 }
 
 interface Entry {
@@ -67,6 +82,8 @@ export class SecretCache {
     const read = this.#limit(() => this.#read(namespace, name, known?.view))
       .then((view) => {
         this.#entries.set(key, { view, at: this.#now() });
+        const dropped = droppedFingerprints(known?.view, view);
+        if (dropped.length > 0) this.#o.onCredentialsDropped?.(dropped);
         return view;
       })
       .finally(() => this.#inFlight.delete(key));

@@ -201,3 +201,58 @@ t.test('a misbehaving credential capability is reported without its output', asy
     t.notMatch(JSON.stringify(outcome), /c2VjcmV0/, `${name}: nothing of the value is echoed`);
   }
 });
+
+t.test('a challenge seen before is answered at once, and reported when seen', async (t) => {
+  let accepts = BASIC;
+  const server = await serve(t, (req, res) => {
+    if (req.headers.authorization === accepts) res.writeHead(200).end();
+    else res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+  });
+  const seen: unknown[] = [];
+  const first = await probeManifest(target(server.host), {
+    onChallenge: (challenge) => seen.push(challenge),
+  });
+  t.equal(first.result, 'denied', 'the anonymous visibility probe');
+  t.same(seen, [{ scheme: 'Basic', realm: 'r' }], 'its challenge is reported');
+
+  const cases: readonly {
+    name: string;
+    accepts: string;
+    expected: string;
+    authorizations: (string | undefined)[];
+  }[] = [
+    {
+      name: 'the credential is read: one request, no anonymous one first',
+      accepts: BASIC,
+      expected: 'readable',
+      authorizations: [BASIC],
+    },
+    {
+      name: 'the answer is 401: the probe starts over from the anonymous request',
+      accepts: 'Basic another',
+      expected: 'denied',
+      authorizations: [BASIC, undefined, BASIC],
+    },
+  ];
+  for (const c of cases) {
+    accepts = c.accepts;
+    server.requests.length = 0;
+    const outcome = await probeManifest(target(server.host), {
+      credential,
+      knownChallenge: { scheme: 'Basic', realm: 'r' },
+    });
+    t.equal(outcome.result, c.expected, c.name);
+    t.same(
+      server.requests.map((r) => r.authorization),
+      c.authorizations,
+      c.name,
+    );
+  }
+  server.requests.length = 0;
+  await probeManifest(target(server.host), { knownChallenge: { scheme: 'Basic', realm: 'r' } });
+  t.same(
+    server.requests.map((r) => r.authorization),
+    [undefined],
+    'without a credential the known challenge changes nothing',
+  );
+});

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TokenBucket } from './rate-limit.ts';
+import { RegistryHostLimits, TokenBucket } from './rate-limit.ts';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let time = start;
@@ -68,4 +68,38 @@ t.test('refuses limits that would never allow a probe', async (t) => {
   t.throws(() => new TokenBucket({ perSecond: 0, burst: 1 }), RangeError);
   t.throws(() => new TokenBucket({ perSecond: 1, burst: 0.5 }), RangeError);
   t.throws(() => new TokenBucket({ perSecond: Number.POSITIVE_INFINITY, burst: 1 }), RangeError);
+});
+
+t.test('registry hosts: each has its own rate and its own cap on probes in flight', async (t) => {
+  const c = clock();
+  const limits = new RegistryHostLimits({ perSecond: 10, burst: 3, concurrency: 2 }, c.now);
+  const order: string[] = [];
+  const take = (host: string, name: string) => {
+    const place = limits.acquire(host);
+    if (place === undefined) return 'refused';
+    void Promise.resolve(place).then((release) => {
+      order.push(name);
+      releases.set(name, release);
+    });
+    return 'given';
+  };
+  const releases = new Map<string, () => void>();
+  const cases: readonly { name: string; host: string; expected: 'given' | 'refused' }[] = [
+    { name: 'a1', host: 'a.example', expected: 'given' },
+    { name: 'a2', host: 'A.example', expected: 'given' },
+    { name: 'a3 (waits: two in flight)', host: 'a.example', expected: 'given' },
+    { name: "a4 (a's burst is spent)", host: 'a.example', expected: 'refused' },
+    { name: "b1 (another host: a's limit is not b's)", host: 'b.example', expected: 'given' },
+  ];
+  for (const x of cases) t.equal(take(x.host, x.name), x.expected, x.name);
+  await Promise.resolve();
+  t.same(order, ['a1', 'a2', "b1 (another host: a's limit is not b's)"], 'two of a in flight');
+  releases.get('a1')?.();
+  releases.get('a1')?.(); // twice: one place given back
+  await Promise.resolve();
+  await Promise.resolve();
+  t.same(order.at(-1), 'a3 (waits: two in flight)', 'the waiting probe gets the place');
+  c.advance(100);
+  t.equal(take('a.example', 'a5'), 'given', 'the rate refills');
+  t.throws(() => new RegistryHostLimits({ perSecond: 1, burst: 1, concurrency: 0 }), RangeError);
 });

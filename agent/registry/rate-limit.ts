@@ -1,6 +1,10 @@
-// How often the agent may ask registries: a token bucket, so a node that starts with hundreds
-// of cached images spreads its probes out instead of hitting a registry (and Docker Hub's
-// pull limits) all at once. Time comes from an injected clock, so tests need no sleeping.
+// How often pullwatch may ask a registry: per registry host, a token bucket, so a node that
+// starts with hundreds of cached images (or a controller that a whole cluster asks at once)
+// spreads its probes out instead of hitting one registry (and Docker Hub's pull limits) all at
+// once, and a cap on the probes in flight, so a slow registry is not asked ever more in
+// parallel. One host's limit never holds back another's. Time comes from an injected clock, so
+// tests need no sleeping.
+import { LruCache } from '../lru.ts';
 
 export interface RateLimit {
   /** Tokens added per second (sustained probes per second). */
@@ -9,7 +13,13 @@ export interface RateLimit {
   readonly burst: number;
 }
 
-export const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 10, burst: 20 };
+/** A registry host's limit: its rate, and how many of its probes may be in flight at once. */
+export interface HostLimit extends RateLimit {
+  readonly concurrency: number;
+}
+
+/** A node agent's (--secrets-from direct): what one node asks of one registry. */
+export const DEFAULT_RATE_LIMIT: HostLimit = { perSecond: 10, burst: 20, concurrency: 4 };
 
 export class TokenBucket {
   readonly #perMs: number;
@@ -53,5 +63,71 @@ export class TokenBucket {
     const elapsed = Math.max(0, now - this.#updatedAt);
     this.#tokens = Math.min(this.#burst, this.#tokens + elapsed * this.#perMs);
     this.#updatedAt = now;
+  }
+}
+
+/** Give back a probe's place when it is done. */
+export type Release = () => void;
+
+interface HostState {
+  readonly bucket: TokenBucket;
+  active: number;
+  readonly waiting: (() => void)[];
+}
+
+/** Hosts whose limits are remembered; a host forgotten starts again with a full bucket. */
+const MAX_HOSTS = 1024;
+
+export class RegistryHostLimits {
+  readonly #limit: HostLimit;
+  readonly #now: () => number;
+  readonly #hosts = new LruCache<string, HostState>(MAX_HOSTS);
+
+  constructor(limit: HostLimit, now: () => number = Date.now) {
+    if (!Number.isInteger(limit.concurrency) || limit.concurrency < 1) {
+      throw new RangeError(`a concurrency cap needs to be at least 1, got ${limit.concurrency}`);
+    }
+    new TokenBucket(limit, now); // validates the rate and burst
+    this.#limit = limit;
+    this.#now = now;
+  }
+
+  /**
+   * A place to probe `host`: at once while fewer than the cap are in flight, else (a promise)
+   * when one of those is done, in order. Undefined (not probed) when the host's rate is spent, or when as
+   * many are already waiting as the burst (a registry that answers slower than the rate).
+   */
+  acquire(host: string): Release | Promise<Release> | undefined {
+    const state = this.#stateOf(host.toLowerCase());
+    if (state.waiting.length >= this.#limit.burst || !state.bucket.tryTake()) return undefined;
+    let released = false;
+    const release: Release = () => {
+      if (released) return;
+      released = true;
+      const next = state.waiting.shift();
+      if (next === undefined) state.active -= 1;
+      else next();
+    };
+    if (state.active < this.#limit.concurrency) {
+      state.active += 1;
+      return release;
+    }
+    return new Promise((resolve) =>
+      state.waiting.push(() => {
+        resolve(release);
+      }),
+    );
+  }
+
+  #stateOf(host: string): HostState {
+    const known = this.#hosts.get(host);
+    if (known !== undefined) return known;
+    const state: HostState = {
+      bucket: new TokenBucket(this.#limit, this.#now),
+      active: 0,
+      waiting: [],
+    };
+    this.#hosts.set(host, state);
+    return state;
   }
 }

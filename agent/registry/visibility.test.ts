@@ -159,7 +159,7 @@ t.test('probe results become visibility; the probe is anonymous', async (t) => {
     repository: 'public',
     reference: DIGEST,
   });
-  t.same(fake.calls[0]?.options, { insecureRegistries: ['r.example.com'], timeoutMs: 1234 });
+  t.match(fake.calls[0]?.options, { insecureRegistries: ['r.example.com'], timeoutMs: 1234 });
   t.same(r.stats().visibility, {
     readable: 1,
     denied: 1,
@@ -402,7 +402,7 @@ t.test('verifyCredentials: false answers unknown without network', async (t) => 
   );
 });
 
-t.test('rate limit: probes beyond the burst are not sent', async (t) => {
+t.test("rate limit: a registry host's probes beyond its burst are not sent", async (t) => {
   const c = clock();
   const fake = fakeProbe(() => denied);
   const r = resolver(fake.probe, { now: c.now, rateLimit: { perSecond: 1, burst: 2 } });
@@ -415,17 +415,23 @@ t.test('rate limit: probes beyond the burst are not sent', async (t) => {
   );
   t.equal(results[2]?.basis, BASIS.rateLimited);
   t.equal(
-    await r.verifyCredential(alice, NAME, DIGEST),
+    await r.verifyCredential(alice, 'r.example.com/a', DIGEST),
     'unknown',
-    'shared with credential checks',
+    'shared with credential checks on that host',
   );
   t.equal(fake.calls.length, 2);
   t.equal(r.stats().visibility['rate-limited'], 2);
   t.equal(r.stats().credential['rate-limited'], 1);
+  t.equal(
+    (await r.repositoryVisibility('other.example.com/a', DIGEST)).visibility,
+    'private',
+    'another registry host has a limit of its own',
+  );
+  t.equal(fake.calls.length, 3);
 
   c.advance(1000);
   t.equal((await r.repositoryVisibility(names[2] ?? '', DIGEST)).visibility, 'private');
-  t.equal(fake.calls.length, 3, 'a rate-limited answer is not cached');
+  t.equal(fake.calls.length, 4, 'a rate-limited answer is not cached');
 });
 
 t.test('rate-limited requests fall back to the last known answer', async (t) => {
@@ -441,7 +447,7 @@ t.test('rate-limited requests fall back to the last known answer', async (t) => 
   c.advance(1000);
   const kept = await r.repositoryVisibility(NAME, DIGEST);
   t.equal(kept.visibility, 'public');
-  t.match(kept.basis, /last known; now: not probed: the registry probe rate limit was reached/);
+  t.match(kept.basis, /last known; now: not probed: the registry's probe rate limit was reached/);
   t.equal(await r.verifyCredential(alice, NAME, DIGEST), 'can-read');
 });
 
@@ -460,4 +466,115 @@ t.test('caches are bounded', async (t) => {
   t.equal(fake.calls.length, 20, 'the most recent entry is still cached');
   await r.repositoryVisibility('r.example.com/repo-0', DIGEST);
   t.equal(fake.calls.length, 21, 'the oldest entry was evicted and is probed again');
+});
+
+t.test('definite answers keep their long TTL less the jitter; unknowns stay short', async (t) => {
+  const c = clock();
+  const hour = 3_600_000;
+  const outcomes: Record<string, ProbeOutcome> = {
+    'r.example.com/private': denied,
+    'r.example.com/gone': notFound,
+    'r.example.com/down': outage,
+  };
+  const fake = fakeProbe(({ target }) => outcomes[`r.example.com/${target.repository}`] ?? outage);
+  const r = resolver(fake.probe, {
+    now: c.now,
+    answerTtlMs: 12 * hour,
+    answerTtlJitter: 0.1,
+    random: () => 0.5,
+    notFoundTtlMs: hour,
+    errorTtlMs: 5 * 60_000,
+  });
+  const ask = async (): Promise<string[]> => {
+    const before = fake.calls.length;
+    await r.repositoryVisibility('r.example.com/private', DIGEST);
+    await r.repositoryVisibility('r.example.com/gone', DIGEST);
+    await r.repositoryVisibility('r.example.com/down', DIGEST);
+    await r.verifyCredential(alice, 'r.example.com/private', DIGEST);
+    return fake.calls
+      .slice(before)
+      .map((call) => `${call.target.repository}${call.credential ? ' (alice)' : ''}`);
+  };
+  const cases: readonly { name: string; after: number; expected: string[] }[] = [
+    {
+      name: 'first asked: everything probed',
+      after: 0,
+      expected: ['private', 'gone', 'down', 'private (alice)'],
+    },
+    { name: 'after 5 min: only the failed probe again', after: 5 * 60_000, expected: ['down'] },
+    { name: 'after 1 h: the 404s too', after: 55 * 60_000, expected: ['gone', 'down'] },
+    {
+      name: 'at 11.3 h: the definite answers still stand',
+      after: 10.3 * hour,
+      expected: ['gone', 'down'],
+    },
+    {
+      name: 'at 11.4 h (12 h less 5 %): asked again',
+      after: 0.1 * hour,
+      expected: ['private', 'down', 'private (alice)'],
+    },
+  ];
+  for (const x of cases) {
+    c.advance(x.after);
+    t.same(await ask(), x.expected, x.name);
+  }
+});
+
+t.test('a verdict holds for the repository, and is forgotten with its credential', async (t) => {
+  const fake = fakeProbe(() => readable);
+  const r = resolver(fake.probe);
+  t.equal(await r.verifyCredential(alice, NAME, DIGEST), 'can-read');
+  t.equal(await r.verifyCredential(alice, NAME, OTHER_DIGEST), 'can-read');
+  t.equal(fake.calls.length, 1, 'another digest of the repository: no second probe');
+  t.equal(await r.verifyCredential(bob, NAME, DIGEST), 'can-read');
+  t.equal(fake.calls.length, 2, 'another credential is another question');
+  r.forgetCredential(alice.fingerprint);
+  await r.verifyCredential(alice, NAME, DIGEST);
+  await r.verifyCredential(bob, NAME, DIGEST);
+  t.same(
+    fake.calls.map((call) => call.credential),
+    ['fp-alice', 'fp-bob', 'fp-alice'],
+    "only the forgotten credential's verdict is asked again",
+  );
+});
+
+t.test("a verdict answers the challenge the host's visibility probe saw", async (t) => {
+  const challenge = { scheme: 'Basic', realm: 'r' } as const;
+  const fake = fakeProbe(({ options }) => {
+    if (options.credential === undefined) options.onChallenge?.(challenge);
+    return options.credential === undefined ? denied : readable;
+  });
+  const r = resolver(fake.probe);
+  await r.verifyCredential(alice, 'other.example.com/app', DIGEST);
+  await r.repositoryVisibility(NAME, DIGEST);
+  await r.verifyCredential(alice, NAME, DIGEST);
+  t.same(
+    fake.calls.map((call) => call.options.knownChallenge),
+    [undefined, undefined, challenge],
+    'known after the anonymous probe of that host, and only for that host',
+  );
+});
+
+t.test('probes beyond the concurrency cap wait for a place', async (t) => {
+  const pending: ((outcome: ProbeOutcome) => void)[] = [];
+  const fake = fakeProbe(
+    () =>
+      new Promise<ProbeOutcome>((resolve) => {
+        pending.push(resolve);
+      }),
+  );
+  const r = resolver(fake.probe, { rateLimit: { perSecond: 100, burst: 100, concurrency: 2 } });
+  const answers = Promise.all(
+    ['a', 'b', 'c'].map((n) => r.repositoryVisibility(`r.example.com/${n}`, DIGEST)),
+  );
+  t.equal(fake.calls.length, 2, 'two in flight');
+  pending[0]?.(denied);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(fake.calls.length, 3, 'the third starts when one is done');
+  pending[1]?.(denied);
+  pending[2]?.(readable);
+  t.same(
+    (await answers).map((a) => a.visibility),
+    ['private', 'private', 'public'],
+  );
 });

@@ -1,8 +1,9 @@
 // What the registry side of the snapshot says about an image: is its repository public
 // (anyone may pull it, so a cached copy leaks nothing), and can a given tenant credential
 // read it (the kubelet would let that tenant use the cached copy). Configuration answers
-// first; otherwise an anonymous or credentialed manifest probe, cached, rate-limited and
-// deduplicated. A registry outage keeps the last known answer instead of flipping findings.
+// first; otherwise an anonymous or credentialed manifest probe, cached, limited per registry
+// host and deduplicated. A registry outage keeps the last known answer instead of flipping
+// findings.
 import type { CredentialVerdict, RepositoryVisibility } from '../model/snapshot.ts';
 import { LruCache } from '../lru.ts';
 import type { RegistryAuthorization } from '../model/credential.ts';
@@ -12,9 +13,15 @@ import {
   probeManifest,
   type ManifestProbe,
   type ProbeOptions,
+  type UsableChallenge,
 } from './probe.ts';
 import type { ProbeOutcome } from './probe-outcome.ts';
-import { DEFAULT_RATE_LIMIT, TokenBucket, type RateLimit } from './rate-limit.ts';
+import {
+  DEFAULT_RATE_LIMIT,
+  RegistryHostLimits,
+  type RateLimit,
+  type Release,
+} from './rate-limit.ts';
 
 export interface VisibilityResolverOptions {
   /** Defaults to the real `probeManifest`. */
@@ -37,12 +44,28 @@ export interface VisibilityResolverOptions {
   readonly insecureRegistries?: readonly string[];
   /** Passed to the probe: per HTTP request. Default 5 s. */
   readonly probeTimeoutMs?: number;
-  /** How long a registry's answer (readable, denied, not found) stands. Default 1 h. */
+  /**
+   * How long a definite answer (public, private, can read, cannot read) stands. Default 1 h.
+   * The kubelet trusts a successful pull with a credential until the image is removed
+   * (KEP-2535 pulled records), so a cluster-wide cache may keep such answers far longer.
+   */
   readonly answerTtlMs?: number;
+  /**
+   * Up to this fraction is taken off each definite answer's TTL at random (default 0), so
+   * answers made together (a cold start) do not all expire, and get asked again, together.
+   */
+  readonly answerTtlJitter?: number;
+  /** How long a 404 (no such manifest, or hidden) stands. Default 1 h. */
+  readonly notFoundTtlMs?: number;
   /** How long a failed probe (network, timeout, 5xx) stands before it is retried. Default 5 min. */
   readonly errorTtlMs?: number;
-  /** Probes started per second and burst, across all registries. Default 10/s, burst 20. */
-  readonly rateLimit?: RateLimit;
+  /**
+   * Per registry host: probes started per second, burst, and probes in flight at once (a
+   * probe beyond the cap waits for one to finish). Default 10/s, burst 20, 4 at once.
+   */
+  readonly rateLimit?: RateLimit & { readonly concurrency?: number };
+  /** In [0, 1), for the jitter; Math.random by default. */
+  readonly random?: () => number;
   /** Entries per cache (visibility answers, failed probes, credential verdicts). Default 10,000. */
   readonly maxCacheEntries?: number;
 }
@@ -71,7 +94,7 @@ export const BASIS = {
   probeOff: 'registry probing is off (--registry-probe=off)',
   readable: 'anonymous manifest request succeeded',
   notFound: 'anonymous manifest request answered 404',
-  rateLimited: 'not probed: the registry probe rate limit was reached',
+  rateLimited: "not probed: the registry's probe rate limit was reached",
   invalidName: 'not a registry/repository name',
 } as const;
 
@@ -143,14 +166,22 @@ export class VisibilityResolver {
   readonly #nodeCredentialRegistries: readonly string[];
   readonly #probeOptions: ProbeOptions;
   readonly #answerTtlMs: number;
+  readonly #answerTtlJitter: number;
+  readonly #notFoundTtlMs: number;
   readonly #errorTtlMs: number;
-  readonly #bucket: TokenBucket;
+  readonly #random: () => number;
+  readonly #limits: RegistryHostLimits;
   /** Key: name. Anonymous answers apply to the whole repository, whatever reference gave them. */
   readonly #visibility: LruCache<string, Answer<RepositoryVisibility>>;
   /** Key: name@reference. */
   readonly #visibilityFailures: LruCache<string, Failure>;
-  /** Key: fingerprint|name|reference. */
+  /**
+   * Key: fingerprint|name. A registry grants pull on a repository (the token scope
+   * `repository:NAME:pull`), not on one manifest, so a verdict holds for the repository.
+   */
   readonly #verdicts: LruCache<string, VerdictEntry>;
+  /** Key: registry host. The challenge its last anonymous 401 carried. */
+  readonly #challenges: LruCache<string, UsableChallenge>;
   readonly #inflight = new Map<string, Promise<unknown>>();
   readonly #counts = { visibility: zeroCounts(), credential: zeroCounts() };
 
@@ -166,12 +197,36 @@ export class VisibilityResolver {
       timeoutMs: options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS,
     };
     this.#answerTtlMs = options.answerTtlMs ?? DEFAULT_ANSWER_TTL_MS;
+    this.#answerTtlJitter = Math.min(1, Math.max(0, options.answerTtlJitter ?? 0));
+    this.#notFoundTtlMs = options.notFoundTtlMs ?? DEFAULT_ANSWER_TTL_MS;
     this.#errorTtlMs = options.errorTtlMs ?? DEFAULT_ERROR_TTL_MS;
-    this.#bucket = new TokenBucket(options.rateLimit ?? DEFAULT_RATE_LIMIT, this.#now);
+    this.#random = options.random ?? Math.random;
+    const limit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+    this.#limits = new RegistryHostLimits(
+      { ...limit, concurrency: limit.concurrency ?? DEFAULT_RATE_LIMIT.concurrency },
+      this.#now,
+    );
     const size = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
     this.#visibility = new LruCache(size);
     this.#visibilityFailures = new LruCache(size);
     this.#verdicts = new LruCache(size);
+    this.#challenges = new LruCache(1024);
+  }
+
+  /** When a definite answer made at `at` expires: its TTL, less the jitter. */
+  #definiteUntil(at: number): number {
+    return at + this.#answerTtlMs * (1 - this.#answerTtlJitter * this.#random());
+  }
+
+  /**
+   * Forgets every verdict on a credential, when its secret no longer holds it: a rotated
+   * credential is a new fingerprint and a new question, and the old answers would only wait
+   * in the cache to be evicted.
+   */
+  forgetCredential(fingerprint: string): void {
+    const prefix = `${fingerprint}|`;
+    for (const key of [...this.#verdicts.keys()])
+      if (key.startsWith(prefix)) this.#verdicts.delete(key);
   }
 
   /**
@@ -217,13 +272,14 @@ export class VisibilityResolver {
       counts.cached++;
       return running;
     }
-    if (!this.#bucket.tryTake()) {
+    const place = this.#limits.acquire(target.registry);
+    if (place === undefined) {
       counts['rate-limited']++;
       return keptOr(answer?.value, BASIS.rateLimited, unknown);
     }
 
     const probing = (async (): Promise<RepositoryVisibility> => {
-      const outcome = await this.#runProbe({ ...target, reference }, undefined);
+      const outcome = await this.#runProbe({ ...target, reference }, undefined, place);
       counts[outcome.result]++;
       const at = this.#now();
       switch (outcome.result) {
@@ -237,7 +293,7 @@ export class VisibilityResolver {
                   basis: `anonymous manifest request answered ${outcome.status}`,
                   nodeCredentials: false,
                 };
-          this.#visibility.set(name, { value, expiresAt: at + this.#answerTtlMs });
+          this.#visibility.set(name, { value, expiresAt: this.#definiteUntil(at) });
           this.#visibilityFailures.delete(failureKey);
           return value;
         }
@@ -247,7 +303,7 @@ export class VisibilityResolver {
             outcome.result === 'not-found'
               ? BASIS.notFound
               : `registry probe failed: ${outcome.detail}`;
-          const ttl = outcome.result === 'not-found' ? this.#answerTtlMs : this.#errorTtlMs;
+          const ttl = outcome.result === 'not-found' ? this.#notFoundTtlMs : this.#errorTtlMs;
           this.#visibilityFailures.set(failureKey, { basis, expiresAt: at + ttl });
           return keptOr(this.#visibility.peek(name)?.value, basis, unknown);
         }
@@ -258,7 +314,7 @@ export class VisibilityResolver {
 
   /**
    * Whether `credential` can read `reference` (a manifest digest or tag) of `name`, by probing
-   * the registry with it; cached per (fingerprint, name, reference).
+   * the registry with it; cached per (fingerprint, name).
    */
   async verifyCredential(
     credential: RegistryAuthorization,
@@ -270,7 +326,7 @@ export class VisibilityResolver {
     if (target === undefined) return 'unknown';
 
     const counts = this.#counts.credential;
-    const key = `${credential.fingerprint}|${name}|${reference}`;
+    const key = `${credential.fingerprint}|${name}`;
     const entry = this.#verdicts.get(key);
     if (entry !== undefined && entry.expiresAt > this.#now()) {
       counts.cached++;
@@ -282,13 +338,14 @@ export class VisibilityResolver {
       counts.cached++;
       return running;
     }
-    if (!this.#bucket.tryTake()) {
+    const place = this.#limits.acquire(target.registry);
+    if (place === undefined) {
       counts['rate-limited']++;
       return entry?.lastKnown ?? 'unknown';
     }
 
     const probing = (async (): Promise<CredentialVerdict> => {
-      const outcome = await this.#runProbe({ ...target, reference }, credential);
+      const outcome = await this.#runProbe({ ...target, reference }, credential, place);
       counts[outcome.result]++;
       const at = this.#now();
       const previous = this.#verdicts.peek(key)?.lastKnown;
@@ -298,8 +355,11 @@ export class VisibilityResolver {
           : outcome.result === 'denied'
             ? 'cannot-read'
             : previous;
-      const ttl = outcome.result === 'error' ? this.#errorTtlMs : this.#answerTtlMs;
-      this.#verdicts.set(key, { lastKnown, expiresAt: at + ttl });
+      const expiresAt =
+        outcome.result === 'readable' || outcome.result === 'denied'
+          ? this.#definiteUntil(at)
+          : at + (outcome.result === 'error' ? this.#errorTtlMs : this.#notFoundTtlMs);
+      this.#verdicts.set(key, { lastKnown, expiresAt });
       return lastKnown ?? 'unknown';
     })();
     return this.#track(inflightKey, probing);
@@ -313,18 +373,30 @@ export class VisibilityResolver {
     };
   }
 
+  /** Probes once `place` (the registry host's limit) is given, and gives it back. */
   async #runProbe(
     target: ManifestTarget,
     credential: RegistryAuthorization | undefined,
+    place: Release | Promise<Release>,
   ): Promise<ProbeOutcome> {
-    const options: ProbeOptions =
-      credential === undefined ? this.#probeOptions : { ...this.#probeOptions, credential };
+    const host = target.registry.toLowerCase();
+    const knownChallenge = this.#challenges.get(host);
+    const options: ProbeOptions = {
+      ...this.#probeOptions,
+      ...(credential === undefined ? {} : { credential }),
+      ...(knownChallenge === undefined ? {} : { knownChallenge }),
+      onChallenge: (challenge) => this.#challenges.set(host, challenge),
+    };
+    // Given at once (under the cap), the probe starts in this tick; else when a place frees.
+    const release = typeof place === 'function' ? place : await place;
     try {
       return await this.#probe(target, options);
     } catch (error) {
       // The real probe never throws; an injected one that does must not wedge the cache.
       const name = error instanceof Error ? error.name : typeof error;
       return { result: 'error', detail: `the probe failed unexpectedly (${name})` };
+    } finally {
+      release();
     }
   }
 
