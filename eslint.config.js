@@ -22,7 +22,10 @@ const LAYERS = [
   },
   { name: 'model', parts: ['model', 'image'] },
   { name: 'pure logic', parts: ['credentials', 'detect', 'admission'] },
-  { name: 'sources', parts: ['cri', 'kube', 'registry', 'provenance', 'findings', 'broker'] },
+  {
+    name: 'sources',
+    parts: ['cri', 'kube', 'registry', 'provenance', 'findings', 'broker', 'kubelet-config'],
+  },
   { name: 'core', parts: ['core', 'view.ts'] },
   { name: 'outputs', parts: ['http', 'metrics', 'reports', 'events', 'controller'] },
   { name: 'entry points', parts: ['cli', 'cli.ts', 'main.ts', 'config.ts'] },
