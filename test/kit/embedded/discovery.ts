@@ -3,7 +3,6 @@
 // KubernetesObjectApi, kubectl).
 
 import type { ResourceType } from './resources.ts';
-import { resources } from './resources.ts';
 
 const allVerbs = [
   'create',
@@ -41,9 +40,9 @@ const reviewGroups = [
   { group: 'authorization.k8s.io', resource: 'subjectaccessreviews', kind: 'SubjectAccessReview' },
 ] as const;
 
-function groupEntry(group: string): unknown {
-  const groupVersion = { groupVersion: `${group}/v1`, version: 'v1' };
-  return { name: group, versions: [groupVersion], preferredVersion: groupVersion };
+function groupEntry(group: string, versions: readonly string[]): Record<string, unknown> {
+  const entries = versions.map((version) => ({ groupVersion: `${group}/${version}`, version }));
+  return { name: group, versions: entries, preferredVersion: entries[0] };
 }
 
 export interface VersionInfo {
@@ -52,11 +51,25 @@ export interface VersionInfo {
   readonly gitVersion: string;
 }
 
+/** The API groups served, each with its versions (the preferred one first), in a stable order. */
+function apiGroups(served: readonly ResourceType[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const review of reviewGroups) groups.set(review.group, ['v1']);
+  for (const rt of served) {
+    if (rt.group === '') continue;
+    const versions = groups.get(rt.group) ?? [];
+    if (!versions.includes(rt.version)) versions.push(rt.version);
+    groups.set(rt.group, versions);
+  }
+  return groups;
+}
+
 /** The document served at `path`, or undefined when the path is not a discovery path. */
 export function discoveryDocument(
   path: string,
   serverAddress: string,
   version: VersionInfo,
+  served: readonly ResourceType[],
 ): unknown {
   const trimmed = path.replace(/\/+$/, '') || '/';
   if (trimmed === '/version') {
@@ -73,26 +86,33 @@ export function discoveryDocument(
     return {
       kind: 'APIResourceList',
       groupVersion: 'v1',
-      resources: resourceEntries(resources.filter((rt) => rt.group === '')),
+      resources: resourceEntries(served.filter((rt) => rt.group === '')),
     };
   }
+  const groups = apiGroups(served);
   if (trimmed === '/apis') {
     return {
       kind: 'APIGroupList',
       apiVersion: 'v1',
-      groups: reviewGroups.map((g) => groupEntry(g.group)),
+      groups: [...groups].map(([group, versions]) => groupEntry(group, versions)),
     };
   }
-  for (const review of reviewGroups) {
-    if (trimmed === `/apis/${review.group}`) {
-      return { kind: 'APIGroup', apiVersion: 'v1', ...(groupEntry(review.group) as object) };
-    }
-    if (trimmed === `/apis/${review.group}/v1`) {
-      return {
-        kind: 'APIResourceList',
-        apiVersion: 'v1',
-        groupVersion: `${review.group}/v1`,
-        resources: [
+  const [, apis, group, groupVersion, ...rest] = trimmed.split('/');
+  const versions = groups.get(group ?? '');
+  if (apis !== 'apis' || group === undefined || versions === undefined || rest.length > 0) {
+    return undefined;
+  }
+  if (groupVersion === undefined) {
+    return { kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(group, versions) };
+  }
+  if (!versions.includes(groupVersion)) return undefined;
+  const review = reviewGroups.find((r) => r.group === group);
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: `${group}/${groupVersion}`,
+    resources: review
+      ? [
           {
             name: review.resource,
             singularName: review.resource.replace(/s$/, ''),
@@ -100,9 +120,7 @@ export function discoveryDocument(
             kind: review.kind,
             verbs: ['create'],
           },
-        ],
-      };
-    }
-  }
-  return undefined;
+        ]
+      : resourceEntries(served.filter((rt) => rt.group === group && rt.version === groupVersion)),
+  };
 }

@@ -14,6 +14,7 @@ import {
 } from './auth.ts';
 import type { VersionInfo } from './discovery.ts';
 import { discoveryDocument } from './discovery.ts';
+import type { ResourceCatalog } from './catalog.ts';
 import type { FaultState } from './faults.ts';
 import type { KubeObject } from './objects.ts';
 import { isRecord, parseKubeObject, without } from './objects.ts';
@@ -45,7 +46,15 @@ export interface RequestRecord {
   readonly path: string;
   readonly query: Readonly<Record<string, string>>;
   readonly watch: boolean;
-  /** The authenticated user, '' when the request was refused before that. */
+  /** The Kubernetes verb, as an audit log names it (get, list, watch, create, update, patch...). */
+  readonly verb: string;
+  /** API group ('' for core) and resource of a resource or review request; '' for other paths. */
+  readonly group: string;
+  readonly resource: string;
+  readonly subresource?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  /** The authenticated user (the identity), '' when the request was refused before that. */
   user: string;
   /** The HTTP status sent (0 while a delayed request has not been answered). */
   status: number;
@@ -54,6 +63,7 @@ export interface RequestRecord {
 
 export interface HandlerContext {
   readonly registry: Registry;
+  readonly catalog: ResourceCatalog;
   readonly auth: AuthTable;
   readonly faults: FaultState;
   readonly adminToken: string;
@@ -185,6 +195,24 @@ function verbOf(method: string, route: Route, watch: boolean): string {
   }
 }
 
+function routeTarget(
+  route: Route,
+): Pick<RequestRecord, 'group' | 'resource' | 'subresource' | 'namespace' | 'name'> {
+  if (route.kind === 'review') {
+    const group =
+      route.review === 'tokenreviews' ? 'authentication.k8s.io' : 'authorization.k8s.io';
+    return { group, resource: route.review };
+  }
+  if (route.kind !== 'resource') return { group: '', resource: '' };
+  return {
+    group: route.rt.group,
+    resource: route.rt.resource,
+    ...(route.subresource ? { subresource: route.subresource } : {}),
+    ...(route.namespace !== undefined ? { namespace: route.namespace } : {}),
+    ...(route.name !== undefined ? { name: route.name } : {}),
+  };
+}
+
 function accessAttributes(
   user: UserInfo,
   verb: string,
@@ -239,13 +267,15 @@ export async function handleRequest(
   const method = (req.method ?? 'GET').toUpperCase();
   const path = url.pathname;
   const query = Object.fromEntries(url.searchParams);
-  const route = parseRoute(path);
+  const route = parseRoute(path, ctx.catalog.find);
   const watch = method === 'GET' && isWatchRequest(route, query);
   const record: RequestRecord = {
     method,
     path,
     query,
     watch,
+    verb: verbOf(method, route, watch),
+    ...routeTarget(route),
     user: '',
     status: 0,
     startedAt: Date.now(),
@@ -269,7 +299,7 @@ export async function handleRequest(
   }
   record.user = user.username;
   if (ctx.authorizeRequests) {
-    const attributes = accessAttributes(user, verbOf(method, route, watch), route, path);
+    const attributes = accessAttributes(user, record.verb, route, path);
     const decision = ctx.auth.decide(attributes);
     if (!decision.allowed) {
       sendError(res, record, forbidden(forbiddenMessage(attributes, decision.reason)));
@@ -284,7 +314,9 @@ export async function handleRequest(
     return;
   }
   const document =
-    method === 'GET' ? discoveryDocument(path, ctx.serverAddress(), ctx.version) : undefined;
+    method === 'GET'
+      ? discoveryDocument(path, ctx.serverAddress(), ctx.version, ctx.catalog.all())
+      : undefined;
   if (document !== undefined) {
     sendJson(res, record, 200, document);
     return;

@@ -7,7 +7,6 @@
    objects, as client-node's own examples write them. */
 
 import {
-  ApiException,
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
@@ -20,22 +19,8 @@ import {
 } from '@kubernetes/client-node';
 import type { CoreV1Event, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import t from 'tap';
-import type { EmbeddedApiServer, EmbeddedApiServerOptions } from './kube-apiserver.ts';
-import { startEmbeddedApiServer } from './kube-apiserver.ts';
-
-/** What a helper needs of a tap test. */
-interface Teardown {
-  teardown(fn: () => unknown): void;
-}
-
-async function serve(
-  t: Teardown,
-  options: EmbeddedApiServerOptions = {},
-): Promise<EmbeddedApiServer> {
-  const server = await startEmbeddedApiServer(options);
-  t.teardown(() => server.stop());
-  return server;
-}
+import { eventually, rejection, serve, statusOf } from './client-test-helpers.ts';
+import type { EmbeddedApiServer } from './kube-apiserver.ts';
 
 function clientsFor(server: EmbeddedApiServer, token?: string) {
   const kc = new KubeConfig();
@@ -49,21 +34,6 @@ function pod(name: string, nodeName: string, extra: Partial<V1Pod> = {}): V1Pod 
     spec: { nodeName, containers: [{ name: 'main', image: 'registry.example/app:1.0' }] },
     ...extra,
   };
-}
-
-/** Parses the Status body client-node hands back in an ApiException. */
-function statusOf(e: unknown): { code?: number; reason?: string; message?: string } {
-  if (!(e instanceof ApiException)) throw e;
-  return JSON.parse(String(e.body)) as { code?: number; reason?: string; message?: string };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected the call to fail');
 }
 
 interface SeenEvent {
@@ -112,14 +82,6 @@ async function watchEvents(
     },
     untilCount: (n: number) => until(() => events.length >= n, `${n} watch events`),
   };
-}
-
-async function eventually(check: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const summary = (e: SeenEvent): string => `${e.type} ${e.object.metadata?.name ?? ''}`;

@@ -2,6 +2,15 @@
 // semantics (global resourceVersion, selectors, bookmarks, 410 on expired history)
 // on loopback HTTP, so the real @kubernetes/client-node can be pointed at it. The
 // modules beside this one hold the parts; this one wires them and the fault knobs.
+//
+// Custom resources: pass CRD YAML as `customResourceDefinitions` (test/kit/report-crds.ts
+// reads the OpenReports CRDs from ../shared and derives the wgpolicyk8s.io ones), or POST a
+// CRD to /apis/apiextensions.k8s.io/v1/customresourcedefinitions. Their objects are pruned
+// and validated against the version's openAPIV3Schema (422 naming the field) and served with
+// list/watch/selectors/discovery like built-in resources; the fixture store names them
+// `reports.openreports.io`. Server-side apply (PATCH application/apply-patch+yaml with a
+// fieldManager), events.k8s.io/v1 Events (stored as core/v1 Events) and ownerReference
+// garbage collection work on every resource.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -12,6 +21,8 @@ import type { Result } from '../../../agent/result.ts';
 import { err } from '../../../agent/result.ts';
 import type { AccessRule, TokenEntry } from './auth.ts';
 import { AuthTable, denyAll } from './auth.ts';
+import { ResourceCatalog } from './catalog.ts';
+import { crdResource, parseCrds, serveStoredCrds } from './crd.ts';
 import type { VersionInfo } from './discovery.ts';
 import type { DelayOptions, FailNextOptions } from './faults.ts';
 import { FaultState } from './faults.ts';
@@ -20,8 +31,7 @@ import { handleRequest, sendError } from './handlers.ts';
 import type { KubeObject, ObjectRef } from './objects.ts';
 import { parseKubeObject } from './objects.ts';
 import { Registry } from './registry.ts';
-import type { KindName, ResourceName } from './resources.ts';
-import { resourceType } from './resources.ts';
+import type { KindName, ResourceName, ResourceType } from './resources.ts';
 import type { ApiError } from './status.ts';
 import { badRequest, errorForCode } from './status.ts';
 import { VersionedStore } from './store.ts';
@@ -63,6 +73,11 @@ export interface EmbeddedApiServerOptions {
   readonly newUid?: () => string;
   /** What `/version` reports (default v1.34.0). */
   readonly version?: VersionInfo;
+  /**
+   * CustomResourceDefinitions (apiextensions.k8s.io/v1) served from the start: YAML text (one
+   * or more documents) or objects. See test/kit/report-crds.ts for the report CRDs.
+   */
+  readonly customResourceDefinitions?: readonly (string | object)[];
 }
 
 /** The shape `KubeConfig.loadFromOptions` takes. */
@@ -85,7 +100,11 @@ export interface ListFixtureOptions {
   readonly labelSelector?: string;
 }
 
-export type ResourceKey = ResourceName | KindName;
+/**
+ * A core resource by plural or kind (`pods`, `Pod`), or another group's resource as
+ * `plural.group` (`reports.openreports.io`, `customresourcedefinitions.apiextensions.k8s.io`).
+ */
+export type ResourceKey = ResourceName | KindName | `${string}.${string}`;
 
 /**
  * Writes for test setup. They take the same path as HTTP requests (same
@@ -211,8 +230,21 @@ export async function startEmbeddedApiServer(
     alwaysPullImages: options.alwaysPullImages ?? false,
     enforceNamespaceExists: options.enforceNamespaceExists ?? false,
   });
+  const catalog = new ResourceCatalog([crdResource]);
+  const resourceType = (key: ResourceKey): ResourceType => {
+    const rt = catalog.lookup(key);
+    if (!rt) throw new Error(`embedded API server: unknown resource ${key}`);
+    return rt;
+  };
+  serveStoredCrds(store, catalog, registry);
   for (const name of options.namespaces ?? defaultNamespaces) {
     registry.create(resourceType('namespaces'), { metadata: { name } }, 'fixture');
+  }
+  const crds = parseCrds(options.customResourceDefinitions ?? []);
+  if (!crds.ok) throw new Error(`embedded API server: ${crds.error}`);
+  for (const crd of crds.value) {
+    const installed = registry.create(crdResource, crd, 'fixture');
+    if (!installed.ok) throw new Error(`embedded API server: ${installed.error.message}`);
   }
   const auth = new AuthTable(options.tokens ?? {}, options.authorize ?? denyAll);
   const faults = new FaultState();
@@ -223,6 +255,7 @@ export async function startEmbeddedApiServer(
 
   const context = {
     registry,
+    catalog,
     auth,
     faults,
     adminToken,
@@ -243,6 +276,9 @@ export async function startEmbeddedApiServer(
         path: '',
         query: {},
         watch: false,
+        verb: '',
+        group: '',
+        resource: '',
         user: '',
         status: 0,
         startedAt: Date.now(),

@@ -22,8 +22,8 @@ import {
 } from './objects.ts';
 import type { PatchType } from './patch.ts';
 import { applyPatch } from './patch.ts';
-import type { ResourceType, SubresourceName } from './resources.ts';
-import { apiVersionOf, resourceType } from './resources.ts';
+import type { ResourceType, SubresourceName, WriteContext, WriteOrigin } from './resources.ts';
+import { apiVersionOf, presentAs, resourceType, storageKeyOf } from './resources.ts';
 import type { ObjectFilter, SelectorText } from './selectors.ts';
 import { compileFilter, matchesFilter } from './selectors.ts';
 import type { ApiError } from './status.ts';
@@ -33,6 +33,7 @@ import {
   conflict,
   continueExpired,
   invalid,
+  invalidObject,
   namespaceNotFound,
   notFound,
   staleObjectMessage,
@@ -40,9 +41,7 @@ import {
 } from './status.ts';
 import type { VersionedStore } from './store.ts';
 
-/** `request`: an HTTP client, treated like the real server treats one. `fixture`: a test
- * setting up state, trusted to write status, uid and creationTimestamp as given. */
-export type WriteOrigin = 'request' | 'fixture';
+export type { WriteOrigin } from './resources.ts';
 
 export interface RegistryOptions {
   readonly now: () => Date;
@@ -148,7 +147,7 @@ export class Registry {
 
   get(rt: ResourceType, ref: ObjectRef): Result<KubeObject, ApiError> {
     const found = this.store.get(rt, keyFor(rt, ref));
-    return found ? ok(structuredClone(found)) : err(notFound(rt, ref.name));
+    return found ? ok(presented(rt, found)) : err(notFound(rt, ref.name));
   }
 
   filterFor(rt: ResourceType, text: SelectorText): Result<ObjectFilter, ApiError> {
@@ -167,7 +166,7 @@ export class Registry {
     );
     const limit = options.limit !== undefined && options.limit > 0 ? options.limit : undefined;
     const page = limit === undefined ? matching : matching.slice(0, limit);
-    const items = page.map((obj) => structuredClone(obj));
+    const items = page.map((obj) => presented(rt, obj));
     const last = page.at(-1);
     if (limit === undefined || matching.length <= limit || last === undefined) {
       return ok({ items, resourceVersion: String(resourceVersion) });
@@ -282,8 +281,24 @@ export class Registry {
     if (origin === 'request' || !metadata.creationTimestamp) {
       metadata.creationTimestamp = formatTimestamp(this.#options.now());
     }
-    const obj = this.#prepareForCreate(rt, { ...input, ...typed.value, metadata }, origin);
-    return ok(structuredClone(this.store.put(rt, obj).object));
+    const stored = toStorage(rt, { ...input, ...typed.value, metadata });
+    const obj = this.#finish(rt, this.#prepareForCreate(rt, stored, origin), undefined, origin);
+    if (!obj.ok) return obj;
+    return ok(presented(rt, this.store.put(rt, obj.value).object));
+  }
+
+  /** The resource's own strategy (pruning, defaults, validation) and generation, last before storage. */
+  #finish(
+    rt: ResourceType,
+    obj: KubeObject,
+    old: KubeObject | undefined,
+    origin: WriteOrigin,
+  ): Result<KubeObject, ApiError> {
+    const context: WriteContext = { origin, now: formatTimestamp(this.#options.now()) };
+    const prepared = rt.strategy?.prepare?.(obj, old, context) ?? obj;
+    const causes = rt.strategy?.validate?.(prepared, old) ?? [];
+    if (causes.length > 0) return err(invalidObject(rt, nameOf(obj), causes));
+    return ok(rt.tracksGeneration ? withGeneration(prepared, old) : prepared);
   }
 
   #generateName(rt: ResourceType, namespace: string | undefined, prefix: string): string {
@@ -320,8 +335,8 @@ export class Registry {
   }
 
   #prepareForCreate(rt: ResourceType, obj: KubeObject, origin: WriteOrigin): KubeObject {
-    switch (rt.kind) {
-      case 'Pod': {
+    switch (storageKeyOf(rt)) {
+      case 'pods': {
         const status =
           origin === 'request' || !isRecord(obj['status']) ? { phase: 'Pending' } : obj['status'];
         const serviceAccounts = resourceType('serviceaccounts');
@@ -334,9 +349,9 @@ export class Registry {
         );
         return this.#preparePod({ ...withAccount, status }, undefined);
       }
-      case 'Namespace':
+      case 'namespaces':
         return prepareNamespace(obj);
-      case 'Secret':
+      case 'secrets':
         return {
           ...obj,
           type: typeof obj['type'] === 'string' && obj['type'] ? obj['type'] : 'Opaque',
@@ -377,6 +392,7 @@ export class Registry {
       );
     }
     const old = this.store.get(rt, objectKey(namespace, ref.name));
+    const stored = toStorage(rt, { ...input, ...typed.value });
     if (!old) {
       if (rt.allowCreateOnUpdate && options.subresource === undefined) {
         const metadata = without(input.metadata, ['resourceVersion']);
@@ -394,10 +410,17 @@ export class Registry {
       resourceVersion: input.metadata.resourceVersion,
     });
     if (!stale.ok) return stale;
-    const merged = mergeForUpdate(rt, old, { ...input, ...typed.value }, options);
-    const obj = rt.kind === 'Pod' ? this.#preparePod(merged, options.subresource) : merged;
-    if (sameContent(obj, old)) return ok(structuredClone(old));
-    return ok(structuredClone(this.store.put(rt, obj).object));
+    const merged = mergeForUpdate(rt, old, stored, options);
+    const pod = storageKeyOf(rt) === 'pods';
+    const obj = this.#finish(
+      rt,
+      pod ? this.#preparePod(merged, options.subresource) : merged,
+      old,
+      options.origin,
+    );
+    if (!obj.ok) return obj;
+    if (sameContent(obj.value, old)) return ok(presented(rt, old));
+    return ok(presented(rt, this.store.put(rt, obj.value).object));
   }
 
   patch(
@@ -432,8 +455,25 @@ export class Registry {
     const checked = checkPreconditions(rt, old, preconditions);
     if (!checked.ok) return checked;
     const change = this.store.remove(rt, key);
-    return change ? ok(structuredClone(change.object)) : err(notFound(rt, ref.name));
+    return change ? ok(presented(rt, change.object)) : err(notFound(rt, ref.name));
   }
+}
+
+/** A private copy of a stored object, as a client of `rt`'s version reads it. */
+function presented(rt: ResourceType, obj: KubeObject): KubeObject {
+  return structuredClone(presentAs(rt, obj));
+}
+
+function toStorage(rt: ResourceType, obj: KubeObject): KubeObject {
+  return rt.codec ? rt.codec.toStorage(obj) : obj;
+}
+
+/** metadata.generation: 1 on create, one more whenever anything outside metadata and status changes. */
+function withGeneration(obj: KubeObject, old: KubeObject | undefined): KubeObject {
+  const previous = typeof old?.metadata['generation'] === 'number' ? old.metadata['generation'] : 0;
+  const body = (o: KubeObject): string => canonicalJson(without(o, ['metadata', 'status']));
+  const generation = old === undefined || body(obj) !== body(old) ? previous + 1 : previous;
+  return { ...obj, metadata: { ...obj.metadata, generation } };
 }
 
 /** A namespaced ref without a namespace means `default`, as in kubectl. */
@@ -511,7 +551,7 @@ function mergeForUpdate(
       if (options.origin === 'request' && rt.subresources.includes('status')) {
         merged['status'] = old['status'];
       }
-      return rt.kind === 'Namespace' ? prepareNamespace(merged) : merged;
+      return storageKeyOf(rt) === 'namespaces' ? prepareNamespace(merged) : merged;
     }
   }
 }

@@ -5,15 +5,49 @@
 
 import type { KubeObject } from './objects.ts';
 import { fieldText } from './objects.ts';
+import type { StatusCause } from './status.ts';
 
 export type FieldGetter = (obj: KubeObject) => string;
 
 export type SubresourceName = 'status' | 'ephemeralcontainers';
 
+/**
+ * Between what a client sends and reads at this version and what the store holds, for
+ * resources served under more than one API (events.k8s.io/v1 Events are core/v1 Events in
+ * storage, as the real server keeps one internal form and converts on the way in and out).
+ */
+export interface ObjectCodec {
+  toStorage(obj: KubeObject): KubeObject;
+  fromStorage(obj: KubeObject): KubeObject;
+}
+
+/** `request`: an HTTP client, treated like the real server treats one. `fixture`: a test
+ * setting up state, trusted to write status, uid and creationTimestamp as given. */
+export type WriteOrigin = 'request' | 'fixture';
+
+export interface WriteContext {
+  readonly origin: WriteOrigin;
+  /** The server's clock, RFC 3339 with second precision. */
+  readonly now: string;
+}
+
+/** The per-resource steps of a write that the real server's registry strategy takes. */
+export interface ResourceStrategy {
+  /** Drops or defaults what a client may not set (pruning, a status behind its subresource). */
+  prepare?(obj: KubeObject, old: KubeObject | undefined, context: WriteContext): KubeObject;
+  /** Field errors of the object as it would be stored; empty when valid. */
+  validate?(obj: KubeObject, old: KubeObject | undefined): readonly StatusCause[];
+  /**
+   * Fields of a server-side apply configuration that the schema does not declare (the real
+   * server refuses those: "field not declared in schema").
+   */
+  undeclaredFields?(obj: KubeObject): readonly string[];
+}
+
 export interface ResourceType {
-  readonly resource: ResourceName;
+  readonly resource: string;
   readonly singular: string;
-  readonly kind: KindName;
+  readonly kind: string;
   readonly group: string;
   readonly version: string;
   readonly namespaced: boolean;
@@ -24,6 +58,12 @@ export interface ResourceType {
   readonly deleteReturnsObject: boolean;
   /** PUT of a missing object creates it (events) instead of answering 404. */
   readonly allowCreateOnUpdate: boolean;
+  /** Where the objects live; types that share it are views of one store (default: resource.group). */
+  readonly storageKey?: string;
+  readonly codec?: ObjectCodec;
+  readonly strategy?: ResourceStrategy;
+  /** metadata.generation counts changes outside metadata and status (custom resources). */
+  readonly tracksGeneration?: boolean;
 }
 
 export type ResourceName =
@@ -36,7 +76,17 @@ const at =
   (obj) =>
     fieldText(obj, path);
 
-function fields(namespaced: boolean, extra: Record<string, FieldGetter>): Map<string, FieldGetter> {
+/**
+ * The `source` field label: the legacy source component, else the reporting controller
+ * (pkg/registry/core/event/strategy.go ToSelectableFields), so events.k8s.io writers match too.
+ */
+export const eventSource: FieldGetter = (obj) =>
+  fieldText(obj, ['source', 'component']) || fieldText(obj, ['reportingComponent']);
+
+export function fields(
+  namespaced: boolean,
+  extra: Record<string, FieldGetter>,
+): Map<string, FieldGetter> {
   const map = new Map<string, FieldGetter>([['metadata.name', at('metadata', 'name')]]);
   if (namespaced) map.set('metadata.namespace', at('metadata', 'namespace'));
   for (const [label, getter] of Object.entries(extra)) map.set(label, getter);
@@ -123,7 +173,7 @@ export const resources: readonly ResourceType[] = [
       'involvedObject.fieldPath': at('involvedObject', 'fieldPath'),
       reason: at('reason'),
       reportingComponent: at('reportingComponent'),
-      source: at('source', 'component'),
+      source: eventSource,
       type: at('type'),
     }),
     subresources: [],
@@ -164,25 +214,38 @@ export function apiVersionOf(rt: ResourceType): string {
   return rt.group ? `${rt.group}/${rt.version}` : rt.version;
 }
 
+/** `pods`, `reports.openreports.io`: how the real server names a group's resource. */
+export function qualifiedResource(rt: ResourceType): string {
+  return rt.group ? `${rt.resource}.${rt.group}` : rt.resource;
+}
+
+export function storageKeyOf(rt: ResourceType): string {
+  return rt.storageKey ?? qualifiedResource(rt);
+}
+
+/** An object as a client of this version reads it. */
+export function presentAs(rt: ResourceType, obj: KubeObject): KubeObject {
+  return rt.codec ? rt.codec.fromStorage(obj) : obj;
+}
+
 const byName = new Map<string, ResourceType>();
 for (const rt of resources) {
   byName.set(rt.resource, rt);
   byName.set(rt.kind, rt);
 }
 
-/** Looks a resource up by plural name ('pods') or kind ('Pod'). */
+/** Looks a core resource up by plural name ('pods') or kind ('Pod'). */
 export function resourceType(name: ResourceName | KindName): ResourceType {
   const rt = byName.get(name);
   if (!rt) throw new Error(`embedded API server: unknown resource ${name}`);
   return rt;
 }
 
-export function findResource(
+export type ResourceLookup = (
   group: string,
   version: string,
   resource: string,
-): ResourceType | undefined {
-  return resources.find(
-    (rt) => rt.group === group && rt.version === version && rt.resource === resource,
-  );
-}
+) => ResourceType | undefined;
+
+export const findCoreResource: ResourceLookup = (group, version, resource) =>
+  resources.find((rt) => rt.group === group && rt.version === version && rt.resource === resource);

@@ -1,7 +1,7 @@
 // Request paths of the Kubernetes REST API, parsed into what they address.
 
-import type { ResourceType, SubresourceName } from './resources.ts';
-import { findResource } from './resources.ts';
+import type { ResourceLookup, ResourceType, SubresourceName } from './resources.ts';
+import { findCoreResource } from './resources.ts';
 
 export type ReviewName = 'tokenreviews' | 'subjectaccessreviews';
 
@@ -38,7 +38,7 @@ function decodeSegments(path: string): string[] | undefined {
   }
 }
 
-export function parseRoute(path: string): Route {
+export function parseRoute(path: string, findResource: ResourceLookup = findCoreResource): Route {
   const other: Route = { kind: 'other' };
   const segments = decodeSegments(path);
   if (!segments) return other;

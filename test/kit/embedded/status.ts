@@ -128,13 +128,66 @@ export function conflict(rt: ResourceType, name: string, why: string): ApiError 
 export const staleObjectMessage =
   'the object has been modified; please apply your changes to the latest version and try again';
 
-export function invalid(rt: ResourceType, name: string, field: string, message: string): ApiError {
+/** `Pod`, `Report.openreports.io`: schema.GroupKind as the real server prints it in errors. */
+function qualifiedKind(rt: ResourceType): string {
+  return rt.group ? `${rt.kind}.${rt.group}` : rt.kind;
+}
+
+/** A field error's value as apimachinery's field.Error prints it. */
+function renderValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? 'null');
+}
+
+export function fieldRequired(field: string, detail = ''): StatusCause {
+  return {
+    reason: 'FieldValueRequired',
+    field,
+    message: detail ? `Required value: ${detail}` : 'Required value',
+  };
+}
+
+export function fieldInvalid(field: string, value: unknown, detail: string): StatusCause {
+  return {
+    reason: 'FieldValueInvalid',
+    field,
+    message: `Invalid value: ${renderValue(value)}: ${detail}`,
+  };
+}
+
+export function fieldUnsupported(
+  field: string,
+  value: unknown,
+  supported: readonly unknown[],
+): StatusCause {
+  return {
+    reason: 'FieldValueNotSupported',
+    field,
+    message: `Unsupported value: ${renderValue(value)}: supported values: ${supported.map(renderValue).join(', ')}`,
+  };
+}
+
+export function fieldForbidden(field: string, detail: string): StatusCause {
+  return { reason: 'FieldValueForbidden', field, message: `Forbidden: ${detail}` };
+}
+
+/** 422 Invalid naming every field at fault (errors.NewInvalid). */
+export function invalidObject(
+  rt: ResourceType,
+  name: string,
+  causes: readonly StatusCause[],
+): ApiError {
+  const lines = causes.map((c) => `${c.field ?? ''}: ${c.message ?? ''}`);
+  const summary = lines.length === 1 ? (lines[0] ?? '') : `[${lines.join(', ')}]`;
   return {
     code: 422,
     reason: 'Invalid',
-    message: `${rt.kind} "${name}" is invalid: ${field}: ${message}`,
-    details: { ...detailsFor(rt, name), kind: rt.kind, causes: [{ field, message }] },
+    message: `${qualifiedKind(rt)} "${name}" is invalid: ${summary}`,
+    details: { name, ...(rt.group ? { group: rt.group } : {}), kind: rt.kind, causes },
   };
+}
+
+export function invalid(rt: ResourceType, name: string, field: string, message: string): ApiError {
+  return invalidObject(rt, name, [{ field, message }]);
 }
 
 export function listOptionsInvalid(field: string, message: string): ApiError {

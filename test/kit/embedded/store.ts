@@ -8,6 +8,7 @@ import { err, ok } from '../../../agent/result.ts';
 import type { KubeObject } from './objects.ts';
 import { keyOf } from './objects.ts';
 import type { ResourceType } from './resources.ts';
+import { storageKeyOf } from './resources.ts';
 import type { ApiError } from './status.ts';
 import { tooLargeResourceVersion, tooOldResourceVersion } from './status.ts';
 
@@ -59,10 +60,11 @@ export class VersionedStore {
   }
 
   #bucket(rt: ResourceType): Bucket {
-    let bucket = this.#buckets.get(rt.resource);
+    const key = storageKeyOf(rt);
+    let bucket = this.#buckets.get(key);
     if (!bucket) {
       bucket = { objects: new Map(), history: [], floor: this.#emptyFloor };
-      this.#buckets.set(rt.resource, bucket);
+      this.#buckets.set(key, bucket);
     }
     return bucket;
   }

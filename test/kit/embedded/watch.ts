@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import type { KubeObject } from './objects.ts';
 import type { ResourceType } from './resources.ts';
-import { apiVersionOf } from './resources.ts';
+import { apiVersionOf, presentAs, storageKeyOf } from './resources.ts';
 import type { ObjectFilter } from './selectors.ts';
 import { matchesFilter } from './selectors.ts';
 import type { ApiError, StatusObject } from './status.ts';
@@ -55,13 +55,15 @@ export function eventForWatcher(
 ): WatchEvent | undefined {
   const nowMatches = change.type !== 'DELETED' && matchesFilter(rt, filter, change.object);
   const matchedBefore = change.previous !== undefined && matchesFilter(rt, filter, change.previous);
-  if (nowMatches && matchedBefore) return { type: 'MODIFIED', object: change.object };
-  if (nowMatches) return { type: 'ADDED', object: change.object };
+  if (nowMatches && matchedBefore) {
+    return { type: 'MODIFIED', object: presentAs(rt, change.object) };
+  }
+  if (nowMatches) return { type: 'ADDED', object: presentAs(rt, change.object) };
   if (matchedBefore && change.previous) {
     // The last state the watcher was entitled to see, at the version that removed it.
     return {
       type: 'DELETED',
-      object: withResourceVersion(change.previous, change.resourceVersion),
+      object: presentAs(rt, withResourceVersion(change.previous, change.resourceVersion)),
     };
   }
   return undefined;
@@ -104,7 +106,7 @@ export function startWatch(
     backlog = store
       .objects(rt)
       .filter((obj) => matchesFilter(rt, filter, obj))
-      .map((object) => ({ type: 'ADDED', object }));
+      .map((object) => ({ type: 'ADDED', object: presentAs(rt, object) }));
     if (request.sendInitialEvents) {
       backlog.push(bookmark({ 'k8s.io/initial-events-end': 'true' }));
     }
@@ -118,7 +120,8 @@ export function startWatch(
   }
 
   const unsubscribe = store.subscribe((changed, change) => {
-    if (changed !== rt) return;
+    // Types that share a store (core and events.k8s.io Events, a CRD's versions) see each other's writes.
+    if (storageKeyOf(changed) !== storageKeyOf(rt)) return;
     const event = eventForWatcher(rt, filter, change);
     if (event) send(event);
   });
