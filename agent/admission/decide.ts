@@ -13,8 +13,14 @@ import type { PreventionMode } from './prevention-mode.ts';
 
 /** What the registry and the pod's pull secrets say about one image. */
 export type Proof =
-  /** Anyone may read it, the kubelet's own credentials reach it, or a pod secret reads it. */
-  | { readonly kind: 'proven'; readonly by: 'public' | 'node-credentials' | 'pod-secret' }
+  /**
+   * Anyone may read it, the kubelet's own credentials reach it, a pod secret reads it, or it is
+   * no image name at all (the kubelet fails it with InvalidImageName and starts nothing).
+   */
+  | {
+      readonly kind: 'proven';
+      readonly by: 'public' | 'node-credentials' | 'pod-secret' | 'invalid-reference';
+    }
   /** Private, and none of the pod's pull secrets reads it (or the pod has none that match). */
   | { readonly kind: 'not-proven' }
   /** The registry could not answer (down, timeout, rate limit, 5xx): nothing is known. */

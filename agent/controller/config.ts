@@ -12,6 +12,8 @@ import {
   requireTlsFilePair,
 } from '../settings.ts';
 import type { Result } from '../result.ts';
+import { parseImageAllowlist } from '../admission/allowlist.ts';
+import { PREVENTION_MODES, parseNamespaceExemption } from '../admission/prevention-mode.ts';
 
 export const CONTROLLER_SETTINGS = {
   kubeconfig: ['string', 'kubeconfig file; default: in-cluster, then $KUBECONFIG'],
@@ -88,6 +90,26 @@ export const CONTROLLER_SETTINGS = {
     'string',
     "on (default) or off: ask registries whether a tenant's own credential can read an image",
   ],
+  prevention: [
+    'string',
+    'admission webhook mode unless a namespace label pullwatch.dev/prevention says otherwise: enforce, warn (default) or off',
+  ],
+  'prevention-allowlist': [
+    'string',
+    "comma-separated images never forced to pull, as the kubelet's preloadedImagesVerificationAllowlist: full names, or prefixes ending in /*",
+  ],
+  'prevention-exempt-namespace-labels': [
+    'string',
+    'comma-separated namespace labels (key or key=value) whose namespaces the webhook leaves alone',
+  ],
+  'on-registry-error': [
+    'string',
+    'when the registry cannot answer in time: always (default: force the pull, the kubelet decides) or allow',
+  ],
+  'webhook-configuration': [
+    'string',
+    'MutatingWebhookConfiguration whose caBundle the controller keeps equal to the CA it made (default pullwatch-controller)',
+  ],
   'log-level': ['string', `one of ${LOG_LEVELS.join(', ')} (default info)`],
 } as const;
 
@@ -123,6 +145,28 @@ const schema = z
     'insecure-registries': z.string().optional().transform(csv),
     'registry-probe': onOff('registry-probe').default('on'),
     'verify-credentials': onOff('verify-credentials').default('on'),
+    prevention: z
+      .enum(PREVENTION_MODES, {
+        error: `--prevention must be one of ${PREVENTION_MODES.join(', ')}`,
+      })
+      .default('warn'),
+    'prevention-allowlist': z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const parsed = parseImageAllowlist(csv(v));
+        if (parsed.ok) return parsed.value;
+        ctx.addIssue({ code: 'custom', message: `--prevention-allowlist: ${parsed.error}` });
+        return z.NEVER;
+      }),
+    'prevention-exempt-namespace-labels': z
+      .string()
+      .optional()
+      .transform((v) => csv(v).map(parseNamespaceExemption)),
+    'on-registry-error': z
+      .enum(['always', 'allow'], { error: '--on-registry-error must be always or allow' })
+      .default('always'),
+    'webhook-configuration': k8sName('webhook-configuration').default('pullwatch-controller'),
     'log-level': z
       .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),

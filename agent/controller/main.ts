@@ -16,6 +16,7 @@ import type { ControllerConfig } from './config.ts';
 import { loadOrCreateClusterKey } from './fingerprint-key.ts';
 import { PodIndex } from './pod-index.ts';
 import { SecretCache } from './secret-cache.ts';
+import { startPrevention } from './prevention.ts';
 import { loadOrCreateServingCertificate, publishCaBundle } from './serving-certificate.ts';
 
 export interface RunningController {
@@ -130,8 +131,17 @@ export async function runController(
     },
   });
 
+  const prevention = startPrevention(config, {
+    kubeConfig,
+    connections,
+    logger,
+    registry,
+    secrets,
+    resolver,
+  });
   const app = createControllerApp({
     registry,
+    admissionWebhook: prevention.router,
     logger,
     perNodeRequestsPerSecond: config['per-node-requests'],
     ports: {
@@ -164,6 +174,7 @@ export async function runController(
     stop: async () => {
       await server.stop();
       secrets.stop();
+      prevention.stop();
       await pods.stop();
     },
   };
