@@ -3,8 +3,14 @@
 // presenting its bound service-account token (--controller-token-file, re-read as the kubelet
 // rotates it). Failures are values: a call the controller could not answer leaves the agent
 // with what it knew, marked unknown, never with a guess.
+//
+// Registry questions asked in the same tick (a round: agent/core/registry-questions.ts asks
+// them all at once) go in batches of up to MAX_QUESTIONS_PER_CALL per call. DataLoader does
+// the coalescing (the batching utility GraphQL servers use for the same job: collect the keys
+// asked for in one tick, one call per batch, each caller's own answer or error back).
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request } from 'node:https';
+import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { SecretFetch } from '../kube/pull-secrets.ts';
@@ -13,12 +19,19 @@ import type { CredentialCheck } from '../model/credential.ts';
 import type { CredentialVerdict, RepositoryVisibility } from '../model/snapshot.ts';
 import {
   BROKER_PATHS,
+  MAX_QUESTIONS_PER_CALL,
   errorAnswer,
   secretAnswer,
   secretFromWire,
-  verdictAnswer,
-  visibilityAnswer,
+  verdictBatchAnswer,
+  visibilityBatchAnswer,
+  type VerdictRequest,
 } from './wire.ts';
+
+interface VisibilityQuestion {
+  readonly name: string;
+  readonly reference: string;
+}
 
 export interface BrokerClientOptions {
   /** `https://host:port` of the controller's Service. */
@@ -57,6 +70,8 @@ export class BrokerClient {
   readonly #now: () => number;
   #agent: HttpsAgent | undefined;
   #token: { value: string; readAt: number } | undefined;
+  readonly #visibility: DataLoader<VisibilityQuestion, RepositoryVisibility>;
+  readonly #verdicts: DataLoader<VerdictRequest, CredentialVerdict>;
   #health: ControllerHealth = {
     synced: false,
     up: false,
@@ -67,6 +82,10 @@ export class BrokerClient {
   constructor(options: BrokerClientOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    // No memo: the agent keeps answers itself (RegistryQuestions); this only batches.
+    const batching = { cache: false, maxBatchSize: MAX_QUESTIONS_PER_CALL } as const;
+    this.#visibility = new DataLoader((questions) => this.#askVisibility(questions), batching);
+    this.#verdicts = new DataLoader((questions) => this.#askVerdicts(questions), batching);
   }
 
   health(): ControllerHealth {
@@ -98,32 +117,53 @@ export class BrokerClient {
     );
   }
 
-  async visibility(name: string, reference: string): Promise<RepositoryVisibility> {
-    const answer = await this.#call(BROKER_PATHS.visibility, { name, reference });
-    if (answer.kind === 'answer' && answer.status === 200) {
-      const parsed = this.#parse(visibilityAnswer, answer.body);
-      if (parsed !== undefined) return parsed;
-    }
-    // Thrown: the question is asked again later, and the last known answer stands meanwhile.
-    throw new Error(`asking the controller whether ${name} is public failed: ${describe(answer)}`);
+  /** Thrown when not answered: asked again later, the last known answer standing meanwhile. */
+  visibility(name: string, reference: string): Promise<RepositoryVisibility> {
+    return this.#visibility.load({ name, reference });
   }
 
-  async verdict(
+  verdict(
     check: Extract<CredentialCheck, { via: 'controller' }>,
     name: string,
     reference: string,
   ): Promise<CredentialVerdict> {
-    const answer = await this.#call(BROKER_PATHS.verdict, {
+    return this.#verdicts.load({
       namespace: check.namespace,
       secret: check.secret,
       fingerprint: check.fingerprint,
       name,
       reference,
     });
-    if (answer.kind === 'answer' && answer.status === 200)
-      return this.#parse(verdictAnswer, answer.body)?.verdict ?? 'unknown';
-    if (answer.kind === 'answer' && answer.status === 403) return 'unknown';
-    throw new Error(`asking the controller for a verdict failed: ${describe(answer)}`);
+  }
+
+  async #askVisibility(
+    questions: readonly VisibilityQuestion[],
+  ): Promise<(RepositoryVisibility | Error)[]> {
+    const answer = await this.#call(BROKER_PATHS.visibility, { questions });
+    const answers =
+      answer.kind === 'answer' && answer.status === 200
+        ? this.#parse(visibilityBatchAnswer, answer.body)?.answers
+        : undefined;
+    return questions.map(
+      (q, i) =>
+        (answers?.length === questions.length ? answers[i] : undefined) ??
+        new Error(`asking the controller whether ${q.name} is public failed: ${describe(answer)}`),
+    );
+  }
+
+  async #askVerdicts(questions: readonly VerdictRequest[]): Promise<(CredentialVerdict | Error)[]> {
+    const answer = await this.#call(BROKER_PATHS.verdict, { questions });
+    // Refused (the secret is not named on this node, as the controller sees it): unknown.
+    if (answer.kind === 'answer' && answer.status === 403) return questions.map(() => 'unknown');
+    const answers =
+      answer.kind === 'answer' && answer.status === 200
+        ? this.#parse(verdictBatchAnswer, answer.body)?.answers
+        : undefined;
+    if (answers?.length !== questions.length)
+      return questions.map(
+        () => new Error(`asking the controller for a verdict failed: ${describe(answer)}`),
+      );
+    return answers.map((a) => ('verdict' in a ? a.verdict : 'unknown'));
   }
 
   close(): void {

@@ -16,6 +16,15 @@ export const BROKER_PATHS = {
 /** A request body is never larger than this (names are at most a few hundred bytes). */
 export const MAX_REQUEST_BYTES = 8 * 1024;
 
+/**
+ * Registry questions travel in batches: an agent asks a whole round at once (every cached
+ * repository, every verdict its pods need), and one call per question made a node's budget the
+ * limit. At most this many questions per call; more go in further calls.
+ */
+export const MAX_QUESTIONS_PER_CALL = 64;
+/** The body of a batch: 64 of the largest verdict questions (about 1.3 KiB each) fit. */
+export const MAX_BATCH_REQUEST_BYTES = 96 * 1024;
+
 const k8sName = z.string().min(1).max(253);
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const imageName = z.string().min(1).max(512);
@@ -44,6 +53,13 @@ export const verdictRequest = z.strictObject({
   reference: z.string().min(1).max(200),
 });
 export type VerdictRequest = z.infer<typeof verdictRequest>;
+
+const batchOf = <T extends z.ZodType>(question: T) =>
+  z.strictObject({ questions: z.array(question).min(1).max(MAX_QUESTIONS_PER_CALL) });
+
+/** `{"questions": [...]}`: answered `{"answers": [...]}`, one per question, in order. */
+export const visibilityBatchRequest = batchOf(visibilityRequest);
+export const verdictBatchRequest = batchOf(verdictRequest);
 
 const credentialWire = z.strictObject({
   registryKey: z.strictObject({
@@ -79,6 +95,14 @@ export const verdictAnswer = z.strictObject({
 
 /** An error answer: `error` says why, in words safe for the caller. */
 export const errorAnswer = z.strictObject({ error: z.string() });
+
+export const visibilityBatchAnswer = z.strictObject({
+  answers: z.array(visibilityAnswer).max(MAX_QUESTIONS_PER_CALL),
+});
+/** A verdict, or why this question was refused (its secret is not named on the caller's node). */
+export const verdictBatchAnswer = z.strictObject({
+  answers: z.array(z.union([verdictAnswer, errorAnswer])).max(MAX_QUESTIONS_PER_CALL),
+});
 
 /** The controller's view of a secret as it is sent. */
 export function secretToWire(view: SecretView): SecretAnswer {
