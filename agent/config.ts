@@ -33,6 +33,14 @@ export const SETTINGS = {
     'string',
     "the kubelet's root dir, for KEP-2535 records (default /var/lib/kubelet)",
   ],
+  'kubelet-config': [
+    'string',
+    "the kubelet's --config file, read for its KEP-2535 policy; auto (default): the usual places (kubeadm, k3s, RKE2); off: not read",
+  ],
+  'kubelet-config-dir': [
+    'string',
+    "the kubelet's --config-dir drop-in directory (*.conf, merged over --kubelet-config); default with auto: the usual one",
+  ],
   auth: ['string', 'kubernetes (TokenReview + SubjectAccessReview, default) or none'],
   'secrets-from': [
     'string',
@@ -110,6 +118,8 @@ const schema = z
     listen: listenAddress.default({ host: '0.0.0.0', port: 9746 }),
     'state-dir': z.string().default('/var/lib/pullwatch'),
     'kubelet-root': z.string().default('/var/lib/kubelet'),
+    'kubelet-config': z.string().min(1).default('auto'),
+    'kubelet-config-dir': z.string().min(1).optional(),
     auth: z
       .enum(['kubernetes', 'none'], { error: '--auth must be "kubernetes" or "none"' })
       .default('kubernetes'),

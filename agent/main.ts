@@ -21,6 +21,7 @@ import { apiServerEventSink } from './events/sink.ts';
 import { EventWriter } from './events/writer.ts';
 import type { KubePort, ProvenancePort, RegistryPort } from './core/ports.ts';
 import { readPulledRecords } from './provenance/kubelet-records.ts';
+import { kubeletConfigSource, readKubeletConfig } from './kubelet-config/read.ts';
 import {
   loadOrCreateFingerprintKey,
   loadProvenance,
@@ -250,6 +251,12 @@ export async function startAgentCore(
     registry: registryPort,
     controller: broker,
     provenance: provenancePort,
+    kubeletConfig: {
+      read: () =>
+        readKubeletConfig(
+          kubeletConfigSource(config['kubelet-config'], config['kubelet-config-dir']),
+        ),
+    },
     initialProvenance: loaded.images,
     tenantLabel: config['tenant-label'],
     ignoredNamespaces: config['ignore-namespaces'],

@@ -3,6 +3,8 @@
 import type { Finding, Rule } from './detect/finding.ts';
 import type { Visibility } from './model/snapshot.ts';
 import type { OwnerRef } from './detect/finding.ts';
+import type { ProtectionMechanism } from './detect/kubelet-posture.ts';
+import type { KubeletPolicyState } from './model/kubelet-config.ts';
 
 export const SOURCES = ['cri', 'kubernetes', 'controller'] as const;
 export type SourceName = (typeof SOURCES)[number];
@@ -56,6 +58,17 @@ export interface NodeProtection {
   readonly alwaysPullImages: 'enforced' | 'not-enforced' | 'unknown';
   /** What the kubelet's KEP-2535 verification appears to be from records and events. */
   readonly kubeletVerification: 'on' | 'off' | 'unknown';
+  /** The kubelet's imagePullCredentialsVerificationPolicy in force, 'gate-off', or 'unknown'. */
+  readonly kubeletPolicy: KubeletPolicyState;
+  /** Why pullwatch believes kubeletPolicy, or why it cannot tell. */
+  readonly kubeletPolicyBasis: string;
+  readonly preloadedImagesVerificationAllowlist: readonly string[];
+  /** The kubelet configuration files read, in the kubelet's merge order. */
+  readonly kubeletConfigFiles: readonly string[];
+  /** pullwatch's own admission webhook: not known from the agent's side. */
+  readonly webhook: 'unknown';
+  /** The strongest mechanism in force against the leak. */
+  readonly protectedBy: ProtectionMechanism;
 }
 
 export interface AgentView {

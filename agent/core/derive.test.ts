@@ -52,6 +52,7 @@ function observe(parts: Partial<Observation>): Observation {
     kubeletEvents: new Map(),
     kubeletRecords: new Map(),
     kubeletRecordsAvailable: false,
+    kubeletConfig: { kind: 'off' },
     answers: { visibility: new Map(), verdicts: new Map() },
     forgetGraceMs: 120_000,
     ...parts,

@@ -10,6 +10,8 @@ import type {
   SecretView,
 } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
+import { kubeletPostureOf } from '../detect/kubelet-posture.ts';
+import type { KubeletConfigReading } from '../model/kubelet-config.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
@@ -59,6 +61,8 @@ export interface Observation {
   readonly kubeletRecords: ReadonlyMap<ImageId, PulledRecord>;
   /** The kubelet writes records on this node (its pulled/ directory exists). */
   readonly kubeletRecordsAvailable: boolean;
+  /** What the kubelet's configuration files say (agent/kubelet-config). */
+  readonly kubeletConfig: KubeletConfigReading;
   readonly answers: RegistryAnswers;
   /** How long an image must be gone from the cache before its provenance is forgotten. */
   readonly forgetGraceMs: number;
@@ -117,6 +121,7 @@ export function derive(
       ? before.ownerPending
       : folded.pending,
   };
+  const verification = kubeletVerification(seen.kubeletRecordsAvailable, seen.kubeletEvents);
   const snapshot: NodeSnapshot = {
     node: seen.node,
     takenAt: seen.now,
@@ -128,7 +133,9 @@ export function derive(
     provenance: state.provenance,
     ...seen.answers,
     kubeletEvents: seen.kubeletEvents,
-    kubeletVerification: kubeletVerification(seen.kubeletRecordsAvailable, seen.kubeletEvents),
+    kubeletVerification: verification,
+    kubeletPosture: kubeletPostureOf(seen.kubeletConfig, verification),
+    pulledByKubelet: seen.kubeletRecordsAvailable ? new Set(seen.kubeletRecords.keys()) : undefined,
     ownerPending: state.ownerPending,
   };
   return {

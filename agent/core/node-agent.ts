@@ -12,7 +12,15 @@ import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
 import { derive, initialProvenanceState, type ProvenanceState } from './derive.ts';
 import { KubeletRecords } from './kubelet-records.ts';
-import type { CachePort, ControllerPort, KubePort, ProvenancePort, RegistryPort } from './ports.ts';
+import type {
+  CachePort,
+  ControllerPort,
+  KubeletConfigPort,
+  KubePort,
+  ProvenancePort,
+  RegistryPort,
+} from './ports.ts';
+import type { KubeletConfigReading } from '../model/kubelet-config.ts';
 import { ProvenanceSaver } from './provenance-saver.ts';
 import type { FindingsChange } from '../findings/store.ts';
 import { ReadModel } from './read-model.ts';
@@ -25,6 +33,8 @@ export interface NodeAgentOptions {
   readonly registry: RegistryPort;
   readonly controller?: ControllerPort | undefined;
   readonly provenance: ProvenancePort;
+  /** The kubelet's configuration files; without it, the kubelet's policy is unknown. */
+  readonly kubeletConfig?: KubeletConfigPort | undefined;
   readonly initialProvenance: ReadonlyMap<ImageId, ImageProvenance>;
   readonly tenantLabel: string | undefined;
   readonly ignoredNamespaces: readonly string[];
@@ -56,6 +66,11 @@ export class NodeAgent {
   #resyncTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #lastKubeError: string | undefined;
+  #kubeletConfig: KubeletConfigReading = {
+    kind: 'unknown',
+    files: [],
+    reason: "the kubelet's configuration is not read yet",
+  };
 
   constructor(options: NodeAgentOptions) {
     this.#o = options;
@@ -86,7 +101,36 @@ export class NodeAgent {
       void this.resync();
     }, this.#o.resyncIntervalMs);
     this.#resyncTimer.unref();
+    if (this.#o.kubeletConfig === undefined)
+      this.#kubeletConfig = {
+        kind: 'unknown',
+        files: [],
+        reason: 'no kubelet configuration source',
+      };
+    void this.#readKubeletConfig().then(() => {
+      this.changed();
+    });
     this.changed();
+  }
+
+  /**
+   * The files can change under a running kubelet (it applies them at its next start): read on
+   * every resync. Kept as the same object while it says the same, so detection's memory holds.
+   */
+  async #readKubeletConfig(): Promise<void> {
+    const port = this.#o.kubeletConfig;
+    if (port === undefined) return;
+    const reading = await port.read().catch((error: unknown): KubeletConfigReading => ({
+      kind: 'unknown',
+      files: [],
+      reason: `reading the kubelet's configuration failed: ${String(error)}`,
+    }));
+    if (JSON.stringify(reading) === JSON.stringify(this.#kubeletConfig)) return;
+    this.#kubeletConfig = reading;
+    this.#o.logger.info(
+      { source: 'kubelet-config', reading },
+      reading.kind === 'read' ? 'kubelet configuration read' : 'kubelet configuration not known',
+    );
   }
 
   /**
@@ -109,6 +153,7 @@ export class NodeAgent {
   /** Re-reads what is only polled (every cached image's kubelet record) and recomputes. */
   async resync(): Promise<void> {
     this.#questions.forgetOld();
+    await this.#readKubeletConfig();
     await this.#records.readAll(this.#o.cache.inventory());
     this.reconcile();
   }
@@ -133,6 +178,7 @@ export class NodeAgent {
         kubeletEvents: kube.kubeletEvents(),
         kubeletRecords: this.#records.records(),
         kubeletRecordsAvailable: this.#records.available(),
+        kubeletConfig: this.#kubeletConfig,
         answers: this.#questions.answers(),
         forgetGraceMs: this.#o.forgetGraceMs ?? Math.max(2 * this.#o.resyncIntervalMs, 120_000),
       },

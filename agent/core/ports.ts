@@ -12,6 +12,7 @@ import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
+import type { KubeletConfigReading } from '../model/kubelet-config.ts';
 
 export interface SourceState {
   readonly synced: boolean;
@@ -68,4 +69,9 @@ export interface ProvenancePort {
   readKubeletRecords(imageIds: readonly ImageId[]): Promise<KubeletRecordsReading>;
   /** Undefined when saved, else why not. */
   save(images: ReadonlyMap<ImageId, ImageProvenance>): Promise<string | undefined>;
+}
+
+/** The kubelet's configuration files (agent/kubelet-config/read.ts): read again on each resync. */
+export interface KubeletConfigPort {
+  read(): Promise<KubeletConfigReading>;
 }

@@ -8,6 +8,7 @@ import type { DetectionMemory } from '../detect/memory.ts';
 import { ownerRefs, possibleOwnerRefs } from '../detect/owners.ts';
 import type { ImageProvenance, NodeSnapshot } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
+import { protectedByOf } from '../detect/kubelet-posture.ts';
 import { FindingsStore, type FindingsChange } from '../findings/store.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type {
@@ -120,8 +121,7 @@ export class ReadModel implements AgentView {
 
   protection(): NodeProtection {
     const snapshot = this.#snapshot;
-    if (snapshot === undefined)
-      return { alwaysPullImages: 'unknown', kubeletVerification: 'unknown' };
+    if (snapshot === undefined) return NOTHING_KNOWN;
     if (this.#protection?.snapshot !== snapshot)
       this.#protection = { snapshot, value: protectionOf(snapshot) };
     return this.#protection.value;
@@ -192,16 +192,35 @@ function imageVisibility(
   return visibility;
 }
 
+const NOTHING_KNOWN: NodeProtection = {
+  alwaysPullImages: 'unknown',
+  kubeletVerification: 'unknown',
+  kubeletPolicy: 'unknown',
+  kubeletPolicyBasis: 'nothing is read yet',
+  preloadedImagesVerificationAllowlist: [],
+  kubeletConfigFiles: [],
+  webhook: 'unknown',
+  protectedBy: 'unknown',
+};
+
 function protectionOf(snapshot: NodeSnapshot): NodeProtection {
   const relevant = snapshot.pods.filter((p) => !snapshot.ignoredNamespaces.has(p.namespace));
   const containers = relevant.flatMap((p) => p.containers);
+  const alwaysPullImages =
+    containers.length === 0
+      ? 'unknown'
+      : containers.every((c) => c.pullPolicy === 'Always')
+        ? 'enforced'
+        : 'not-enforced';
+  const posture = snapshot.kubeletPosture;
   return {
-    alwaysPullImages:
-      containers.length === 0
-        ? 'unknown'
-        : containers.every((c) => c.pullPolicy === 'Always')
-          ? 'enforced'
-          : 'not-enforced',
+    alwaysPullImages,
     kubeletVerification: snapshot.kubeletVerification,
+    kubeletPolicy: posture.policy,
+    kubeletPolicyBasis: posture.basis,
+    preloadedImagesVerificationAllowlist: posture.allowlist,
+    kubeletConfigFiles: posture.files,
+    webhook: 'unknown',
+    protectedBy: protectedByOf(alwaysPullImages, posture),
   };
 }

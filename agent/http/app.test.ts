@@ -10,6 +10,7 @@ import { openApiChecker, serveApp } from '../../test/kit/http/serve-app.ts';
 import { isStale } from './representation.ts';
 import type { FakeView } from '../../test/kit/http/fake-view.ts';
 import {
+  FAKE_PROTECTION,
   FINDINGS,
   FIXED_NOW,
   HUGE_SIZE,
@@ -282,7 +283,7 @@ t.test('status reports each source, readiness, version and protection', async (t
       },
       kubernetes: { up: false, lastSync: null, error: 'connection refused', stale: false },
     },
-    protection: { alwaysPullImages: 'not-enforced', kubeletVerification: 'off' },
+    protection: FAKE_PROTECTION,
   });
 });
 

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { readKubeletConfig, type KubeletConfigLayout } from './read.ts';
+import { kubeletConfigSource, readKubeletConfig, type KubeletConfigLayout } from './read.ts';
 
 const header = 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n';
 const policy = (p: string) => `${header}imagePullCredentialsVerificationPolicy: ${p}\n`;
@@ -125,3 +125,30 @@ t.test('a drop-in that is a symbolic link is not followed', async (t) => {
 t.test('--kubelet-config off reads nothing', async (t) => {
   t.same(await readKubeletConfig({ kind: 'off' }), { kind: 'off' });
 });
+
+const flags = [
+  { name: 'defaults', file: 'auto', dir: undefined, want: { kind: 'auto' } },
+  { name: 'off', file: 'off', dir: '/x', want: { kind: 'off' } },
+  {
+    name: 'a file alone',
+    file: '/etc/kubernetes/kubelet/config.json',
+    dir: undefined,
+    want: { kind: 'paths', file: '/etc/kubernetes/kubelet/config.json', dir: undefined },
+  },
+  {
+    name: 'a directory alone (k3s, RKE2)',
+    file: 'auto',
+    dir: '/var/lib/rancher/rke2/agent/etc/kubelet.conf.d',
+    want: {
+      kind: 'paths',
+      file: undefined,
+      dir: '/var/lib/rancher/rke2/agent/etc/kubelet.conf.d',
+    },
+  },
+] as const;
+
+for (const c of flags) {
+  t.test(`--kubelet-config flags: ${c.name}`, async (t) => {
+    t.same(kubeletConfigSource(c.file, c.dir), c.want);
+  });
+}

@@ -48,6 +48,16 @@ export type KubeletConfigSource =
   | { readonly kind: 'auto'; readonly layouts?: readonly KubeletConfigLayout[] }
   | { readonly kind: 'paths'; readonly file: string | undefined; readonly dir: string | undefined };
 
+/**
+ * --kubelet-config and --kubelet-config-dir as given: `off`; `auto` alone for the usual places;
+ * otherwise exactly the paths given (`auto` with a directory: no main file, as on k3s).
+ */
+export function kubeletConfigSource(file: string, dir: string | undefined): KubeletConfigSource {
+  if (file === 'off') return { kind: 'off' };
+  if (file === 'auto' && dir === undefined) return { kind: 'auto' };
+  return { kind: 'paths', file: file === 'auto' ? undefined : file, dir };
+}
+
 type PathKind = 'file' | 'empty-file' | 'dir' | 'missing' | 'other';
 
 async function kindOf(path: string): Promise<PathKind> {

@@ -4,7 +4,7 @@ import t from 'tap';
 import type { Finding } from '../detect/finding.ts';
 import { RULES, SEVERITIES } from '../detect/finding.ts';
 import type { TenantId } from '../model/snapshot.ts';
-import { FINDINGS, FIXED_NOW, fakeView } from '../../test/kit/http/fake-view.ts';
+import { FAKE_PROTECTION, FINDINGS, FIXED_NOW, fakeView } from '../../test/kit/http/fake-view.ts';
 import { DROPPED_DEFAULT_METRICS } from './default-metrics.ts';
 import { createMetricsRegistry } from './registry.ts';
 import { sampleValue, samples } from '../../test/kit/metrics.ts';
@@ -216,9 +216,23 @@ t.test('build info is 1 with the version, revision and Node.js version', async (
 t.test('node protection is one info series with the current posture', async (t) => {
   const view = fakeView();
   const registry = createMetricsRegistry(view);
-  view.state.protection = { alwaysPullImages: 'enforced', kubeletVerification: 'on' };
+  view.state.protection = {
+    ...FAKE_PROTECTION,
+    alwaysPullImages: 'enforced',
+    kubeletPolicy: 'AlwaysVerify',
+    protectedBy: 'always-pull-images',
+  };
   t.same(await samples(registry, 'pullwatch_node_protection_info'), [
-    { labels: { always_pull_images: 'enforced', kubelet_verification: 'on' }, value: 1 },
+    {
+      labels: {
+        protected_by: 'always-pull-images',
+        always_pull_images: 'enforced',
+        kubelet_verification: 'on',
+        kubelet_policy: 'AlwaysVerify',
+        webhook: 'unknown',
+      },
+      value: 1,
+    },
   ]);
 });
 

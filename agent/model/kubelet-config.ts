@@ -44,6 +44,21 @@ export type KubeletConfigReading =
   /** --kubelet-config off: the files are not read at all. */
   | { readonly kind: 'off' };
 
+/** The policy in force: one of the kubelet's, the gate off, or not known (with why). */
+export type KubeletPolicyState = VerificationPolicy | 'gate-off' | 'unknown';
+
+export interface KubeletPosture {
+  readonly policy: KubeletPolicyState;
+  /** preloadedImagesVerificationAllowlist; used by the kubelet only under NeverVerifyAllowlistedImages. */
+  readonly allowlist: readonly string[];
+  /** Why pullwatch believes it (or, for 'unknown', why it cannot tell): a sentence. */
+  readonly basis: string;
+  /** The configuration files it was read from. */
+  readonly files: readonly string[];
+  /** The gate and policy were both read from the files, not inferred from records or events. */
+  readonly fromConfig: boolean;
+}
+
 /** One preloadedImagesVerificationAllowlist entry: an image name, or a prefix ending in `/`. */
 export type AllowlistPattern =
   | { readonly kind: 'name'; readonly name: string }

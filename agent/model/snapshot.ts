@@ -5,6 +5,7 @@ import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
 import type { CredentialCheck, CredentialFingerprint, CredentialHash } from './credential.ts';
 import type { RegistryKeyMatcher } from './registry-key.ts';
+import type { KubeletPosture } from './kubelet-config.ts';
 
 export type { CredentialCheck, RegistryAuthorization } from './credential.ts';
 
@@ -179,6 +180,10 @@ export interface NodeSnapshot {
   readonly kubeletEvents: ReadonlyMap<string, KubeletImageEvent>;
   /** KEP-2535 visibly at work on this node (records on disk, or verified events). */
   readonly kubeletVerification: 'on' | 'off' | 'unknown';
+  /** What the kubelet enforces, from its configuration files and that evidence. */
+  readonly kubeletPosture: KubeletPosture;
+  /** Images the kubelet holds a KEP-2535 pulled record of; undefined when its records cannot be read. */
+  readonly pulledByKubelet: ReadonlySet<ImageId> | undefined;
   /**
    * Images whose owner is not decided yet, with why (e.g. a running pod's pull secret is still
    * being read): findings about them say so rather than guess.

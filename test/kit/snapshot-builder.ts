@@ -168,6 +168,10 @@ export interface SnapshotParts {
   readonly tenantLabel?: string;
   readonly ignoredNamespaces?: readonly string[];
   readonly kubeletVerification?: NodeSnapshot['kubeletVerification'];
+  /** What the kubelet enforces; default: not known (no configuration read). */
+  readonly kubeletPosture?: Partial<NodeSnapshot['kubeletPosture']>;
+  /** Image seeds the kubelet holds a pulled record of; default: its records cannot be read. */
+  readonly pulledByKubelet?: readonly string[];
   readonly takenAt?: number;
   /** [image seed, reason]: images whose owner is not decided yet. */
   readonly ownerPending?: readonly (readonly [string, string])[];
@@ -221,6 +225,16 @@ export function snapshotOf(parts: SnapshotParts, previous?: NodeSnapshot): NodeS
       (parts.events ?? []).map(([uid, name, event]) => [kubeletEventKey(uid, name), event]),
     ),
     kubeletVerification: parts.kubeletVerification ?? 'unknown',
+    kubeletPosture: {
+      policy: 'unknown',
+      allowlist: [],
+      basis: 'the test reads no kubelet configuration',
+      files: [],
+      fromConfig: false,
+      ...parts.kubeletPosture,
+    },
+    pulledByKubelet:
+      parts.pulledByKubelet === undefined ? undefined : new Set(parts.pulledByKubelet.map(imageId)),
     ownerPending: new Map(
       (parts.ownerPending ?? []).map(([seed, reason]) => [imageId(seed), reason]),
     ),

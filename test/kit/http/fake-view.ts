@@ -199,6 +199,19 @@ export interface FakeView extends AgentView {
   setSource(name: SourceName, health: Partial<SourceHealth>): void;
 }
 
+/** The fixture node: pods not forced to pull, the kubelet on its default policy. */
+export const FAKE_PROTECTION: NodeProtection = {
+  alwaysPullImages: 'not-enforced',
+  kubeletVerification: 'on',
+  kubeletPolicy: 'NeverVerifyPreloadedImages',
+  kubeletPolicyBasis:
+    "the gate is on in /var/lib/kubelet/config.yaml; imagePullCredentialsVerificationPolicy is not set, so the kubelet's default NeverVerifyPreloadedImages applies",
+  preloadedImagesVerificationAllowlist: [],
+  kubeletConfigFiles: ['/var/lib/kubelet/config.yaml'],
+  webhook: 'unknown',
+  protectedBy: 'kubelet-partial',
+};
+
 export function fakeView(overrides: Partial<FakeViewState> = {}): FakeView {
   const state: FakeViewState = {
     node: 'node-1',
@@ -206,7 +219,7 @@ export function fakeView(overrides: Partial<FakeViewState> = {}): FakeView {
     images: IMAGES,
     sources: { cri: healthySource, kubernetes: healthySource },
     readiness: { ready: true },
-    protection: { alwaysPullImages: 'not-enforced', kubeletVerification: 'off' },
+    protection: FAKE_PROTECTION,
     lastScan: { at: FIXED_NOW - 2_000, durationSeconds: 0.042 },
     findingsDetectedTotal: new Map<Rule, number>([
       ['unauthorized-cached-image-use', 7],
