@@ -1419,6 +1419,37 @@ t.test('the install manifests', async (t) => {
     );
   });
 
+  t.test('an overlay as docs/install.md writes it: direct mode before 1.30', async (t) => {
+    // The patches docs/install.md gives for clusters that serve no admission policies.
+    const install = readFileSync(join(REPO, 'docs/install.md'), 'utf8');
+    const snippet = [...install.matchAll(/```yaml\n([\s\S]*?)```/g)]
+      .map((m) => m[1] ?? '')
+      .find((yaml) => yaml.includes('kind: ValidatingAdmissionPolicyBinding'));
+    if (snippet === undefined) {
+      t.fail('docs/install.md shows no patch that removes the admission policy');
+      return;
+    }
+    const dir = await makeTempDir(t, 'kustomize-overlay');
+    await writeFile(
+      join(dir, 'kustomization.yaml'),
+      YAML.stringify({
+        apiVersion: 'kustomize.config.k8s.io/v1beta1',
+        kind: 'Kustomization',
+        resources: [relative(dir, join(REPO, 'manifests/base'))],
+        components: [relative(dir, join(REPO, DIRECT_SECRETS))],
+        ...(YAML.parse(snippet) as object),
+      }),
+    );
+    const objects = await render(kubectl, dir);
+    const isPolicy = (o: KubeObject) => o.apiVersion.startsWith('admissionregistration.k8s.io/');
+    t.same(objects.filter(isPolicy), [], 'no policy and no binding');
+    t.same(
+      objects,
+      renderedOf(withBase(DIRECT_SECRETS)).filter((o) => !isPolicy(o)),
+      'the rest is direct mode as the component makes it',
+    );
+  });
+
   t.test('an overlay as docs/install.md writes it: settings and monitoring', async (t) => {
     const dir = await makeTempDir(t, 'kustomize-overlay');
     const config = readFileSync(join(REPO, 'manifests/base/config.yaml'), 'utf8').replace(
