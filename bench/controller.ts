@@ -13,17 +13,19 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createFingerprintKey } from '../agent/credentials/credential-identity.ts';
 import { REGISTRY_ANSWER_REFRESH_MS } from '../agent/core/registry-questions.ts';
 import { DEFAULT_SECRET_TTL_MS, SECRET_TTL_JITTER } from '../agent/kube/pull-secrets.ts';
 import { secretViewFromObject } from '../agent/kube/secret-view.ts';
-import { DEFAULT_RATE_LIMIT } from '../agent/registry/rate-limit.ts';
+import { MAX_QUESTIONS_PER_CALL } from '../agent/broker/wire.ts';
+import { loadControllerConfig } from '../agent/controller/config.ts';
+import { CONTROLLER_ANSWER_TTL_JITTER } from '../agent/controller/main.ts';
 import { DEFAULT_ANSWER_TTL_MS, VisibilityResolver } from '../agent/registry/visibility.ts';
 import { issueBoundToken } from '../test/kit/bound-tokens.ts';
 import type { EmbeddedApiServer, RequestRecord } from '../test/kit/embedded/kube-apiserver.ts';
 import { startEmbeddedApiServer } from '../test/kit/embedded/kube-apiserver.ts';
 import { dockerConfigSecret } from '../test/kit/embedded/kubelet-pods.ts';
+import { controllerArgs } from '../test/helpers/controller-process.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { startProcess } from '../test/helpers/process.ts';
 import type { ManagedProcess } from '../test/helpers/process.ts';
@@ -53,13 +55,26 @@ import { seedRepositories } from './lib/registry-seed.ts';
 import { fmt, percentile, summarize } from './lib/stats.ts';
 import { sleep, Teardowns, waitFor } from './lib/teardown.ts';
 
-const CLI = fileURLToPath(new URL('../agent/cli.ts', import.meta.url));
 const NAMESPACE = 'pullwatch';
 const AGENT_ACCOUNT = 'pullwatch-agent';
 const CONTROLLER_ACCOUNT = 'pullwatch-controller';
 const CONTROLLER_USER = `system:serviceaccount:${NAMESPACE}:${CONTROLLER_ACCOUNT}`;
 const AUDIENCE = 'pullwatch-controller';
 const TARGET_RATIO_AT_100 = 50;
+/** The controller's settings as the run leaves them: every default. */
+const CONTROLLER_DEFAULTS = (() => {
+  const loaded = loadControllerConfig([], {});
+  if (!loaded.ok) throw new Error(loaded.error);
+  return loaded.value;
+})();
+/**
+ * A definite answer's mean lifetime: the controller's TTL less half its jitter (taken
+ * uniformly), and a direct-mode agent's 1 h.
+ */
+const LIFETIMES = {
+  controllerMs: CONTROLLER_DEFAULTS['registry-answer-ttl'] * (1 - CONTROLLER_ANSWER_TTL_JITTER / 2),
+  directMs: DEFAULT_ANSWER_TTL_MS,
+};
 /** What the load generator keeps on the wire at most. */
 const MAX_IN_FLIGHT = 200;
 /** agent/broker/client.ts: its HTTPS pool (maxSockets 4) and its bound on one call. */
@@ -309,22 +324,13 @@ async function startController(
   const started = performance.now();
   const proc = startProcess(
     process.execPath,
-    [
-      CLI,
-      'controller',
-      '--kubeconfig',
+    controllerArgs({
       kubeconfig,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--tls-cert-file',
-      tls.cert,
-      '--tls-key-file',
-      tls.key,
-      '--namespace',
-      NAMESPACE,
-      '--log-level',
-      'info',
-    ],
+      port,
+      certFile: tls.cert,
+      keyFile: tls.key,
+      logLevel: 'info',
+    }),
     {
       name: 'pullwatch-controller',
       logPath: join(dir, 'controller.log'),
@@ -480,7 +486,9 @@ function latencyRows(phase: string, m: PhaseMeasure, agentView: boolean): string
     const seen = agentView
       ? `${ms(k.agentLatencies, 50)} / ${ms(k.agentLatencies, 99)}`
       : 'n/a (queued behind the generator)';
-    return `| ${phase} | ${callLabel(kind)} | ${int(k.issued)} | ${int(answered200(k))} | ${ms(k.latencies, 50)} | ${ms(k.latencies, 99)} | ${seen} | ${notAnswered(k)} |`;
+    const calls =
+      k.questions === k.issued ? int(k.issued) : `${int(k.issued)} (${int(k.questions)} questions)`;
+    return `| ${phase} | ${callLabel(kind)} | ${calls} | ${int(answered200(k))} | ${ms(k.latencies, 50)} | ${ms(k.latencies, 99)} | ${seen} | ${notAnswered(k)} |`;
   });
 }
 
@@ -636,22 +644,18 @@ export const controllerBenchmark: Benchmark = {
         .filter((l) => /"level":(50|60)/.test(l)).length;
 
       // Registry load of whole clusters, from the same placement rule.
-      const runLoad = registryLoad(shape, costs, DEFAULT_ANSWER_TTL_MS);
-      const at100 = registryLoad(clusterShape(100), costs, DEFAULT_ANSWER_TTL_MS);
-      const at5000 = registryLoad(clusterShape(5000), costs, DEFAULT_ANSWER_TTL_MS);
+      const runLoad = registryLoad(shape, costs, LIFETIMES);
+      const at100 = registryLoad(clusterShape(100), costs, LIFETIMES);
+      const at5000 = registryLoad(clusterShape(5000), costs, LIFETIMES);
       const sensitivity = [
         ...[10, 20, 100].map((tenants) =>
-          registryLoad(clusterShape(100, { tenants }), costs, DEFAULT_ANSWER_TTL_MS),
+          registryLoad(clusterShape(100, { tenants }), costs, LIFETIMES),
         ),
         ...[5, 100].map((tenants) =>
-          registryLoad(
-            clusterShape(100, { tenants, appsPerTenant: 10 }),
-            costs,
-            DEFAULT_ANSWER_TTL_MS,
-          ),
+          registryLoad(clusterShape(100, { tenants, appsPerTenant: 10 }), costs, LIFETIMES),
         ),
         ...[20, 500].map((tenants) =>
-          registryLoad(clusterShape(5000, { tenants }), costs, DEFAULT_ANSWER_TTL_MS),
+          registryLoad(clusterShape(5000, { tenants }), costs, LIFETIMES),
         ),
       ];
       const targets: TargetCheck[] = [
@@ -694,11 +698,11 @@ export const controllerBenchmark: Benchmark = {
         '',
         `**Cluster** (bench/lib/controller-cluster.ts): every node runs ${podsPerNode(shape)} pods: ${shape.daemonSets} DaemonSet pods (\`kube-system\`, public images, no pull secret) and ${shape.podsPerTenantOnNode} pods of each of ${shape.tenantsPerNode} tenants, each of another Deployment (replicas are spread over nodes), so a node caches ${shape.daemonSets + shape.tenantsPerNode * shape.podsPerTenantOnNode} repositories. ${int(shape.tenants)} tenants (one per 50 nodes, at least 5), placed on nodes uniformly at random (seeded); each tenant namespace holds **one pull secret \`${PULL_SECRET}\` that all its pods name**, so ${shape.tenantsPerNode} secrets per node and each secret object is shared by the ~${int((nodes * shape.tenantsPerNode) / shape.tenants)} nodes that run its tenant; each tenant's catalogue is ${shape.appsPerTenant} repositories. Pods are minimal (metadata, \`spec.nodeName\`, \`imagePullSecrets\`, one container). The embedded API server (test/kit/embedded/kube-apiserver.ts, in the benchmark's main thread) holds the ${int(pods)} pods, ${int(shape.tenants)} secrets and **one bound token per agent** (test/kit/bound-tokens.ts: service account \`${NAMESPACE}/${AGENT_ACCOUNT}\`, pod and node claims, audience \`${AUDIENCE}\`); populating it took ${fmt(populateSeconds, 1)} s.`,
         '',
-        `**Registries:** two real \`docker-registry\` processes on loopback, each behind a counting HTTP proxy (bench/lib/counting-proxy.ts) that the image names point at: a private one (htpasswd, one user per tenant; ${int(shape.tenants * shape.appsPerTenant)} repositories) and a public one (no auth; the ${shape.daemonSets} DaemonSet repositories), seeded over the registry API (bench/lib/registry-seed.ts) in ${fmt(registries.seedSeconds, 1)} s. The controller probes them for real (\`--registry-probe on\`, the default). One probe, measured with the controller's resolver (agent/registry/visibility.ts) before the run: anonymous visibility of a public repository ${costs.publicVisibility} request(s), of a private one ${costs.privateVisibility}, a verdict with a tenant's credential ${costs.verdict} (HEAD answered 401, then HEAD with Basic credentials).`,
+        `**Registries:** two real \`docker-registry\` processes on loopback, each behind a counting HTTP proxy (bench/lib/counting-proxy.ts) that the image names point at: a private one (htpasswd, one user per tenant; ${int(shape.tenants * shape.appsPerTenant)} repositories) and a public one (no auth; the ${shape.daemonSets} DaemonSet repositories), seeded over the registry API (bench/lib/registry-seed.ts) in ${fmt(registries.seedSeconds, 1)} s. The controller probes them for real (\`--registry-probe on\`, the default). One probe, measured with the controller's resolver (agent/registry/visibility.ts) before the run: anonymous visibility of a public repository ${costs.publicVisibility} request(s), of a private one ${costs.privateVisibility}, a verdict with a tenant's credential ${costs.verdict} (${costs.verdict === 1 ? "HEAD with Basic credentials at once: the resolver answers the challenge the registry's anonymous visibility probe already returned" : 'HEAD answered 401, then HEAD with Basic credentials'}).`,
         '',
-        `**Controller:** \`node agent/cli.ts controller\` as a separate process, HTTPS with a P-256 self-signed certificate (test/helpers/tls.ts) given as \`--tls-cert-file\`/\`--tls-key-file\`, \`--log-level info\`, every other setting at its default (\`--secret-ttl 60s\`, \`--per-node-requests 20\`; the TokenReview cache and budget agent/controller/main.ts sets). Ready ${fmt(controller.readyAfterMs / 1000, 1)} s after spawn (its first list of the ${int(pods)} pods), RSS then ${fmt(readyRss / MiB, 0)} MiB. Error lines in its log during the run: ${int(controllerErrors)}.`,
+        `**Controller:** \`node agent/cli.ts controller\` as a separate process, HTTPS with a P-256 self-signed certificate (test/helpers/tls.ts) given as \`--tls-cert-file\`/\`--tls-key-file\`, \`--log-level info\`, every other setting at its default (\`--secret-ttl 60s\`, \`--per-node-requests ${CONTROLLER_DEFAULTS['per-node-requests']}\` calls per second, \`--token-cache-entries ${CONTROLLER_DEFAULTS['token-cache-entries']}\`, \`--token-reviews-per-second ${CONTROLLER_DEFAULTS['token-reviews-per-second']}\` with up to 5 s of waiting for a turn, \`--registry-requests-per-second ${CONTROLLER_DEFAULTS['registry-requests-per-second']}\` and \`--registry-concurrency ${CONTROLLER_DEFAULTS['registry-concurrency']}\` per registry host, \`--registry-answer-ttl ${CONTROLLER_DEFAULTS['registry-answer-ttl'] / 3_600_000}h\` less up to ${CONTROLLER_ANSWER_TTL_JITTER * 100} % jitter). Ready ${fmt(controller.readyAfterMs / 1000, 1)} s after spawn (its first list of the ${int(pods)} pods), RSS then ${fmt(readyRss / MiB, 0)} MiB. Error lines in its log during the run: ${int(controllerErrors)}.`,
         '',
-        `**Agents:** ${int(nodes)} simulated agents in a worker thread of the benchmark process (bench/lib/broker-load.ts), each with its own token and its own keep-alive HTTPS pool of ${SOCKETS_PER_AGENT} sockets verifying the controller's certificate, as agent/broker/client.ts. Per node they make the calls a real agent makes: one \`POST /api/v1/pull-secrets\` per secret (with a pod that names it), one \`/api/v1/registry/visibility\` per cached repository (${shape.daemonSets + shape.tenantsPerNode * shape.podsPerTenantOnNode}), and, once a secret is known, one \`/api/v1/registry/verdicts\` per image whose pod names it (${shape.tenantsPerNode * shape.podsPerTenantOnNode}, the secret's credential and the image's digest). They react as the agent does: a secret not answered is asked again after 30 s; a registry question not answered waits for the agent's next round, 10 minutes later. The whole generator keeps at most ${MAX_IN_FLIGHT} calls on the wire (the machine's limit, not the agents': ${int(nodes)} real agents could open ${int(nodes * SOCKETS_PER_AGENT)} connections).`,
+        `**Agents:** ${int(nodes)} simulated agents in a worker thread of the benchmark process (bench/lib/broker-load.ts), each with its own token and its own keep-alive HTTPS pool of ${SOCKETS_PER_AGENT} sockets verifying the controller's certificate, as agent/broker/client.ts. Per node they make the calls a real agent makes: one \`POST /api/v1/pull-secrets\` per secret (with a pod that names it), the visibility of every cached repository (${shape.daemonSets + shape.tenantsPerNode * shape.podsPerTenantOnNode} questions) in one \`/api/v1/registry/visibility\` batch, and, once a secret is known, the verdict on every image whose pod names it (${shape.tenantsPerNode * shape.podsPerTenantOnNode} questions, the secret's credential and the image's digest) in \`/api/v1/registry/verdicts\` batches: questions asked together travel together, at most ${MAX_QUESTIONS_PER_CALL} per call, as agent/broker/client.ts batches them (in the cold start each secret's verdicts are one batch, asked when that secret is answered; in a steady round all of a node's verdicts are one). They react as the agent does: a secret not answered is asked again after 30 s; a registry question not answered waits for the agent's next round, 10 minutes later. The whole generator keeps at most ${MAX_IN_FLIGHT} calls on the wire (the machine's limit, not the agents': ${int(nodes)} real agents could open ${int(nodes * SOCKETS_PER_AGENT)} connections).`,
         '',
         `- **Cold start:** every agent starts at the same moment (its calls queue for the ${MAX_IN_FLIGHT} slots in the order made, so the agents interleave as they would on the controller's sockets); the phase ends when every agent has all its secrets and every question answered or refused, or after ${coldCapMs / 60_000} min (calls then still waiting for a slot are not sent).`,
         `- **Steady state:** the refresh pattern of running agents sampled in real time for ${steadyMs / 1000} s, starting 5 s after the cold start: each agent's round of registry questions (all of them at once, as agent/core/registry-questions.ts asks them) every ${fmt(REGISTRY_PERIOD_MS / 1000, 0)} s, each of its secrets every ${int(SECRET_PERIOD_MS / 1000)} s on average (due 24–30 min after the last read, at the next 30 s tick), each at a random phase. Not compressed: at ${int(nodes)} agents the pattern is already ${fmt(totalCalls(steady.load) / steady.wallSeconds, 0)} calls/s, and in real time the controller's own 60 s caches (secret views, token identities) see the spacing a cluster gives them, which a compressed clock would not. Per hour = the window's rate × 3,600.`,
@@ -714,11 +718,11 @@ export const controllerBenchmark: Benchmark = {
         ...(perNodeRefused > 0
           ? [
               '',
-              `**Per-node budget in steady state:** ${int(perNodeRefused)} of ${int(totalCalls(steady.load))} calls (${fmt((100 * perNodeRefused) / Math.max(1, totalCalls(steady.load)), 0)} %) were refused with "too many requests from node": an agent asks its whole round (${shape.daemonSets + 2 * shape.tenantsPerNode * shape.podsPerTenantOnNode} questions on this node shape) at once, as agent/core/registry-questions.ts does, more than the controller's per-node budget lets through in a burst. The agent takes a refused question as unknown until its next round, 10 minutes later; the verdicts come last in every round, so it is the same ones each time.`,
+              `**Per-node budget in steady state:** ${int(perNodeRefused)} of ${int(totalCalls(steady.load))} calls (${fmt((100 * perNodeRefused) / Math.max(1, totalCalls(steady.load)), 0)} %) were refused with "too many requests from node": more calls at once than the controller's per-node budget lets through in a burst. The agent takes the questions of a refused call as unknown until its next round, 10 minutes later.`,
             ]
           : []),
         '',
-        `**Cold start of ${int(nodes)} agents:** ${fmt(cold.wallSeconds, 1)} s until every agent was done; an agent had all its ${shape.tenantsPerNode} secrets after ${fmt(doneSummary.median, 1)} s (median), ${fmt(doneSummary.p99, 1)} s (p99), ${fmt(doneSummary.max, 1)} s (last)${never > 0 ? `; ${int(never)} agents did not get them within the phase` : ''}. Registry questions refused (asked again only 10 minutes later): ${int(cold.load.registryRefused)} of ${int(cold.load.kinds.visibility.issued + cold.load.kinds.verdict.issued)}. The controller made ${fmt(cold.api.TokenReview / Math.max(1, totalCalls(cold.load)), 2)} TokenReviews per call (steady: ${fmt(steady.api.TokenReview / Math.max(1, totalCalls(steady.load)), 2)}): it keeps an identity 60 s in a bounded cache, and concurrent calls with one token share a review. ${newShare(cold)} % of the cold start's calls opened a new TLS connection (steady: ${newShare(steady)} %)${newShare(cold) > 50 ? `: with ${int(nodes * SOCKETS_PER_AGENT)} sockets taking turns for ${MAX_IN_FLIGHT} slots, an agent's sockets waited longer between calls than the controller keeps an idle connection (Node's default 5 s), where real agents, unbounded, would send their next call at once on the same connection, so the cold start's CPU per call is an upper bound` : ''}. After a cold start the controller's probe rate limit (${DEFAULT_RATE_LIMIT.perSecond}/s, burst ${DEFAULT_RATE_LIMIT.burst}) needs at least ${int(runLoad.distinct.publicVisibility + runLoad.distinct.privateVisibility + runLoad.distinct.verdicts)} / ${DEFAULT_RATE_LIMIT.perSecond} = ${fmt((runLoad.distinct.publicVisibility + runLoad.distinct.privateVisibility + runLoad.distinct.verdicts) / DEFAULT_RATE_LIMIT.perSecond / 60, 1)} min to probe this cluster's distinct questions once; questions beyond it are answered "unknown (probe rate limit)" and asked again at the agent's next round.`,
+        `**Cold start of ${int(nodes)} agents:** ${fmt(cold.wallSeconds, 1)} s until every agent was done; an agent had all its ${shape.tenantsPerNode} secrets after ${fmt(doneSummary.median, 1)} s (median), ${fmt(doneSummary.p99, 1)} s (p99), ${fmt(doneSummary.max, 1)} s (last)${never > 0 ? `; ${int(never)} agents did not get them within the phase` : ''}. Registry questions refused (asked again only 10 minutes later): ${int(cold.load.registryRefused)} of ${int(cold.load.kinds.visibility.questions + cold.load.kinds.verdict.questions)}. The controller made ${fmt(cold.api.TokenReview / Math.max(1, totalCalls(cold.load)), 2)} TokenReviews per call (steady: ${fmt(steady.api.TokenReview / Math.max(1, totalCalls(steady.load)), 2)}): it keeps an identity 60 s (never past the token's \`exp\`) in a cache of ${int(CONTROLLER_DEFAULTS['token-cache-entries'])} entries, concurrent calls with one token share a review, and a review beyond the budget waits its turn (up to 5 s) instead of being refused. ${newShare(cold)} % of the cold start's calls opened a new TLS connection (steady: ${newShare(steady)} %)${newShare(cold) > 50 ? `: with ${int(nodes * SOCKETS_PER_AGENT)} sockets taking turns for ${MAX_IN_FLIGHT} slots, an agent's sockets waited longer between calls than the controller keeps an idle connection (Node's default 5 s), where real agents, unbounded, would send their next call at once on the same connection, so the cold start's CPU per call is an upper bound` : ''}. The controller's per-host probe limit (${CONTROLLER_DEFAULTS['registry-requests-per-second']}/s, burst ${2 * CONTROLLER_DEFAULTS['registry-requests-per-second']}, ${CONTROLLER_DEFAULTS['registry-concurrency']} in flight) needs at least ${int(runLoad.distinct.privateVisibility + runLoad.distinct.verdicts)} / ${CONTROLLER_DEFAULTS['registry-requests-per-second']} = ${fmt((runLoad.distinct.privateVisibility + runLoad.distinct.verdicts) / CONTROLLER_DEFAULTS['registry-requests-per-second'] / 60, 1)} min to probe this cluster's distinct questions on its private registry once; questions beyond it are answered "unknown (probe rate limit)" and asked again at the agent's next round.`,
         '',
         `**Controller cost** (CPU: utime + stime from /proc/PID/stat over the phase, per call made in it, whatever its answer; RSS: /proc/PID/status VmRSS, sampled every second). Idle, before the cold start, it used ${fmt(idleCores * 1000, 1)} millicores over ${idleSeconds} s (its pod watch, timers, GC); "less the idle CPU" takes that off:`,
         '',
@@ -764,7 +768,7 @@ export const controllerBenchmark: Benchmark = {
         ),
         `| **total** | **${int(cold.registryTotal)}** | **${int(steady.registryTotal)}** |`,
         '',
-        `**Registry requests per hour for the whole cluster**, with the controller and with today's per-node probing (\`--secrets-from direct\`). Both the controller's and a direct-mode agent's resolver keep a definite answer for ${DEFAULT_ANSWER_TTL_MS / 3_600_000} h (agents re-ask every 10 min and are answered from that cache), so a distinct question costs one probe per hour: once for the cluster through the controller, once per node that asks it in direct mode. Counted from the placement above (bench/lib/controller-cluster.ts: every node's questions, as sets) with the per-probe request counts measured above; the same rule for both, so the ratio does not depend on the period. The first rows are this benchmark's cluster shape at 100 and 5,000 nodes; the others change one assumption, to show what the ratio depends on: how many nodes ask the same question.`,
+        `**Registry requests per hour for the whole cluster**, with the controller and with today's per-node probing (\`--secrets-from direct\`). Agents re-ask every 10 min and are answered from a cache, so a distinct question costs one probe per lifetime of a definite answer: once for the cluster through the controller, whose answers are one per cluster and stand \`--registry-answer-ttl\` (${CONTROLLER_DEFAULTS['registry-answer-ttl'] / 3_600_000} h less up to ${CONTROLLER_ANSWER_TTL_JITTER * 100} % jitter: ${fmt(LIFETIMES.controllerMs / 3_600_000, 1)} h on average; the kubelet's KEP-2535 pulled records likewise trust a pull made with a credential until the image is removed), and once per node that asks it in direct mode, where a node's resolver keeps a definite answer ${DEFAULT_ANSWER_TTL_MS / 3_600_000} h, as today. Counted from the placement above (bench/lib/controller-cluster.ts: every node's questions, as sets) with the per-probe request counts measured above (the same for both: a direct-mode agent's resolver reuses the challenge too). 404s and failed probes (short TTLs on both sides) do not occur in this cluster and are left out. The first rows are this benchmark's cluster shape at 100 and 5,000 nodes; the others change one assumption, to show what the ratio depends on: how many nodes ask the same question.`,
         '',
         "| nodes | tenants × repositories each | shape | distinct questions in the cluster: visibility public / private / verdicts | sum over nodes of each node's questions | controller, requests/h | per-node probing, requests/h | fewer with the controller |",
         '| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',

@@ -3,6 +3,8 @@
 // HTTPS pool of 4 sockets verifying the controller's certificate, and reacts to answers as the
 // agent does (agent/kube/pull-secrets.ts retries a secret after 30 s; a registry question that
 // failed is asked again only at the next 10-minute round, agent/core/registry-questions.ts).
+// Registry questions asked together go in batches of up to MAX_QUESTIONS_PER_CALL per call,
+// as the client's DataLoader sends them.
 // A global bound keeps at most `maxInFlight` calls on the wire at once: the load generator's
 // limit, not the agents'. Runs in a worker thread (broker-load-worker.ts) so that the embedded
 // API server in the main thread answers the controller's TokenReviews without waiting on it.
@@ -10,9 +12,10 @@ import { Agent as HttpsAgent, request } from 'node:https';
 import { Worker } from 'node:worker_threads';
 import {
   BROKER_PATHS,
+  MAX_QUESTIONS_PER_CALL,
   secretAnswer,
-  verdictAnswer,
-  visibilityAnswer,
+  verdictBatchAnswer,
+  visibilityBatchAnswer,
 } from '../../agent/broker/wire.ts';
 
 export type CallKind = 'pull-secret' | 'visibility' | 'verdict';
@@ -66,6 +69,8 @@ export interface SteadyPlan {
 export interface KindReport {
   /** Calls put on the wire. */
   readonly issued: number;
+  /** Questions those calls carried (a registry call carries a batch; a secret call, one). */
+  readonly questions: number;
   /** Calls made but still waiting for a slot of the generator when the phase ended: not sent. */
   readonly abandoned: number;
   /** Wall time of each call answered 200: from being put on the wire to the last byte. */
@@ -79,7 +84,7 @@ export interface KindReport {
   readonly statuses: Record<string, number>;
   /** For calls not answered 200: the controller's reason, with node names folded. */
   readonly reasons: Record<string, number>;
-  /** For answers: visibility (`public`, `private`, `unknown (rate limit)`, ...) or verdict. */
+  /** Per question answered: visibility (`public`, `unknown (probe rate limit)`, ...) or verdict. */
   readonly answers: Record<string, number>;
 }
 
@@ -92,7 +97,7 @@ export interface PhaseReport {
   readonly reusedConnections: number;
   /** Cold: per agent, ms from the start until all its secrets were answered (NaN: never). */
   readonly secretsDoneMs: Float64Array;
-  /** Registry questions refused (not answered 200): asked again only at the next round. */
+  /** Registry questions in calls refused (not answered 200): asked again only at the next round. */
   readonly registryRefused: number;
   /** Largest number of calls the load generator had on the wire at once. */
   readonly maxInFlightSeen: number;
@@ -142,6 +147,7 @@ class Slots {
 
 class KindRecorder {
   issued = 0;
+  questions = 0;
   abandoned = 0;
   readonly latencies: number[] = [];
   readonly agentLatencies: number[] = [];
@@ -152,6 +158,7 @@ class KindRecorder {
   report(): KindReport {
     return {
       issued: this.issued,
+      questions: this.questions,
       abandoned: this.abandoned,
       latencies: Float64Array.from(this.latencies),
       agentLatencies: Float64Array.from(this.agentLatencies),
@@ -234,6 +241,7 @@ class SimulatedAgent {
       return { status: 0, body: undefined, failure: NOT_SENT };
     }
     recorder.issued += 1;
+    recorder.questions += questionsIn(body);
     this.#load.inFlight += 1;
     phase.maxInFlightSeen = Math.max(phase.maxInFlightSeen, this.#load.inFlight);
     const sent = performance.now();
@@ -257,7 +265,7 @@ class SimulatedAgent {
     );
     if (answer.status === 200) {
       recorder.latencies.push(done - sent);
-      bump(recorder.answers, answerOf(kind, answer.body));
+      for (const a of answersOf(kind, answer.body)) bump(recorder.answers, a);
     } else {
       bump(recorder.reasons, reasonOf(answer));
     }
@@ -326,34 +334,42 @@ class SimulatedAgent {
   }
 
   askVisibility(): Promise<unknown> {
-    return Promise.all(this.spec.visibility.map((v) => this.#ask('visibility', v)));
+    return this.#askInBatches('visibility', this.spec.visibility);
   }
 
   /** The verdicts for the images whose pods name a secret (`only`: namespace/name) known. */
   askVerdicts(only?: string): Promise<unknown> {
-    const asks: Promise<unknown>[] = [];
+    const questions: object[] = [];
     for (const s of this.spec.secrets) {
       const key = `${s.namespace}/${s.name}`;
       if (only !== undefined && only !== key) continue;
       const fingerprint = this.fingerprints.get(key) ?? this.#load.fingerprints.get(key);
       if (fingerprint === undefined) continue; // the secret is not known yet
       for (const v of s.verdicts)
-        asks.push(
-          this.#ask('verdict', {
-            namespace: s.namespace,
-            secret: s.name,
-            fingerprint,
-            name: v.name,
-            reference: v.reference,
-          }),
-        );
+        questions.push({
+          namespace: s.namespace,
+          secret: s.name,
+          fingerprint,
+          name: v.name,
+          reference: v.reference,
+        });
     }
-    return Promise.all(asks);
+    return this.#askInBatches('verdict', questions);
   }
 
-  async #ask(kind: 'visibility' | 'verdict', body: object): Promise<void> {
-    const answer = await this.call(kind, body);
-    if (answer.status !== 200 && answer.failure !== NOT_SENT) this.#load.phase.registryRefused += 1;
+  /** Questions asked together, in calls of at most MAX_QUESTIONS_PER_CALL. */
+  #askInBatches(kind: 'visibility' | 'verdict', questions: readonly object[]): Promise<unknown> {
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < questions.length; i += MAX_QUESTIONS_PER_CALL) {
+      const batch = questions.slice(i, i + MAX_QUESTIONS_PER_CALL);
+      calls.push(
+        this.call(kind, { questions: batch }).then((answer) => {
+          if (answer.status !== 200 && answer.failure !== NOT_SENT)
+            this.#load.phase.registryRefused += batch.length;
+        }),
+      );
+    }
+    return Promise.all(calls);
   }
 
   /** One pull secret read through the controller, retried as the agent retries it. */
@@ -388,20 +404,29 @@ class SimulatedAgent {
   }
 }
 
-function answerOf(kind: CallKind, body: unknown): string {
+function questionsIn(body: object): number {
+  const questions = (body as { questions?: unknown }).questions;
+  return Array.isArray(questions) ? questions.length : 1;
+}
+
+/** Each question's answer in a call answered 200. */
+function answersOf(kind: CallKind, body: unknown): string[] {
   if (kind === 'pull-secret') {
     const parsed = secretAnswer.safeParse(body);
-    return parsed.success ? parsed.data.state : 'malformed answer';
+    return [parsed.success ? parsed.data.state : 'malformed answer'];
   }
   if (kind === 'visibility') {
-    const parsed = visibilityAnswer.safeParse(body);
-    if (!parsed.success) return 'malformed answer';
-    return parsed.data.visibility === 'unknown' && /rate limit/.test(parsed.data.basis)
-      ? 'unknown (probe rate limit)'
-      : parsed.data.visibility;
+    const parsed = visibilityBatchAnswer.safeParse(body);
+    if (!parsed.success) return ['malformed answer'];
+    return parsed.data.answers.map((a) =>
+      a.visibility === 'unknown' && /rate limit/.test(a.basis)
+        ? 'unknown (probe rate limit)'
+        : a.visibility,
+    );
   }
-  const parsed = verdictAnswer.safeParse(body);
-  return parsed.success ? parsed.data.verdict : 'malformed answer';
+  const parsed = verdictBatchAnswer.safeParse(body);
+  if (!parsed.success) return ['malformed answer'];
+  return parsed.data.answers.map((a) => ('verdict' in a ? a.verdict : `refused: ${a.error}`));
 }
 
 /** All the simulated agents, and the phases they go through. */

@@ -166,16 +166,24 @@ const requests = (q: QuestionCounts, c: ProbeCosts): number =>
   q.privateVisibility * c.privateVisibility +
   q.verdicts * c.verdict;
 
+/** How long each side keeps a definite answer, on average. */
+export interface AnswerLifetimes {
+  /** The controller's --registry-answer-ttl less its mean jitter. */
+  readonly controllerMs: number;
+  /** A direct-mode agent's resolver (agent/registry/visibility.ts DEFAULT_ANSWER_TTL_MS). */
+  readonly directMs: number;
+}
+
 /**
- * Registry requests per hour for the whole cluster. Both the controller's and a direct-mode
- * agent's resolver (agent/registry/visibility.ts) keep a definite answer for `answerTtlMs`, and
- * agents ask again every 10 minutes, so each distinct question costs one probe per TTL: per
- * cluster through the controller, per node when every agent probes for itself.
+ * Registry requests per hour for the whole cluster. Agents ask again every 10 minutes and are
+ * answered from a cache, so each distinct question costs one probe per answer lifetime: per
+ * cluster through the controller (its own, longer TTL), per node when every agent probes for
+ * itself (the agent's TTL).
  */
 export function registryLoad(
   shape: ClusterShape,
   costs: ProbeCosts,
-  answerTtlMs: number,
+  lifetimes: AnswerLifetimes,
 ): RegistryLoad {
   const pub = new Set<string>();
   const priv = new Set<string>();
@@ -195,9 +203,8 @@ export function registryLoad(
     privateVisibility: priv.size,
     verdicts: verdicts.size,
   };
-  const perHour = 3_600_000 / answerTtlMs;
-  const controllerPerHour = requests(distinct, costs) * perHour;
-  const directPerHour = requests(sum, costs) * perHour;
+  const controllerPerHour = (requests(distinct, costs) * 3_600_000) / lifetimes.controllerMs;
+  const directPerHour = (requests(sum, costs) * 3_600_000) / lifetimes.directMs;
   return {
     shape,
     distinct,

@@ -33,6 +33,34 @@ export interface ControllerProcess {
   stop(): Promise<number | null>;
 }
 
+/** `pullwatch controller`'s arguments as the tests and the benchmark (bench/controller.ts) run it. */
+export function controllerArgs(o: {
+  readonly kubeconfig: string;
+  readonly port: number;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly logLevel: string;
+  readonly extraArgs?: readonly string[];
+}): string[] {
+  return [
+    CLI,
+    'controller',
+    '--kubeconfig',
+    o.kubeconfig,
+    '--listen',
+    `127.0.0.1:${o.port}`,
+    '--tls-cert-file',
+    o.certFile,
+    '--tls-key-file',
+    o.keyFile,
+    '--namespace',
+    'pullwatch',
+    '--log-level',
+    o.logLevel,
+    ...(o.extraArgs ?? []),
+  ];
+}
+
 export async function startControllerProcess(
   t: TeardownHost,
   o: ControllerProcessOptions,
@@ -58,23 +86,14 @@ async function startOnPort(
   const url = `https://127.0.0.1:${port}`;
   const proc = startProcess(
     process.execPath,
-    [
-      CLI,
-      'controller',
-      '--kubeconfig',
+    controllerArgs({
       kubeconfig,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--tls-cert-file',
-      o.certFile,
-      '--tls-key-file',
-      o.keyFile,
-      '--namespace',
-      'pullwatch',
-      '--log-level',
-      'debug',
-      ...(o.extraArgs ?? []),
-    ],
+      port,
+      certFile: o.certFile,
+      keyFile: o.keyFile,
+      logLevel: 'debug',
+      ...(o.extraArgs === undefined ? {} : { extraArgs: o.extraArgs }),
+    }),
     { name, logPath: join(o.dir, `${name}.log`), env: { ...process.env, KUBECONFIG: '' } },
   );
   const agent = new Agent({ ca: await readFile(o.certFile) });
