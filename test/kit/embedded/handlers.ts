@@ -2,6 +2,7 @@
 // discovery, the REST verbs on each resource, watches and reviews.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseYaml } from 'yaml';
 import type { Result } from '../../../agent/result.ts';
 import { err, ok } from '../../../agent/result.ts';
 import type { AccessAttributes, AuthTable, UserInfo } from './auth.ts';
@@ -19,7 +20,7 @@ import type { FaultState } from './faults.ts';
 import type { KubeObject } from './objects.ts';
 import { isRecord, parseKubeObject, without } from './objects.ts';
 import { patchTypeOf } from './patch.ts';
-import type { Registry } from './registry.ts';
+import type { FieldManager, Registry } from './registry.ts';
 import { parseResourceVersion } from './registry.ts';
 import type { ResourceType } from './resources.ts';
 import { apiVersionOf } from './resources.ts';
@@ -29,9 +30,12 @@ import type { ApiError } from './status.ts';
 import {
   badRequest,
   entityTooLarge,
+  fieldForbidden,
+  fieldRequired,
   forbidden,
   listOptionsInvalid,
   methodNotAllowed,
+  optionsInvalid,
   pathNotFound,
   statusOf,
   successStatus,
@@ -326,7 +330,7 @@ export async function handleRequest(
       await handleReview(ctx, req, res, record, route.review, method);
       return;
     case 'resource':
-      await handleResource(ctx, req, res, record, route, method, query, watch);
+      await handleResource(ctx, req, res, record, route, method, query, watch, user);
       return;
     case 'other':
       sendError(res, record, pathNotFound());
@@ -403,8 +407,10 @@ async function handleResource(
   method: string,
   query: Readonly<Record<string, string>>,
   watch: boolean,
+  user: UserInfo,
 ): Promise<void> {
   const { rt, name, subresource } = route;
+  const manager = fieldManagerOf(req, query);
   const namespace = route.namespace;
   const ref = { name: name ?? '', ...(namespace !== undefined ? { namespace } : {}) };
   const registry = ctx.registry;
@@ -443,7 +449,7 @@ async function handleResource(
           res,
           record,
           201,
-          obj.ok ? registry.create(rt, obj.value, 'request', namespace) : obj,
+          obj.ok ? registry.create(rt, obj.value, 'request', namespace, manager) : obj,
         );
         return;
       }
@@ -491,7 +497,11 @@ async function handleResource(
         return;
       }
       const existed = registry.get(rt, ref).ok;
-      const updated = registry.update(rt, ref, obj.value, { origin: 'request', subresource });
+      const updated = registry.update(rt, ref, obj.value, {
+        origin: 'request',
+        subresource,
+        manager,
+      });
       sendResult(res, record, existed ? 200 : 201, updated);
       return;
     }
@@ -502,12 +512,27 @@ async function handleResource(
         sendError(res, record, unsupportedMediaType(req.headers['content-type'] ?? ''));
         return;
       }
+      if (type === 'apply') {
+        await handleApply(ctx, req, res, record, route, query, user);
+        return;
+      }
+      if (query['force'] !== undefined) {
+        await readBody(req);
+        sendError(
+          res,
+          record,
+          optionsInvalid('PatchOptions', [
+            fieldForbidden('force', 'may not be specified for non-apply patch'),
+          ]),
+        );
+        return;
+      }
       const body = await readJson(req, false);
       sendResult(
         res,
         record,
         200,
-        body.ok ? registry.patch(rt, ref, type, body.value, subresource) : body,
+        body.ok ? registry.patch(rt, ref, type, body.value, subresource, manager) : body,
       );
       return;
     }
@@ -551,6 +576,77 @@ async function handleResource(
     default:
       sendError(res, record, methodNotAllowed());
   }
+}
+
+/**
+ * The manager of a write that is not an apply: the request's fieldManager, else the client's
+ * user agent up to its first '/' (as the real server's prefixFromUserAgent names it).
+ */
+function fieldManagerOf(
+  req: IncomingMessage,
+  query: Readonly<Record<string, string>>,
+): FieldManager {
+  const named = query['fieldManager'];
+  if (named) return { name: named, explicit: true };
+  const agent = (req.headers['user-agent'] ?? '').split('/')[0] ?? '';
+  return { name: agent || 'unknown', explicit: false };
+}
+
+/** PATCH with application/apply-patch+yaml: server-side apply (registry.apply). */
+async function handleApply(
+  ctx: HandlerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  route: ResourceRoute,
+  query: Readonly<Record<string, string>>,
+  user: UserInfo,
+): Promise<void> {
+  const { rt, name = '', namespace, subresource } = route;
+  const ref = { name, ...(namespace !== undefined ? { namespace } : {}) };
+  const body = await readBody(req);
+  if (!body.ok) {
+    sendError(res, record, body.error);
+    return;
+  }
+  const manager = query['fieldManager'] ?? '';
+  if (manager === '') {
+    // ValidatePatchOptions: controllers must name themselves; only kubectl gets a default.
+    sendError(
+      res,
+      record,
+      optionsInvalid('PatchOptions', [
+        fieldRequired('fieldManager', 'is required for apply patch'),
+      ]),
+    );
+    return;
+  }
+  let parsedBody: unknown;
+  try {
+    // YAML, of which JSON is a part: client-node sends JSON.
+    parsedBody = parseYaml(body.value) as unknown;
+  } catch (e) {
+    sendError(res, record, badRequest(`error decoding YAML: ${(e as Error).message}`));
+    return;
+  }
+  const applied = parseKubeObject(parsedBody);
+  if (!applied.ok) {
+    sendError(res, record, badRequest(applied.error));
+    return;
+  }
+  // An apply that creates the object needs `create` too (patch.go's createAuthorizerAttributes).
+  if (ctx.authorizeRequests && !ctx.registry.get(rt, ref).ok) {
+    const attributes = accessAttributes(user, 'create', route, record.path);
+    const decision = ctx.auth.decide(attributes);
+    if (!decision.allowed) {
+      sendError(res, record, forbidden(forbiddenMessage(attributes, decision.reason)));
+      return;
+    }
+  }
+  const force = query['force'] === 'true' || query['force'] === '1';
+  const result = ctx.registry.apply(rt, ref, applied.value, { manager, force, subresource });
+  if (result.ok) sendJson(res, record, result.value.created ? 201 : 200, result.value.object);
+  else sendError(res, record, result.error);
 }
 
 function serveWatch(

@@ -1,11 +1,12 @@
 // PATCH bodies: JSON merge patch (RFC 7386) and JSON patch (RFC 6902). A strategic
-// merge patch is applied as a merge patch: lists are replaced, not merged by key.
+// merge patch is applied as a merge patch: lists are replaced, not merged by key. Server-side
+// apply (`apply`) is not a patch of the stored object: apply.ts merges it.
 
 import type { Result } from '../../../agent/result.ts';
 import { err, ok } from '../../../agent/result.ts';
 import { isRecord } from './objects.ts';
 
-export type PatchType = 'json' | 'merge' | 'strategic-merge';
+export type PatchType = 'json' | 'merge' | 'strategic-merge' | 'apply';
 
 export function patchTypeOf(contentType: string | undefined): PatchType | undefined {
   const media = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
@@ -16,6 +17,8 @@ export function patchTypeOf(contentType: string | undefined): PatchType | undefi
       return 'merge';
     case 'application/strategic-merge-patch+json':
       return 'strategic-merge';
+    case 'application/apply-patch+yaml':
+      return 'apply';
     default:
       return undefined;
   }

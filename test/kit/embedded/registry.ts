@@ -20,6 +20,8 @@ import {
   parseKubeObject,
   without,
 } from './objects.ts';
+import type { FieldConflict } from './apply.ts';
+import { applyConfiguration, conflictMessage, managedFieldsOf, recordUpdate } from './apply.ts';
 import type { PatchType } from './patch.ts';
 import { applyPatch } from './patch.ts';
 import type { ResourceType, SubresourceName, WriteContext, WriteOrigin } from './resources.ts';
@@ -69,8 +71,26 @@ export interface Preconditions {
   readonly resourceVersion?: string | undefined;
 }
 
+/** Who writes, for metadata.managedFields. */
+export interface FieldManager {
+  readonly name: string;
+  /**
+   * Named by the request's fieldManager. A write by a manager the client did not name is
+   * tracked only on objects that already have managedFields (server-side apply in use), so
+   * objects nobody applies stay as tests wrote them; the real server tracks every write.
+   */
+  readonly explicit: boolean;
+}
+
 export interface UpdateOptions {
   readonly origin: WriteOrigin;
+  readonly subresource?: SubresourceName | undefined;
+  readonly manager?: FieldManager | undefined;
+}
+
+export interface ApplyOptions {
+  readonly manager: string;
+  readonly force: boolean;
   readonly subresource?: SubresourceName | undefined;
 }
 
@@ -232,6 +252,7 @@ export class Registry {
     input: KubeObject,
     origin: WriteOrigin,
     urlNamespace?: string,
+    manager?: FieldManager,
   ): Result<KubeObject, ApiError> {
     const typed = this.#checkType(rt, input);
     if (!typed.ok) return typed;
@@ -284,7 +305,33 @@ export class Registry {
     const stored = toStorage(rt, { ...input, ...typed.value, metadata });
     const obj = this.#finish(rt, this.#prepareForCreate(rt, stored, origin), undefined, origin);
     if (!obj.ok) return obj;
-    return ok(presented(rt, this.store.put(rt, obj.value).object));
+    const tracked = manager?.explicit
+      ? this.#track(rt, undefined, obj.value, manager, undefined)
+      : obj.value;
+    return ok(presented(rt, this.store.put(rt, tracked).object));
+  }
+
+  /** managedFields after a write that is not an apply, when this write is tracked. */
+  #track(
+    rt: ResourceType,
+    old: KubeObject | undefined,
+    obj: KubeObject,
+    manager: FieldManager | undefined,
+    subresource: SubresourceName | undefined,
+  ): KubeObject {
+    const sent = managedFieldsOf(obj);
+    const kept =
+      sent.length > 0
+        ? obj
+        : { ...obj, metadata: { ...obj.metadata, managedFields: managedFieldsOf(old) } };
+    if (managedFieldsOf(kept).length === 0) Reflect.deleteProperty(kept.metadata, 'managedFields');
+    if (!manager || (!manager.explicit && managedFieldsOf(old).length === 0)) return kept;
+    return recordUpdate(old, kept, {
+      manager: manager.name,
+      apiVersion: apiVersionOf(rt),
+      subresource,
+      now: formatTimestamp(this.#options.now()),
+    });
   }
 
   /** The resource's own strategy (pruning, defaults, validation) and generation, last before storage. */
@@ -401,6 +448,7 @@ export class Registry {
           { ...input, metadata: { ...metadata, name: ref.name } },
           options.origin,
           namespace,
+          options.manager,
         );
       }
       return err(notFound(rt, ref.name));
@@ -419,16 +467,72 @@ export class Registry {
       options.origin,
     );
     if (!obj.ok) return obj;
-    if (sameContent(obj.value, old)) return ok(presented(rt, old));
-    return ok(presented(rt, this.store.put(rt, obj.value).object));
+    const tracked = this.#track(rt, old, obj.value, options.manager, options.subresource);
+    if (sameContent(tracked, old)) return ok(presented(rt, old));
+    return ok(presented(rt, this.store.put(rt, tracked).object));
+  }
+
+  /**
+   * Server-side apply: merges `applied` into the object (creating it when missing) as
+   * apply.ts describes; `created` tells a 201 from a 200.
+   */
+  apply(
+    rt: ResourceType,
+    ref: ObjectRef,
+    applied: KubeObject,
+    options: ApplyOptions,
+  ): Result<{ object: KubeObject; created: boolean }, ApiError> {
+    if (!applied.apiVersion || !applied.kind) {
+      return err(badRequest('apiVersion and kind must be set in an apply configuration'));
+    }
+    const typed = this.#checkType(rt, applied);
+    if (!typed.ok) return typed;
+    if (applied.metadata.name !== undefined && applied.metadata.name !== ref.name) {
+      return err(
+        badRequest(
+          `the name of the object (${applied.metadata.name}) does not match the name on the URL (${ref.name})`,
+        ),
+      );
+    }
+    const undeclared = rt.strategy?.undeclaredFields?.(applied) ?? [];
+    if (undeclared.length > 0) {
+      return err(
+        badRequest(
+          `failed to create typed patch object (${apiVersionOf(rt)}, Kind=${rt.kind}): ${undeclared.map((f) => `.${f}`).join(', ')}: field not declared in schema`,
+        ),
+      );
+    }
+    const stored = this.store.get(rt, keyFor(rt, ref));
+    const current = stored ? presentAs(rt, stored) : undefined;
+    const outcome = applyConfiguration(current, applied, {
+      manager: options.manager,
+      force: options.force,
+      apiVersion: apiVersionOf(rt),
+      subresource: options.subresource,
+      now: formatTimestamp(this.#options.now()),
+    });
+    if (!outcome.ok) return err(applyConflict(rt, ref.name, outcome.conflicts));
+    if (!current) {
+      if (options.subresource !== undefined) return err(notFound(rt, ref.name));
+      const namespace = rt.namespaced ? (ref.namespace ?? 'default') : undefined;
+      const metadata = { ...outcome.object.metadata, name: ref.name };
+      const created = this.create(rt, { ...outcome.object, metadata }, 'request', namespace);
+      return created.ok ? ok({ object: created.value, created: true }) : created;
+    }
+    const updated = this.update(rt, ref, outcome.object, {
+      origin: 'request',
+      subresource: options.subresource,
+    });
+    return updated.ok ? ok({ object: updated.value, created: false }) : updated;
   }
 
   patch(
     rt: ResourceType,
     ref: ObjectRef,
-    type: PatchType,
+    type: Exclude<PatchType, 'apply'>,
     body: unknown,
     subresource?: SubresourceName,
+    manager?: FieldManager,
   ): Result<KubeObject, ApiError> {
     const current = this.get(rt, ref);
     if (!current.ok) return current;
@@ -441,7 +545,7 @@ export class Registry {
       );
     const parsed = parseKubeObject(patched.value);
     if (!parsed.ok) return err(badRequest(parsed.error));
-    return this.update(rt, ref, parsed.value, { origin: 'request', subresource });
+    return this.update(rt, ref, parsed.value, { origin: 'request', subresource, manager });
   }
 
   delete(
@@ -457,6 +561,28 @@ export class Registry {
     const change = this.store.remove(rt, key);
     return change ? ok(presented(rt, change.object)) : err(notFound(rt, ref.name));
   }
+}
+
+function applyConflict(
+  rt: ResourceType,
+  name: string,
+  conflicts: readonly FieldConflict[],
+): ApiError {
+  return {
+    code: 409,
+    reason: 'Conflict',
+    message: conflictMessage(conflicts),
+    details: {
+      name,
+      ...(rt.group ? { group: rt.group } : {}),
+      kind: rt.resource,
+      causes: conflicts.map((c) => ({
+        reason: 'FieldManagerConflict',
+        message: `conflict with "${c.manager}" using ${c.apiVersion}`,
+        field: c.field,
+      })),
+    },
+  };
 }
 
 /** A private copy of a stored object, as a client of `rt`'s version reads it. */

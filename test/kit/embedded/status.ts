@@ -190,6 +190,17 @@ export function invalid(rt: ResourceType, name: string, field: string, message: 
   return invalidObject(rt, name, [{ field, message }]);
 }
 
+/** 422 for request options (PatchOptions, CreateOptions...) of group meta.k8s.io. */
+export function optionsInvalid(kind: string, causes: readonly StatusCause[]): ApiError {
+  const lines = causes.map((c) => `${c.field ?? ''}: ${c.message ?? ''}`);
+  return {
+    code: 422,
+    reason: 'Invalid',
+    message: `${kind}.meta.k8s.io "" is invalid: ${lines.length === 1 ? (lines[0] ?? '') : `[${lines.join(', ')}]`}`,
+    details: { group: 'meta.k8s.io', kind, causes },
+  };
+}
+
 export function listOptionsInvalid(field: string, message: string): ApiError {
   return {
     code: 422,
@@ -215,7 +226,7 @@ export function unsupportedMediaType(contentType: string): ApiError {
   return {
     code: 415,
     reason: 'UnsupportedMediaType',
-    message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`,
+    message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got ${contentType})`,
   };
 }
 
