@@ -526,10 +526,15 @@ t.test('the install manifests', async (t) => {
   for (const dir of [...Object.keys(INSTALLS), ...EXAMPLES]) {
     rendered.set(dir, await render(kubectl, join(REPO, dir)));
   }
-  // Each component on the base, as an overlay of one's own adds it (docs/install.md).
-  const componentsDir = await makeTempDir(t, 'kustomize-components');
-  for (const component of COMPONENTS) {
-    const dir = join(componentsDir, posix.basename(component));
+  /**
+   * An overlay of the base with components of the repository and other fields, written into
+   * `dir` (kustomize takes directories at any relative path, not absolute ones), rendered.
+   */
+  const renderOnBase = async (
+    dir: string,
+    components: readonly string[],
+    fields: object = {},
+  ): Promise<KubeObject[]> => {
     await mkdir(dir, { recursive: true });
     await writeFile(
       join(dir, 'kustomization.yaml'),
@@ -537,10 +542,17 @@ t.test('the install manifests', async (t) => {
         apiVersion: 'kustomize.config.k8s.io/v1beta1',
         kind: 'Kustomization',
         resources: [relative(dir, join(REPO, 'manifests/base'))],
-        components: [relative(dir, join(REPO, component))],
+        components: components.map((component) => relative(dir, join(REPO, component))),
+        ...fields,
       }),
     );
-    rendered.set(withBase(component), await render(kubectl, dir));
+    return render(kubectl, dir);
+  };
+  // Each component on the base, as an overlay of one's own adds it (docs/install.md).
+  const componentsDir = await makeTempDir(t, 'kustomize-components');
+  for (const component of COMPONENTS) {
+    const dir = join(componentsDir, posix.basename(component));
+    rendered.set(withBase(component), await renderOnBase(dir, [component]));
   }
   const renderedOf = (dir: string): KubeObject[] => rendered.get(dir) ?? [];
   const base = renderedOf('manifests');
@@ -1429,18 +1441,11 @@ t.test('the install manifests', async (t) => {
       t.fail('docs/install.md shows no patch that removes the admission policy');
       return;
     }
-    const dir = await makeTempDir(t, 'kustomize-overlay');
-    await writeFile(
-      join(dir, 'kustomization.yaml'),
-      YAML.stringify({
-        apiVersion: 'kustomize.config.k8s.io/v1beta1',
-        kind: 'Kustomization',
-        resources: [relative(dir, join(REPO, 'manifests/base'))],
-        components: [relative(dir, join(REPO, DIRECT_SECRETS))],
-        ...(YAML.parse(snippet) as object),
-      }),
+    const objects = await renderOnBase(
+      await makeTempDir(t, 'kustomize-overlay'),
+      [DIRECT_SECRETS],
+      YAML.parse(snippet) as object,
     );
-    const objects = await render(kubectl, dir);
     const isPolicy = (o: KubeObject) => o.apiVersion.startsWith('admissionregistration.k8s.io/');
     t.same(objects.filter(isPolicy), [], 'no policy and no binding');
     t.same(

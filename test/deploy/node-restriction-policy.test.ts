@@ -61,15 +61,17 @@ interface ReportKind {
   readonly nameFor: (node: string) => string;
 }
 
+const REPORT: ReportKind = {
+  kind: 'Report',
+  group: 'openreports.io',
+  version: 'v1alpha1',
+  resource: 'reports',
+  namespaced: true,
+  nameFor: (node) => `pullwatch-${node}`,
+};
+
 const REPORT_KINDS: readonly ReportKind[] = [
-  {
-    kind: 'Report',
-    group: 'openreports.io',
-    version: 'v1alpha1',
-    resource: 'reports',
-    namespaced: true,
-    nameFor: (node) => `pullwatch-${node}`,
-  },
+  REPORT,
   {
     kind: 'ClusterReport',
     group: 'openreports.io',
@@ -195,6 +197,10 @@ const write = (
   operation: Operation,
   object: KubeObject,
 ): Admission => admission(user, target, operation, { before: object, after: object });
+
+/** `user` creates node's Report in tenant-b. */
+const createReport = (user: UserInfo, node: string): Admission =>
+  write(user, REPORT, 'CREATE', report(REPORT, node));
 
 const EVENTS = (api: EventApi) => ({ group: api.group, version: 'v1', resource: 'events' });
 
@@ -366,52 +372,35 @@ const cases: Case[] = [
   },
   {
     name: 'a token made with kubectl create token (bound to no pod) writes a Report',
-    admission: write(unboundToken, REPORT_KINDS[0] as ReportKind, 'CREATE', {
-      ...report(REPORT_KINDS[0] as ReportKind, 'node-1'),
-    }),
+    admission: createReport(unboundToken, 'node-1'),
     expect: 'denied',
     message: /authentication.kubernetes.io\/node-name/,
   },
   {
     name: 'a token that names two nodes',
-    admission: write(
-      {
-        ...agentOn('node-1'),
-        extra: { [NODE_NAME_CLAIM]: ['node-1', 'node-2'] },
-      },
-      REPORT_KINDS[0] as ReportKind,
-      'CREATE',
-      report(REPORT_KINDS[0] as ReportKind, 'node-1'),
+    admission: createReport(
+      { ...agentOn('node-1'), extra: { [NODE_NAME_CLAIM]: ['node-1', 'node-2'] } },
+      'node-1',
     ),
     expect: 'denied',
   },
   {
     name: 'the agent in an overlay namespace (security-tools) writes its own Report',
-    admission: write(
-      boundToken('security-tools', 'pullwatch-agent', 'node-1'),
-      REPORT_KINDS[0] as ReportKind,
-      'CREATE',
-      report(REPORT_KINDS[0] as ReportKind, 'node-1'),
-    ),
+    admission: createReport(boundToken('security-tools', 'pullwatch-agent', 'node-1'), 'node-1'),
     expect: 'allowed',
   },
   {
     name: "the agent in an overlay namespace (security-tools) writes node-2's Report",
-    admission: write(
-      boundToken('security-tools', 'pullwatch-agent', 'node-1'),
-      REPORT_KINDS[0] as ReportKind,
-      'CREATE',
-      report(REPORT_KINDS[0] as ReportKind, 'node-2'),
-    ),
+    admission: createReport(boundToken('security-tools', 'pullwatch-agent', 'node-1'), 'node-2'),
     expect: 'denied',
   },
   {
     name: 'a person (cluster admin) deletes a Report (not matched)',
     admission: write(
       { username: 'alice@example.com', groups: ['system:masters', 'system:authenticated'] },
-      REPORT_KINDS[0] as ReportKind,
+      REPORT,
       'DELETE',
-      report(REPORT_KINDS[0] as ReportKind, 'node-2'),
+      report(REPORT, 'node-2'),
     ),
     expect: 'not matched',
   },
@@ -518,7 +507,7 @@ t.test('the admission policy that holds each agent to its own node', async (t) =
     const objects = newOnly.spec?.variables?.find((v) => v.name === 'objects');
     if (objects === undefined) throw new Error('the policy has no variable "objects"');
     objects.expression = 'object == null ? [] : [object]';
-    const kind = REPORT_KINDS[0] as ReportKind;
+    const kind = REPORT;
     const takeover = admission(agentOn('node-1'), kind, 'UPDATE', {
       before: report(kind, 'node-2', { name: kind.nameFor('node-1') }),
       after: report(kind, 'node-1'),
