@@ -88,6 +88,7 @@ const CLUSTER_SCOPED = new Set([
   'Namespace',
   'ClusterRole',
   'ClusterRoleBinding',
+  'MutatingWebhookConfiguration',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionPolicyBinding',
 ]);
@@ -985,8 +986,11 @@ t.test('the install manifests', async (t) => {
       t.same(
         ruleTriples(only(objects, 'ClusterRole', CONTROLLER)).sort(),
         [
+          'admissionregistration.k8s.io/mutatingwebhookconfigurations: get [pullwatch-controller]',
+          'admissionregistration.k8s.io/mutatingwebhookconfigurations: update [pullwatch-controller]',
           'authentication.k8s.io/tokenreviews: create',
           'authorization.k8s.io/subjectaccessreviews: create',
+          'core/namespaces: get',
           'core/pods: get',
           'core/pods: list',
           'core/pods: watch',
@@ -1081,14 +1085,16 @@ t.test('the install manifests', async (t) => {
       );
     });
 
-    t.test(`${dir}: only the agents may connect to the controller`, async (t) => {
+    t.test(`${dir}: who may connect to the controller`, async (t) => {
       const policy = only(objects, 'NetworkPolicy', CONTROLLER);
       const deployment = only(objects, 'Deployment', CONTROLLER);
       const spec = policy.spec;
       t.ok(labelsMatch(spec?.podSelector?.matchLabels, deployment.spec?.template.metadata?.labels));
       t.notOk(labelsMatch(spec?.podSelector?.matchLabels, ds.spec?.template.metadata?.labels));
       t.same(spec?.policyTypes, ['Ingress', 'Egress']);
-      t.equal(spec?.ingress?.length, 1);
+      t.equal(spec?.ingress?.length, 2);
+      // The API server calls the admission webhook from addresses no pod selector names.
+      t.same(spec?.ingress?.[1], { ports: [{ port: 'https', protocol: 'TCP' }] }, 'the webhook');
       const rule = spec?.ingress?.[0];
       t.same(rule?.ports, [{ port: 'https', protocol: 'TCP' }]);
       t.equal(rule?.from?.length, 1);
