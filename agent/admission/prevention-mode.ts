@@ -12,7 +12,7 @@ export function isPreventionMode(value: unknown): value is PreventionMode {
 
 /**
  * A namespace label `key` (any value) or `key=value` that exempts a namespace
- * (--prevention-exempt-namespace-label), besides the mode label set to `off`.
+ * (--prevention-exempt-labels), besides the mode label set to `off`.
  */
 export interface NamespaceExemption {
   readonly key: string;

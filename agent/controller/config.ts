@@ -98,7 +98,7 @@ export const CONTROLLER_SETTINGS = {
     'string',
     "comma-separated images never forced to pull, as the kubelet's preloadedImagesVerificationAllowlist: full names, or prefixes ending in /*",
   ],
-  'prevention-exempt-namespace-labels': [
+  'prevention-exempt-labels': [
     'string',
     'comma-separated namespace labels (key or key=value) whose namespaces the webhook leaves alone',
   ],
@@ -159,7 +159,7 @@ const schema = z
         ctx.addIssue({ code: 'custom', message: `--prevention-allowlist: ${parsed.error}` });
         return z.NEVER;
       }),
-    'prevention-exempt-namespace-labels': z
+    'prevention-exempt-labels': z
       .string()
       .optional()
       .transform((v) => csv(v).map(parseNamespaceExemption)),

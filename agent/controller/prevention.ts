@@ -49,7 +49,7 @@ export function startPrevention(
     namespaceLabels: (namespace) => namespaces.labels(namespace),
     modes: {
       clusterMode: config.prevention,
-      exemptions: config['prevention-exempt-namespace-labels'],
+      exemptions: config['prevention-exempt-labels'],
     },
     allowlist: config['prevention-allowlist'],
     onRegistryError: config['on-registry-error'],
