@@ -8,7 +8,7 @@ import { severityRank } from '../detect/finding.ts';
 import type { ReportFlavor } from './kinds.ts';
 import { clusterReportName, namespacedReportName, REPORT_KINDS, reportLabels } from './kinds.ts';
 import type { ObjectReference, ReportResult, UseFinding, WorkloadOf } from './results.ts';
-import { clusterResult, namespacedResult, RULE_CATEGORY, SOURCE } from './results.ts';
+import { clusterResult, MULTI_TENANCY, namespacedResult, SOURCE } from './results.ts';
 
 /**
  * At most this many results per object, and at most this many bytes of results (JSON): the
@@ -116,7 +116,7 @@ export function capResults(
     source: SOURCE,
     policy: RESULTS_CAPPED_RULE,
     rule: RESULTS_CAPPED_RULE,
-    category: RULE_CATEGORY['unauthorized-cached-image-use'],
+    category: MULTI_TENANCY,
     severity: 'info',
     result: 'warn',
     scored: false,

@@ -4,7 +4,7 @@
 // the report alone (agent/reports/decode.ts): keys are the finding's own field names, a list
 // is `field.0`, `field.1`, ... and an owner `owners.0.tenant`; a null or empty field has no
 // key. The rule, severity and first-seen time travel in the result's own fields.
-import type { Confidence, Finding, OwnerRef, Rule, Severity } from '../detect/finding.ts';
+import type { Finding, OwnerRef } from '../detect/finding.ts';
 import { CONFIDENCES, RULES, SEVERITIES } from '../detect/finding.ts';
 import type { ContainerKind, PullPolicy, TenantId } from '../model/snapshot.ts';
 import type { Result } from '../result.ts';
@@ -22,16 +22,67 @@ const CONTAINER_KINDS = [
 /** The finding's id under its own name in every pullwatch result (namespaced ones too). */
 export const FINDING_ID = 'findingId';
 
-function putList(out: Record<string, string>, field: string, values: readonly string[]): void {
-  values.forEach((value, index) => (out[`${field}.${index}`] = value));
-}
+/**
+ * How a field travels: text (a key), nullable text (no key for null), one of a set of words,
+ * a list of texts (`field.0`...), a list of owners (`field.0.tenant`...) or counts per pull
+ * policy (`field.Always`...).
+ */
+type FieldCodec =
+  'text' | 'nullable' | { readonly oneOf: readonly string[] } | 'list' | 'owners' | 'policy-counts';
 
-function putOwners(out: Record<string, string>, field: string, owners: readonly OwnerRef[]): void {
-  owners.forEach((owner, index) => {
-    out[`${field}.${index}.tenant`] = owner.tenant;
-    out[`${field}.${index}.namespace`] = owner.namespace;
-    if (owner.secret !== null) out[`${field}.${index}.secret`] = owner.secret;
-  });
+type Fields = readonly (readonly [field: string, codec: FieldCodec])[];
+
+const IMAGE_FIELDS: Fields = [
+  ['image', 'text'],
+  ['imageId', 'text'],
+  ['repoDigest', 'nullable'],
+  ['registry', 'text'],
+  ['repository', 'text'],
+];
+
+/**
+ * Each rule's own fields, in the order detect() gives them (between the common head, `rule`,
+ * `id`, `severity`, `confidence`, `node`, and tail, `evidence`, `remediation`, times).
+ */
+const RULE_FIELDS: Readonly<Record<string, Fields>> = {
+  'unauthorized-cached-image-use': [
+    ['tenant', 'text'],
+    ['namespace', 'text'],
+    ['pod', 'text'],
+    ['podUid', 'text'],
+    ['container', 'text'],
+    ['containerKind', { oneOf: CONTAINER_KINDS }],
+    ...IMAGE_FIELDS,
+    ['pullPolicy', { oneOf: PULL_POLICIES }],
+    ['owners', 'owners'],
+    ['possibleOwners', 'owners'],
+  ],
+  'private-image-exposed': [...IMAGE_FIELDS, ['owners', 'owners'], ['exposedTenants', 'list']],
+  'preloaded-private-image-exposed': [
+    ...IMAGE_FIELDS,
+    ['owners', 'owners'],
+    ['exposedTenants', 'list'],
+    ['kubeletPolicy', { oneOf: ['NeverVerifyPreloadedImages', 'NeverVerifyAllowlistedImages'] }],
+    ['allowlistEntry', 'nullable'],
+  ],
+  'always-pull-images-not-enforced': [['containersByPolicy', 'policy-counts']],
+};
+
+function put(out: Record<string, string>, field: string, codec: FieldCodec, value: unknown): void {
+  if (codec === 'list') {
+    (value as readonly string[]).forEach((item, index) => (out[`${field}.${index}`] = item));
+  } else if (codec === 'owners') {
+    (value as readonly OwnerRef[]).forEach((owner, index) => {
+      out[`${field}.${index}.tenant`] = owner.tenant;
+      out[`${field}.${index}.namespace`] = owner.namespace;
+      if (owner.secret !== null) out[`${field}.${index}.secret`] = owner.secret;
+    });
+  } else if (codec === 'policy-counts') {
+    const counts = value as Readonly<Record<PullPolicy, number>>;
+    for (const policy of PULL_POLICIES) out[`${field}.${policy}`] = String(counts[policy]);
+  } else if (value !== null) {
+    out[field] = value as string;
+  }
 }
 
 /**
@@ -39,35 +90,15 @@ function putOwners(out: Record<string, string>, field: string, owners: readonly 
  * `rule`, `severity` and `timestamp`; lastSeen is the report's, see decode.ts).
  */
 export function findingProperties(finding: Finding): Properties {
+  const fields = finding as unknown as Readonly<Record<string, unknown>>;
   const out: Record<string, string> = {
     [FINDING_ID]: finding.id,
     confidence: finding.confidence,
     node: finding.node,
   };
-  if (finding.rule !== 'always-pull-images-not-enforced') {
-    if (finding.rule === 'unauthorized-cached-image-use') {
-      out['tenant'] = finding.tenant;
-      out['namespace'] = finding.namespace;
-      out['pod'] = finding.pod;
-      out['podUid'] = finding.podUid;
-      out['container'] = finding.container;
-      out['containerKind'] = finding.containerKind;
-      out['pullPolicy'] = finding.pullPolicy;
-    }
-    out['image'] = finding.image;
-    out['imageId'] = finding.imageId;
-    if (finding.repoDigest !== null) out['repoDigest'] = finding.repoDigest;
-    out['registry'] = finding.registry;
-    out['repository'] = finding.repository;
-    putOwners(out, 'owners', finding.owners);
-    if (finding.rule === 'unauthorized-cached-image-use')
-      putOwners(out, 'possibleOwners', finding.possibleOwners);
-    else putList(out, 'exposedTenants', finding.exposedTenants);
-  } else {
-    for (const policy of PULL_POLICIES)
-      out[`containersByPolicy.${policy}`] = String(finding.containersByPolicy[policy]);
-  }
-  putList(out, 'evidence', finding.evidence);
+  for (const [field, codec] of RULE_FIELDS[finding.rule] ?? [])
+    put(out, field, codec, fields[field]);
+  put(out, 'evidence', 'list', finding.evidence);
   out['remediation'] = finding.remediation;
   return out;
 }
@@ -99,11 +130,11 @@ class PropertyReader {
     return value ?? '';
   }
 
-  oneOf<T extends string>(key: string, allowed: readonly T[]): T {
+  oneOf(key: string, allowed: readonly string[]): string {
     const value = this.text(key);
-    if ((allowed as readonly string[]).includes(value)) return value as T;
+    if (allowed.includes(value)) return value;
     this.problem ??= `property ${key} is not one of ${allowed.join(', ')}`;
-    return allowed[0] as T;
+    return allowed[0] ?? '';
   }
 
   count(key: string): number {
@@ -134,10 +165,23 @@ class PropertyReader {
     }
     return out;
   }
-}
 
-function isOneOf<T extends string>(value: string, allowed: readonly T[]): value is T {
-  return (allowed as readonly string[]).includes(value);
+  field(field: string, codec: FieldCodec): unknown {
+    switch (codec) {
+      case 'text':
+        return this.text(field);
+      case 'nullable':
+        return this.optional(field);
+      case 'list':
+        return this.list(field);
+      case 'owners':
+        return this.owners(field);
+      case 'policy-counts':
+        return Object.fromEntries(PULL_POLICIES.map((p) => [p, this.count(`${field}.${p}`)]));
+      default:
+        return this.oneOf(field, codec.oneOf);
+    }
+  }
 }
 
 /**
@@ -149,69 +193,23 @@ export function findingOfProperties(
   facts: ResultFacts,
 ): Result<Finding, string> {
   const { rule, severity } = facts;
-  if (!isOneOf<Rule>(rule, RULES)) return err(`rule ${rule} is not a pullwatch rule`);
-  if (!isOneOf<Severity>(severity, SEVERITIES)) return err(`severity ${severity} is unknown`);
+  const fields = RULE_FIELDS[rule];
+  if (!(RULES as readonly string[]).includes(rule) || fields === undefined)
+    return err(`rule ${rule} is not a pullwatch rule`);
+  if (!(SEVERITIES as readonly string[]).includes(severity))
+    return err(`severity ${severity} is unknown`);
   const read = new PropertyReader(properties);
-  const base = {
+  const finding: Record<string, unknown> = {
+    rule,
     id: read.text(FINDING_ID),
     severity,
-    confidence: read.oneOf<Confidence>('confidence', CONFIDENCES),
+    confidence: read.oneOf('confidence', CONFIDENCES),
     node: read.text('node'),
   };
-  const tail = () => ({
-    evidence: read.list('evidence'),
-    remediation: read.text('remediation'),
-    firstSeen: facts.firstSeen,
-    lastSeen: facts.lastSeen,
-  });
-  const imageFacts = () => ({
-    image: read.text('image'),
-    imageId: read.text('imageId'),
-    repoDigest: read.optional('repoDigest'),
-    registry: read.text('registry'),
-    repository: read.text('repository'),
-  });
-  let finding: Finding;
-  switch (rule) {
-    case 'unauthorized-cached-image-use':
-      finding = {
-        rule,
-        ...base,
-        tenant: read.text('tenant') as TenantId,
-        namespace: read.text('namespace'),
-        pod: read.text('pod'),
-        podUid: read.text('podUid'),
-        container: read.text('container'),
-        containerKind: read.oneOf<ContainerKind>('containerKind', CONTAINER_KINDS),
-        ...imageFacts(),
-        pullPolicy: read.oneOf<PullPolicy>('pullPolicy', PULL_POLICIES),
-        owners: read.owners('owners'),
-        possibleOwners: read.owners('possibleOwners'),
-        ...tail(),
-      };
-      break;
-    case 'private-image-exposed':
-      finding = {
-        rule,
-        ...base,
-        ...imageFacts(),
-        owners: read.owners('owners'),
-        exposedTenants: read.list('exposedTenants') as TenantId[],
-        ...tail(),
-      };
-      break;
-    case 'always-pull-images-not-enforced':
-      finding = {
-        rule,
-        ...base,
-        containersByPolicy: {
-          Always: read.count('containersByPolicy.Always'),
-          IfNotPresent: read.count('containersByPolicy.IfNotPresent'),
-          Never: read.count('containersByPolicy.Never'),
-        },
-        ...tail(),
-      };
-      break;
-  }
-  return read.problem === undefined ? ok(finding) : err(read.problem);
+  for (const [field, codec] of fields) finding[field] = read.field(field, codec);
+  finding['evidence'] = read.list('evidence');
+  finding['remediation'] = read.text('remediation');
+  finding['firstSeen'] = facts.firstSeen;
+  finding['lastSeen'] = facts.lastSeen;
+  return read.problem === undefined ? ok(finding as unknown as Finding) : err(read.problem);
 }
