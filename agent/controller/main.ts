@@ -2,7 +2,7 @@
 // it answers each agent about its own node's pull secrets (as fingerprints, never credentials)
 // and asks registries once for the whole cluster.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry, collectDefaultMetrics, Gauge } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics, Gauge } from 'prom-client';
 import { ApiServerConnections } from '../kube/connections.ts';
 import { getJson } from '../kube/kube-http.ts';
 import type { Logger } from '../log.ts';
@@ -17,7 +17,13 @@ import { loadOrCreateClusterKey } from './fingerprint-key.ts';
 import { PodIndex } from './pod-index.ts';
 import { SecretCache } from './secret-cache.ts';
 import { startPrevention } from './prevention.ts';
-import { loadOrCreateServingCertificate, publishCaBundle } from './serving-certificate.ts';
+import {
+  loadOrCreateServingCertificate,
+  publishCaBundle,
+  readServingCertificate,
+  type ServingCertificate,
+} from './serving-certificate.ts';
+import { reloadTlsSecretPeriodically } from './tls-secret-reload.ts';
 
 export interface RunningController {
   /** `https://host:port` */
@@ -25,14 +31,14 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
+/** Up to this fraction of --registry-answer-ttl is taken off each answer, so they expire apart. */
+export const CONTROLLER_ANSWER_TTL_JITTER = 0.1;
+
 /** Kubernetes 1.30 put the node into bound service-account tokens (ServiceAccountTokenPodNodeInfo). */
 const MIN_MINOR = 30;
 
 async function serverMinorVersion(kubeConfig: KubeConfig): Promise<number | undefined> {
   const answer = await getJson(
-/** Up to this fraction of --registry-answer-ttl is taken off each answer, so they expire apart. */
-export const CONTROLLER_ANSWER_TTL_JITTER = 0.1;
-
     kubeConfig,
     '/version',
     {},
@@ -66,7 +72,7 @@ export async function runController(
   });
   if (!key.ok) throw new Error(key.error);
 
-  const tls = await servingTls(config, kubeConfig);
+  const serving = await servingTls(config, kubeConfig);
   const connections = new ApiServerConnections();
   const pods = new PodIndex({ kubeConfig, connections, logger });
   const secrets = new SecretCache({
@@ -90,18 +96,18 @@ export async function runController(
     new TokenReviewer({
       kubeConfig,
       logger,
-    // One answer serves the whole cluster: a registry is the thing to protect, host by host.
-    rateLimit: {
-      perSecond: config['registry-requests-per-second'],
-      burst: 2 * config['registry-requests-per-second'],
-      concurrency: config['registry-concurrency'],
-    },
-    // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
-    // pulled records): definite answers are kept for hours, 404s and failures briefly.
-    answerTtlMs: config['registry-answer-ttl'],
-    answerTtlJitter: CONTROLLER_ANSWER_TTL_JITTER,
-    // The whole cluster's distinct questions, not one node's.
-    maxCacheEntries: 50_000,
+      // One answer serves the whole cluster: a registry is the thing to protect, host by host.
+      rateLimit: {
+        perSecond: config['registry-requests-per-second'],
+        burst: 2 * config['registry-requests-per-second'],
+        concurrency: config['registry-concurrency'],
+      },
+      // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
+      // pulled records): definite answers are kept for hours, 404s and failures briefly.
+      answerTtlMs: config['registry-answer-ttl'],
+      answerTtlJitter: CONTROLLER_ANSWER_TTL_JITTER,
+      // The whole cluster's distinct questions, not one node's.
+      maxCacheEntries: 50_000,
       audiences: [config.audience],
       // One identity per agent: a cache smaller than the cluster makes agents evict each other
       // and every call a review. A cold start of every agent waits its turn rather than 429.
@@ -158,6 +164,12 @@ export async function runController(
           : { ready: false, reason: "waiting for the first list of the cluster's pods" },
     },
   });
+  const tlsReloads = new Counter({
+    name: 'pullwatch_controller_tls_reloads_total',
+    help: 'Serving certificates changed while running: reloaded, or rejected (a pair that does not fit together; the previous one is kept).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   const server = await startHttpServer({
     app,
     listen: config.listen.host.includes(':')
@@ -165,13 +177,34 @@ export async function runController(
       : `${config.listen.host}:${config.listen.port}`,
     logger,
     drainTimeoutMs: 5000,
-    tls,
+    tls: serving.tls,
+    onCertificateReload: (result) => {
+      tlsReloads.inc({ result });
+    },
   });
+  const secretRef = { namespace: config.namespace, name: config['tls-secret'] };
+  const stopTlsReload =
+    serving.fromSecret === undefined
+      ? () => undefined
+      : reloadTlsSecretPeriodically({
+          read: () => readServingCertificate(kubeConfig, secretRef),
+          replace: (pair) => server.replaceCertificate(pair),
+          publishCa: (ca) =>
+            publishCaBundle(
+              kubeConfig,
+              { namespace: config.namespace, name: config['ca-configmap'] },
+              ca,
+            ),
+          current: serving.fromSecret,
+          intervalMs: TLS_SECRET_REREAD_MS,
+          logger,
+        });
   const url = `${server.protocol}://${server.address}`;
   logger.info({ url, namespace: config.namespace }, 'pullwatch controller started');
   return {
     url,
     stop: async () => {
+      stopTlsReload();
       await server.stop();
       secrets.stop();
       prevention.stop();
@@ -180,17 +213,20 @@ export async function runController(
   };
 }
 
+/** The TLS Secret is read again this often, to follow a rotation (files are watched instead). */
+const TLS_SECRET_REREAD_MS = 60_000;
+
 /**
- * The certificate files given, else the one in the TLS Secret (made when missing), whose CA is
- * published for the agents either way.
+ * The certificate files given (the server reloads them when they change), else the one in the
+ * TLS Secret (made when missing), whose CA is published for the agents.
  */
 async function servingTls(
   config: ControllerConfig,
   kubeConfig: KubeConfig,
-): Promise<TlsFiles | TlsPems> {
+): Promise<{ tls: TlsFiles | TlsPems; fromSecret?: ServingCertificate }> {
   const certFile = config['tls-cert-file'];
   const keyFile = config['tls-key-file'];
-  if (certFile !== undefined && keyFile !== undefined) return { certFile, keyFile };
+  if (certFile !== undefined && keyFile !== undefined) return { tls: { certFile, keyFile } };
   const made = await loadOrCreateServingCertificate(kubeConfig, {
     namespace: config.namespace,
     name: config['tls-secret'],
@@ -203,7 +239,7 @@ async function servingTls(
     made.value.ca,
   );
   if (!published.ok) throw new Error(published.error);
-  return { cert: made.value.cert, key: made.value.key };
+  return { tls: { cert: made.value.cert, key: made.value.key }, fromSecret: made.value };
 }
 
 /** The registry's answer on the secret's credential with this fingerprint. */

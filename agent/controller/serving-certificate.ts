@@ -133,6 +133,24 @@ function fromSecret(secret: unknown, where: string): Result<ServingCertificate, 
   return ok({ cert, key, ca });
 }
 
+/** The Secret's certificate as it is now (never made): what a rotation left there. */
+export async function readServingCertificate(
+  kubeConfig: KubeConfig,
+  ref: { readonly namespace: string; readonly name: string },
+  timeoutMs = 10_000,
+): Promise<Result<ServingCertificate, string>> {
+  const where = `${ref.namespace}/${ref.name}`;
+  const path = `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
+  const read = await getJson(
+    kubeConfig,
+    path,
+    {},
+    { timeoutMs, signal: new AbortController().signal },
+  );
+  if (!read.ok) return err(`reading the TLS secret ${where} failed: ${read.error.message}`);
+  return fromSecret(read.value, where);
+}
+
 /** The Secret's certificate, made and stored when the Secret does not exist yet. */
 export async function loadOrCreateServingCertificate(
   kubeConfig: KubeConfig,

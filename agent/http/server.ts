@@ -20,7 +20,7 @@ export interface TlsFiles {
   readonly reloadIntervalMs?: number;
 }
 
-/** A certificate held in memory (made or read by the program itself): never reloaded. */
+/** A certificate held in memory (made or read by the program itself): replaced by the program. */
 export interface TlsPems {
   readonly cert: string;
   readonly key: string;
@@ -35,12 +35,21 @@ export interface HttpServerOptions {
   readonly logger?: Logger;
   /** How long stop() lets requests in flight finish before cutting them (default 10 s). */
   readonly drainTimeoutMs?: number;
+  /** Told each time a new certificate is served, or refused (the old one kept), for a metric. */
+  readonly onCertificateReload?: (result: CertificateReload) => void;
 }
+
+export type CertificateReload = 'reloaded' | 'rejected';
 
 export interface RunningHttpServer {
   /** The address listened on, with the real port: `127.0.0.1:43817`, `[::1]:8443`. */
   readonly address: string;
   readonly protocol: 'http' | 'https';
+  /**
+   * Serves `pair` to new connections from now on, if it is a valid pair; otherwise keeps the
+   * certificate served now and says why.
+   */
+  replaceCertificate(pair: TlsPems): Promise<Result<void, string>>;
   /** Stops accepting, lets requests in flight finish, then closes. Idempotent. */
   stop(): Promise<void>;
 }
@@ -138,30 +147,48 @@ function listenOn(server: Server, address: ListenAddress): Promise<AddressInfo> 
   });
 }
 
-/** Watches the certificate files and swaps the server's context when they change. */
-function watchCertificate(
-  server: Server & { setSecureContext(options: KeyPair): void },
-  tls: TlsFiles,
+type SecureServer = Server & { setSecureContext(options: KeyPair): void };
+
+/**
+ * Swaps the served pair, one swap at a time, never to a pair that does not hold together: a
+ * renewal caught halfway (the certificate written, not yet the key) keeps the old pair.
+ */
+function certificateSwapper(
+  server: SecureServer,
   logger: Logger | undefined,
-): () => void {
-  const interval = tls.reloadIntervalMs ?? 5_000;
-  let queue = Promise.resolve();
-  const reload = (): void => {
-    // One reload at a time; a renewal touching both files runs it twice, which is harmless.
-    queue = queue.then(async () => {
+  onReload: ((result: CertificateReload) => void) | undefined,
+): (source: TlsFiles | TlsPems) => Promise<Result<void, string>> {
+  let queue: Promise<unknown> = Promise.resolve();
+  return (source) => {
+    const swapped = queue.then(async (): Promise<Result<void, string>> => {
       try {
-        const pair = await readKeyPair(tls);
+        const pair = await readKeyPair(source);
         server.setSecureContext(pair);
         logger?.info(describeCertificate(pair.cert), 'TLS certificate reloaded');
+        onReload?.('reloaded');
+        return ok(undefined);
       } catch (e) {
-        // Mid-renewal the key and the certificate can disagree: keep the old pair until both
-        // files are written (the second file's change triggers another reload).
+        const error = e instanceof Error ? e.message : String(e);
         logger?.warn(
-          { error: e instanceof Error ? e.message : String(e), certFile: tls.certFile },
+          { error, ...('certFile' in source ? { certFile: source.certFile } : {}) },
           'TLS certificate not reloaded; keeping the previous one',
         );
+        onReload?.('rejected');
+        return err(error);
       }
     });
+    queue = swapped;
+    return swapped;
+  };
+}
+
+/** Watches the certificate files and swaps the server's context when they change. */
+function watchCertificate(tls: TlsFiles, swap: (source: TlsFiles) => Promise<unknown>): () => void {
+  const interval = tls.reloadIntervalMs ?? 5_000;
+  // A renewal touching both files reloads twice, which is harmless; mid-renewal the pair
+  // disagrees and the old one stays until the second file's change.
+  const reload = (): void => {
+    void swap(tls);
   };
   // Polling stat() follows the symlinks a mounted Secret is made of (..data swaps), which
   // fs.watch on the file does not.
@@ -185,6 +212,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
   let server: Server;
   let unwatch = (): void => undefined;
+  let swap: ((source: TlsPems) => Promise<Result<void, string>>) | undefined;
   if (tls === undefined) {
     server = createHttpServer(options.app);
   } else {
@@ -192,7 +220,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const httpsServer = createHttpsServer(pair, options.app);
     server = httpsServer;
     logger?.info(describeCertificate(pair.cert), 'TLS certificate loaded');
-    if ('certFile' in tls) unwatch = watchCertificate(httpsServer, tls, logger);
+    const swapper = certificateSwapper(httpsServer, logger, options.onCertificateReload);
+    swap = swapper;
+    if ('certFile' in tls) unwatch = watchCertificate(tls, swapper);
   }
 
   server.on('clientError', answerClientError);
@@ -223,6 +253,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   return {
     address: formatAddress(bound),
     protocol,
+    replaceCertificate: (pair) =>
+      swap === undefined ? Promise.resolve(err('the server does not serve TLS')) : swap(pair),
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         stopping = true;
