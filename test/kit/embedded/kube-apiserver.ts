@@ -23,6 +23,7 @@ import type { AccessRule, TokenEntry } from './auth.ts';
 import { AuthTable, denyAll } from './auth.ts';
 import { ResourceCatalog } from './catalog.ts';
 import { crdResource, parseCrds, serveStoredCrds } from './crd.ts';
+import { eventsV1Resource } from './events-v1.ts';
 import type { VersionInfo } from './discovery.ts';
 import type { DelayOptions, FailNextOptions } from './faults.ts';
 import { FaultState } from './faults.ts';
@@ -230,7 +231,7 @@ export async function startEmbeddedApiServer(
     alwaysPullImages: options.alwaysPullImages ?? false,
     enforceNamespaceExists: options.enforceNamespaceExists ?? false,
   });
-  const catalog = new ResourceCatalog([crdResource]);
+  const catalog = new ResourceCatalog([eventsV1Resource, crdResource]);
   const resourceType = (key: ResourceKey): ResourceType => {
     const rt = catalog.lookup(key);
     if (!rt) throw new Error(`embedded API server: unknown resource ${key}`);
