@@ -209,7 +209,7 @@ async function readFingerprintKey(
  * exists ('create': the first writer wins and an existing target is not an error), then fsync
  * the directory.
  */
-async function writeAtomically(
+export async function writeAtomically(
   dir: string,
   name: string,
   data: Uint8Array,
