@@ -17,6 +17,7 @@ function where(f: Finding): string {
     case 'unauthorized-cached-image-use':
       return `${f.namespace}/${f.pod}/${f.container}`;
     case 'private-image-exposed':
+    case 'preloaded-private-image-exposed':
       return `exposed: ${f.exposedTenants.join(', ')}`;
     case 'always-pull-images-not-enforced':
       return `node ${f.node}`;

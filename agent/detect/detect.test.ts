@@ -566,7 +566,7 @@ t.test('always-pull-images-not-enforced counts policies once per node', async (t
     containersByPolicy: { Always: 1, IfNotPresent: 1, Never: 1 },
   });
   t.match(findings[0]?.evidence.join(' '), /2 of 3 containers in 2 pods/);
-  t.match(findings[0]?.evidence.join(' '), /KEP-2535 credential verification is visibly on/);
+  t.match(findings[0]?.evidence.join(' '), /What the kubelet enforces is not known/);
   t.same(
     detect(snapshotOf({ images: [], pods: [pod('a', 'p', [container('nginx')])] })).filter(
       (f) => f.rule === 'always-pull-images-not-enforced',

@@ -2,6 +2,7 @@
 import type { DetectedFinding } from './finding.ts';
 import { alwaysPullImagesNotEnforced } from './rules/always-pull-not-enforced.ts';
 import { privateImageExposed } from './rules/private-image-exposed.ts';
+import { preloadedPrivateImageExposed } from './rules/preloaded-private-image-exposed.ts';
 import { unauthorizedCachedImageUse } from './rules/unauthorized-use.ts';
 import { DetectionMemory } from './memory.ts';
 import type { NodeSnapshot } from '../model/snapshot.ts';
@@ -11,6 +12,7 @@ type RuleFunction = (snapshot: NodeSnapshot, memory: DetectionMemory) => readonl
 const rules: readonly RuleFunction[] = [
   unauthorizedCachedImageUse,
   privateImageExposed,
+  preloadedPrivateImageExposed,
   alwaysPullImagesNotEnforced,
 ];
 

@@ -5,6 +5,7 @@ import type { PullPolicy, TenantId } from '../model/snapshot.ts';
 export const RULES = [
   'unauthorized-cached-image-use',
   'private-image-exposed',
+  'preloaded-private-image-exposed',
   'always-pull-images-not-enforced',
 ] as const;
 export type Rule = (typeof RULES)[number];
@@ -80,6 +81,20 @@ export interface PrivateImageExposed extends FindingBase, ImageFacts {
   readonly exposedTenants: readonly TenantId[];
 }
 
+/**
+ * A private image the kubelet never pulled (no KEP-2535 pulled record: imported, pre-pulled or
+ * baked into the node) sits in the cache of a node whose kubelet verifies credentials, but
+ * exempts it (NeverVerifyPreloadedImages, or its allowlist): tenants without a right to it run
+ * pods that may start it.
+ */
+export interface PreloadedPrivateImageExposed extends FindingBase, ImageFacts {
+  readonly rule: 'preloaded-private-image-exposed';
+  readonly exposedTenants: readonly TenantId[];
+  readonly kubeletPolicy: 'NeverVerifyPreloadedImages' | 'NeverVerifyAllowlistedImages';
+  /** The preloadedImagesVerificationAllowlist entry that exempts it, under the allowlist policy. */
+  readonly allowlistEntry: string | null;
+}
+
 /** The node as a whole: pods run with a pull policy other than Always. */
 export interface AlwaysPullImagesNotEnforced extends FindingBase {
   readonly rule: 'always-pull-images-not-enforced';
@@ -88,7 +103,10 @@ export interface AlwaysPullImagesNotEnforced extends FindingBase {
 
 /** What detect() returns: a finding without the times, which the findings store keeps. */
 export type DetectedFinding =
-  UnauthorizedCachedImageUse | PrivateImageExposed | AlwaysPullImagesNotEnforced;
+  | UnauthorizedCachedImageUse
+  | PrivateImageExposed
+  | PreloadedPrivateImageExposed
+  | AlwaysPullImagesNotEnforced;
 
 export type Finding = DetectedFinding & { readonly firstSeen: string; readonly lastSeen: string };
 
@@ -143,6 +161,7 @@ export function placeOf(finding: DetectedFinding): FindingPlace {
     case 'unauthorized-cached-image-use':
       return finding;
     case 'private-image-exposed':
+    case 'preloaded-private-image-exposed':
       return { ...NO_CONTAINER, ...imageFactsOf(finding) };
     case 'always-pull-images-not-enforced':
       return { ...NO_CONTAINER, ...NO_IMAGE };

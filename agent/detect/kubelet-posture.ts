@@ -2,6 +2,8 @@
 // records and events show, and what that means for one cached image. Mirrors
 // pkg/kubelet/images/pullmanager image_pull_policies.go (which images need verification) and
 // pull_manager.go MustAttemptImagePull (an image "pulled by the kubelet" has a pulled record).
+import type { InventoryEntry } from '../image/inventory.ts';
+import type { NodeSnapshot } from '../model/snapshot.ts';
 import {
   allowlistEntryFor,
   ENSURE_SECRET_PULLED_IMAGES_GATE,
@@ -138,4 +140,34 @@ export function protectedByOf(
     case 'unknown':
       return 'unknown';
   }
+}
+
+/** kubeletCheckOf for a cached image of the snapshot, with whether the kubelet pulled it. */
+export function kubeletCheckOfEntry(
+  snapshot: NodeSnapshot,
+  entry: InventoryEntry,
+): { readonly check: KubeletCheck; readonly pulledByKubelet: boolean | undefined } {
+  const pulledByKubelet = snapshot.pulledByKubelet?.has(entry.id);
+  return {
+    check: kubeletCheckOf(
+      snapshot.kubeletPosture,
+      entry.references.map((r) => r.name),
+      pulledByKubelet,
+    ),
+    pulledByKubelet,
+  };
+}
+
+/**
+ * The kubelet's check is on, yet it lets any pod start this image from the cache because the
+ * kubelet never pulled it (no pulled record): exempt as preloaded, or by the allowlist.
+ */
+export function isPreloadedExemption(c: {
+  readonly check: KubeletCheck;
+  readonly pulledByKubelet: boolean | undefined;
+}): boolean {
+  return (
+    c.check.kind === 'exempt-preloaded' ||
+    (c.check.kind === 'exempt-allowlisted' && c.pulledByKubelet === false)
+  );
 }

@@ -69,7 +69,10 @@ export function tenantsOf(finding: Finding, tenantOf: (namespace: string) => str
   const place = placeOf(finding);
   if (place.namespace !== null) tenants.add(tenantOf(place.namespace));
   if (place.tenant !== null) tenants.add(place.tenant);
-  if (finding.rule === 'private-image-exposed') {
+  if (
+    finding.rule === 'private-image-exposed' ||
+    finding.rule === 'preloaded-private-image-exposed'
+  ) {
     for (const t of finding.exposedTenants) tenants.add(t);
   }
   for (const owner of place.owners) tenants.add(owner.tenant);

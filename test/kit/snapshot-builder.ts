@@ -171,7 +171,7 @@ export interface SnapshotParts {
   /** What the kubelet enforces; default: not known (no configuration read). */
   readonly kubeletPosture?: Partial<NodeSnapshot['kubeletPosture']>;
   /** Image seeds the kubelet holds a pulled record of; default: its records cannot be read. */
-  readonly pulledByKubelet?: readonly string[];
+  readonly pulledByKubelet?: readonly string[] | undefined;
   readonly takenAt?: number;
   /** [image seed, reason]: images whose owner is not decided yet. */
   readonly ownerPending?: readonly (readonly [string, string])[];

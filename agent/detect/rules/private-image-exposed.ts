@@ -2,7 +2,9 @@
 // tenant, without credentials for it, runs pods the kubelet would serve from the cache.
 import type { ImageReference } from '../../image/reference.ts';
 import type { PodKeyring, Privacy } from '../access.ts';
-import { accessWith, isAuthorized, keyringOf, privacyOf } from '../access.ts';
+import { privacyOf } from '../access.ts';
+import { exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
+import { isPreloadedExemption, kubeletCheckOfEntry } from '../kubelet-posture.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { DetectionMemory, type RememberedExposure } from '../memory.ts';
@@ -21,23 +23,7 @@ export function privateImageExposed(
   memory: DetectionMemory = new DetectionMemory(),
 ): PrivateImageExposed[] {
   const findings: PrivateImageExposed[] = [];
-  // Pods of one namespace with the same pull secrets hold the same credentials: asking about
-  // one of them answers for all; a tenant is exposed when any of its groups lacks access.
-  const seen = new Set<string>();
-  const keyringsByTenant = new Map<TenantId, PodKeyring[]>();
-  let groups = '';
-  for (const pod of snapshot.pods) {
-    if (pod.finished || snapshot.ignoredNamespaces.has(pod.namespace)) continue;
-    if (!pod.containers.some((c) => c.pullPolicy !== 'Always')) continue;
-    const key = `${pod.namespace}\0${pod.pullSecretNames.join('\0')}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const tenant = snapshot.tenantOfNamespace(pod.namespace);
-    groups += `${tenant}\0${key}\n`;
-    const keyrings = keyringsByTenant.get(tenant) ?? [];
-    keyrings.push(keyringOf(snapshot.secrets, pod, memory));
-    keyringsByTenant.set(tenant, keyrings);
-  }
+  const { keyringsByTenant, groups } = tenantKeyrings(snapshot, memory);
   const answers = answersFor(memory, {
     node: snapshot.node,
     secrets: snapshot.secrets,
@@ -48,6 +34,10 @@ export function privateImageExposed(
     const provenance = snapshot.provenance.get(entry.id);
     // Possible owners (unverified guesses) are no owners: exposure of whose image?
     if (provenance === undefined || provenance.owners.every(isPossibleOwner)) continue;
+    const kubeletCheck = kubeletCheckOfEntry(snapshot, entry);
+    // The kubelet checks each pod's credentials for this image, or it is a preloaded image the
+    // kubelet exempts (preloaded-private-image-exposed says so): no exposure of this rule's kind.
+    if (kubeletCheck.check.kind === 'verified' || isPreloadedExemption(kubeletCheck)) continue;
     let answer = answers.get(entry);
     if (answer === undefined || !stillValid(answer, snapshot, entry, provenance)) {
       answer = {
@@ -130,16 +120,9 @@ function exposureOf(
   }
   if (reference === undefined || privacy?.private !== true) return undefined;
 
-  const exposed: TenantId[] = [];
-  for (const [tenant, keyrings] of keyringsByTenant) {
-    const lacksAccess = keyrings.some(
-      (keyring) =>
-        !isAuthorized(accessWith(snapshot, tenant, keyring, reference, entry.id, provenance)),
-    );
-    if (lacksAccess) exposed.push(tenant);
-  }
+  const exposed = exposedTenantsOf(snapshot, entry, reference, provenance, keyringsByTenant);
   if (exposed.length === 0) return undefined;
-  const exposedTenants = exposed.sort();
+  const exposedTenants = exposed;
   const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
   return {
     rule: 'private-image-exposed',
