@@ -2,14 +2,22 @@
 // registry answers, plus probes and metrics. Every broker call is a POST of a small JSON object
 // with the agent's bound token; the caller's node comes from the token, never from the body.
 // Refusals are JSON {"error": ...} in words that name only what the caller asked about.
+//
+// The same port serves people the cluster's findings (GET /api/v1/findings, cluster-api.ts),
+// kept apart from the broker on purpose: the broker answers only the agents' service account,
+// each about its own node, whatever RBAC says; the findings API answers any user whom RBAC lets
+// `get` the path (TokenReview + SubjectAccessReview, as the agent's own API), and never an
+// agent for being one. Neither route set reads the other's caller.
 import express from 'express';
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import {
   BROKER_PATHS,
   MAX_REQUEST_BYTES,
+  OWN_REPORTS_PATH,
+  ownReportsRequest,
   pullSecretRequest,
   secretToWire,
   verdictRequest,
@@ -17,6 +25,8 @@ import {
 } from '../broker/wire.ts';
 import { ExpiringCache, RateBudget } from '../http/decision-cache.ts';
 import type { CredentialVerdict, RepositoryVisibility, SecretView } from '../model/snapshot.ts';
+import type { ReportRef } from '../broker/wire.ts';
+import type { Result } from '../result.ts';
 import type { AgentCaller, CallerDecision } from './caller.ts';
 import type { BindingAnswer } from './pod-index.ts';
 
@@ -36,12 +46,16 @@ export interface BrokerPorts {
     reference: string,
   ): Promise<CredentialVerdict>;
   ready(): { readonly ready: true } | { readonly ready: false; readonly reason: string };
+  /** The report objects labeled for `node` (the controller's watch), or why it cannot tell. */
+  ownReports(node: string): Result<readonly ReportRef[], string>;
 }
 
 export interface ControllerAppOptions {
   readonly ports: BrokerPorts;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** GET /api/v1/findings for people (cluster-api.ts), authorized by RBAC, not as agents. */
+  readonly findingsApi?: Router;
   /** Broker calls per second each node may make (with a burst of twice that); default 20. */
   readonly perNodeRequestsPerSecond?: number;
   readonly now?: () => number;
@@ -111,6 +125,14 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     return { status: 200, body: { verdict: answer } };
   };
 
+  // From the watch, synchronously: an agent restarting without its record costs no API request.
+  const ownReports: Handler = (caller, body) => {
+    parse(ownReportsRequest, body);
+    const answer = ports.ownReports(caller.node);
+    if (!answer.ok) throw new Refusal(503, answer.error);
+    return Promise.resolve({ status: 200, body: { reports: answer.value } });
+  };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -131,10 +153,13 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     }
   });
 
-  const routes: readonly [string, keyof typeof BROKER_PATHS, Handler][] = [
+  if (options.findingsApi !== undefined) app.use(options.findingsApi);
+
+  const routes: readonly [string, keyof typeof BROKER_PATHS | 'ownReports', Handler][] = [
     [BROKER_PATHS.pullSecret, 'pullSecret', pullSecret],
     [BROKER_PATHS.visibility, 'visibility', visibility],
     [BROKER_PATHS.verdict, 'verdict', verdict],
+    [OWN_REPORTS_PATH, 'ownReports', ownReports],
   ];
   const json = express.json({ limit: MAX_REQUEST_BYTES, strict: true, type: () => true });
   for (const [path, call, handler] of routes) {

@@ -13,10 +13,10 @@ import {
   type DecodeClusterReport,
   type WatchedReport,
 } from './cluster-findings.ts';
-import { REPORT_COLLECTIONS } from './report-collections.ts';
+import { collectionsOf } from './report-collections.ts';
 
-const { cluster, namespaced } = REPORT_COLLECTIONS.openreports;
-const wgCluster = REPORT_COLLECTIONS.wgpolicy.cluster;
+const { cluster, namespaced } = collectionsOf('openreports');
+const wgCluster = collectionsOf('wgpolicy').cluster;
 
 const onNode = (node: string) =>
   FINDINGS.map((f) => findingJson({ ...f, node, id: `${f.id}@${node}` }));

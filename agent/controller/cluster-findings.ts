@@ -12,8 +12,9 @@ import { reportRef } from '../broker/wire.ts';
 import type { FindingJson } from '../http/findings-json.ts';
 import type { ListWatchStatus } from '../kube/list-watch.ts';
 import type { Result } from '../result.ts';
+import { NODE_LABEL, clusterReportName, namespacedReportName } from '../reports/kinds.ts';
 import type { ReportCollection } from './report-collections.ts';
-import { NODE_LABEL, apiVersionOf, describeCollection } from './report-collections.ts';
+import { describeCollection } from './report-collections.ts';
 
 /** agent/reports/decode.ts findingsOfClusterReport: a ClusterReport's findings, or why not. */
 export type DecodeClusterReport = (object: unknown) => Result<readonly FindingJson[], string>;
@@ -34,11 +35,6 @@ export type WatchedReport =
       readonly name: string;
       readonly problem: string;
     };
-
-/** The object names the agents write (issue 13's contract). */
-export function expectedReportName(collection: ReportCollection, node: string): string {
-  return collection.namespaced ? `pullwatch-${node}` : `pullwatch-node-${node}`;
-}
 
 const record = (value: unknown): Readonly<Record<string, unknown>> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -62,10 +58,10 @@ export function watchReport(
   const fail = (problem: string): WatchedReport => ({ ok: false, name: where, problem });
   const node = text(record(metadata['labels'])[NODE_LABEL]);
   if (node === '') return fail(`it has no ${NODE_LABEL} label`);
-  const expected = expectedReportName(collection, node);
+  const expected = collection.namespaced ? namespacedReportName(node) : clusterReportName(node);
   if (name !== expected) return fail(`a report of node ${node} must be named ${expected}`);
   const ref = reportRef.safeParse({
-    apiVersion: apiVersionOf(collection),
+    apiVersion: collection.apiVersion,
     kind: collection.kind,
     ...(collection.namespaced ? { namespace } : {}),
     name,
@@ -73,7 +69,13 @@ export function watchReport(
   if (!ref.success) return fail(`not a report reference: ${ref.error.issues[0]?.message ?? ''}`);
   if (collection.namespaced || decode === undefined)
     return { ok: true, ref: ref.data, node, findings: [] };
-  const findings = decode(object);
+  // A list's items may come without apiVersion and kind (the API server drops them from the
+  // items of built-in lists): the collection says what they are.
+  const findings = decode({
+    ...record(object),
+    apiVersion: collection.apiVersion,
+    kind: collection.kind,
+  });
   if (!findings.ok) return fail(findings.error);
   const elsewhere = findings.value.find((f) => f.node !== node);
   if (elsewhere !== undefined)

@@ -27,10 +27,11 @@ import {
   type DecodeClusterReport,
   type WatchedReport,
 } from './cluster-findings.ts';
-import type { ReportCollection, ReportsFlavor } from './report-collections.ts';
+import type { ReportFlavor } from '../reports/kinds.ts';
+import type { ReportCollection } from './report-collections.ts';
 import {
   MANAGED_BY_SELECTOR,
-  REPORT_COLLECTIONS,
+  collectionsOf,
   collectionPath,
   describeCollection,
   groupVersionPath,
@@ -64,7 +65,7 @@ export interface ClusterReportsWatchOptions {
   readonly connections?: ApiServerConnections;
   readonly logger: Logger;
   readonly registry: Registry;
-  readonly flavor: ReportsFlavor;
+  readonly flavor: ReportFlavor;
   /** agent/reports/decode.ts findingsOfClusterReport. */
   readonly decode: DecodeClusterReport;
   /** How often discovery is asked whether a CRD is installed while a list fails (default 30 s). */
@@ -146,7 +147,7 @@ export function watchClusterReports(options: ClusterReportsWatchOptions): Cluste
   };
 
   let index: ClusterFindingsIndex | undefined;
-  const collections = REPORT_COLLECTIONS[flavor];
+  const collections = collectionsOf(flavor);
   const cluster = start(collections.cluster, () => {
     index = undefined;
   });

@@ -14,6 +14,7 @@ import {
 import type { Result } from '../result.ts';
 import { parseImageAllowlist } from '../admission/allowlist.ts';
 import { PREVENTION_MODES, parseNamespaceExemption } from '../admission/prevention-mode.ts';
+import { REPORTS_SETTINGS } from './report-collections.ts';
 
 export const CONTROLLER_SETTINGS = {
   kubeconfig: ['string', 'kubeconfig file; default: in-cluster, then $KUBECONFIG'],
@@ -110,6 +111,10 @@ export const CONTROLLER_SETTINGS = {
     'string',
     'MutatingWebhookConfiguration whose caBundle the controller keeps equal to the CA it made (default pullwatch-controller)',
   ],
+  reports: [
+    'string',
+    "openreports (default), wgpolicy or off: which reports the agents write, watched for the cluster's findings API",
+  ],
   'log-level': ['string', `one of ${LOG_LEVELS.join(', ')} (default info)`],
 } as const;
 
@@ -167,6 +172,11 @@ const schema = z
       .enum(['always', 'allow'], { error: '--on-registry-error must be always or allow' })
       .default('always'),
     'webhook-configuration': k8sName('webhook-configuration').default('pullwatch-controller'),
+    reports: z
+      .enum(REPORTS_SETTINGS, {
+        error: `--reports must be one of ${REPORTS_SETTINGS.join(', ')}`,
+      })
+      .default('openreports'),
     'log-level': z
       .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),

@@ -1,17 +1,22 @@
 // `pullwatch controller`: wires the broker. The only pullwatch component that reads Secrets:
 // it answers each agent about its own node's pull secrets (as fingerprints, never credentials)
-// and asks registries once for the whole cluster.
+// and asks registries once for the whole cluster. It also serves people the whole cluster's
+// findings, from a watch of the reports the agents write.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Counter, Registry, collectDefaultMetrics, Gauge } from 'prom-client';
 import { ApiServerConnections } from '../kube/connections.ts';
 import { getJson } from '../kube/kube-http.ts';
 import type { Logger } from '../log.ts';
+import { kubernetesAuthorizer } from '../http/auth.ts';
 import { startHttpServer, type TlsFiles, type TlsPems } from '../http/server.ts';
 import { TokenReviewer } from '../http/token-review.ts';
 import { VisibilityResolver } from '../registry/visibility.ts';
+import { findingsOfClusterReport } from '../reports/decode.ts';
 import type { CredentialVerdict, SecretView } from '../model/snapshot.ts';
 import { createControllerApp } from './app.ts';
 import { CallerAuthenticator } from './caller.ts';
+import { clusterFindingsRouter } from './cluster-api.ts';
+import { reportsOff, watchClusterReports } from './cluster-reports-watch.ts';
 import type { ControllerConfig } from './config.ts';
 import { loadOrCreateClusterKey } from './fingerprint-key.ts';
 import { PodIndex } from './pod-index.ts';
@@ -80,34 +85,34 @@ export async function runController(
     fingerprintKey: key.value,
     connections,
     ttlMs: config['secret-ttl'],
+    // A rotated credential is a new fingerprint, a new question: the old verdicts can go.
+    onCredentialsDropped: (fingerprints) => {
+      for (const fingerprint of fingerprints) resolver.forgetCredential(fingerprint);
+    },
   });
   const resolver = new VisibilityResolver({
     registryProbe: config['registry-probe'],
     verifyCredentials: config['verify-credentials'] === 'on',
     publicRegistries: config['public-registries'],
-    // A rotated credential is a new fingerprint, a new question: the old verdicts can go.
-    onCredentialsDropped: (fingerprints) => {
-      for (const fingerprint of fingerprints) resolver.forgetCredential(fingerprint);
-    },
     nodeCredentialRegistries: config['node-credential-registries'],
     insecureRegistries: config['insecure-registries'],
+    // One answer serves the whole cluster: a registry is the thing to protect, host by host.
+    rateLimit: {
+      perSecond: config['registry-requests-per-second'],
+      burst: 2 * config['registry-requests-per-second'],
+      concurrency: config['registry-concurrency'],
+    },
+    // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
+    // pulled records): definite answers are kept for hours, 404s and failures briefly.
+    answerTtlMs: config['registry-answer-ttl'],
+    answerTtlJitter: CONTROLLER_ANSWER_TTL_JITTER,
+    // The whole cluster's distinct questions, not one node's.
+    maxCacheEntries: 50_000,
   });
   const callers = new CallerAuthenticator(
     new TokenReviewer({
       kubeConfig,
       logger,
-      // One answer serves the whole cluster: a registry is the thing to protect, host by host.
-      rateLimit: {
-        perSecond: config['registry-requests-per-second'],
-        burst: 2 * config['registry-requests-per-second'],
-        concurrency: config['registry-concurrency'],
-      },
-      // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
-      // pulled records): definite answers are kept for hours, 404s and failures briefly.
-      answerTtlMs: config['registry-answer-ttl'],
-      answerTtlJitter: CONTROLLER_ANSWER_TTL_JITTER,
-      // The whole cluster's distinct questions, not one node's.
-      maxCacheEntries: 50_000,
       audiences: [config.audience],
       // One identity per agent: a cache smaller than the cluster makes agents evict each other
       // and every call a review. A cold start of every agent waits its turn rather than 429.
@@ -137,6 +142,17 @@ export async function runController(
     },
   });
 
+  const reports =
+    config.reports === 'off'
+      ? reportsOff()
+      : watchClusterReports({
+          kubeConfig,
+          connections,
+          logger,
+          registry,
+          flavor: config.reports,
+          decode: findingsOfClusterReport,
+        });
   const prevention = startPrevention(config, {
     kubeConfig,
     connections,
@@ -149,6 +165,12 @@ export async function runController(
     registry,
     admissionWebhook: prevention.router,
     logger,
+    // People's tokens, for the API server's audience: never the agents' broker audience.
+    findingsApi: clusterFindingsRouter({
+      source: reports,
+      auth: kubernetesAuthorizer({ kubeConfig, logger }),
+      logger,
+    }),
     perNodeRequestsPerSecond: config['per-node-requests'],
     ports: {
       authenticate: (header) => callers.authenticate(header),
@@ -158,6 +180,7 @@ export async function runController(
       visibility: (name, reference) => resolver.repositoryVisibility(name, reference),
       verify: (view, fingerprint, name, reference) =>
         verify(resolver, view, fingerprint, name, reference),
+      ownReports: (node) => reports.ownReports(node),
       ready: () =>
         pods.status().synced
           ? { ready: true }
@@ -208,7 +231,7 @@ export async function runController(
       await server.stop();
       secrets.stop();
       prevention.stop();
-      await pods.stop();
+      await Promise.all([pods.stop(), reports.stop()]);
     },
   };
 }

@@ -1,20 +1,23 @@
-// Where the agents' reports live in the API server, per flavor: OpenReports
-// (openreports.io/v1alpha1, the policy working group's successor format) or, for an older
-// Policy Reporter or Kyverno, wgpolicyk8s.io/v1alpha2 PolicyReports with the same results.
-// The controller watches pullwatch's own objects only, by the label every agent puts on them.
+// Where the agents' reports live in the API server, as the controller lists and watches them:
+// the kinds and names are the agents' own (reports/kinds.ts), seen here as collections, one
+// cluster-scoped and one across all namespaces per flavor, narrowed to pullwatch's objects by
+// the label every agent puts on them.
+import {
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  REPORT_FLAVORS,
+  REPORT_KINDS,
+  type ReportFlavor,
+} from '../reports/kinds.ts';
 
-export const REPORTS_FLAVORS = ['openreports', 'wgpolicy', 'off'] as const;
-export type ReportsSetting = (typeof REPORTS_FLAVORS)[number];
-export type ReportsFlavor = Exclude<ReportsSetting, 'off'>;
+/** --reports: a flavor, or off. */
+export const REPORTS_SETTINGS = [...REPORT_FLAVORS, 'off'] as const;
 
-/** On every object an agent writes (issue 13's contract). */
-export const MANAGED_BY_SELECTOR = 'app.kubernetes.io/managed-by=pullwatch';
-/** The node whose agent wrote the object. */
-export const NODE_LABEL = 'pullwatch.dev/node';
+export const MANAGED_BY_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 export interface ReportCollection {
   readonly group: string;
-  readonly version: string;
+  readonly apiVersion: string;
   /** The plural resource name, as discovery lists it. */
   readonly resource: string;
   readonly kind: string;
@@ -28,50 +31,27 @@ export interface FlavorCollections {
   readonly namespaced: ReportCollection;
 }
 
-export const REPORT_COLLECTIONS: Readonly<Record<ReportsFlavor, FlavorCollections>> = {
-  openreports: {
-    cluster: {
-      group: 'openreports.io',
-      version: 'v1alpha1',
-      resource: 'clusterreports',
-      kind: 'ClusterReport',
-      namespaced: false,
-    },
-    namespaced: {
-      group: 'openreports.io',
-      version: 'v1alpha1',
-      resource: 'reports',
-      kind: 'Report',
-      namespaced: true,
-    },
-  },
-  wgpolicy: {
-    cluster: {
-      group: 'wgpolicyk8s.io',
-      version: 'v1alpha2',
-      resource: 'clusterpolicyreports',
-      kind: 'ClusterPolicyReport',
-      namespaced: false,
-    },
-    namespaced: {
-      group: 'wgpolicyk8s.io',
-      version: 'v1alpha2',
-      resource: 'policyreports',
-      kind: 'PolicyReport',
-      namespaced: true,
-    },
-  },
-};
-
-export const apiVersionOf = (c: ReportCollection): string => `${c.group}/${c.version}`;
+export function collectionsOf(flavor: ReportFlavor): FlavorCollections {
+  const { group, apiVersion, cluster, namespaced } = REPORT_KINDS[flavor];
+  const collection = (
+    kind: { readonly kind: string; readonly plural: string },
+    isNamespaced: boolean,
+  ): ReportCollection => ({
+    group,
+    apiVersion,
+    resource: kind.plural,
+    kind: kind.kind,
+    namespaced: isNamespaced,
+  });
+  return { cluster: collection(cluster, false), namespaced: collection(namespaced, true) };
+}
 
 /** The discovery document of the collection's group version. */
-export const groupVersionPath = (c: ReportCollection): string => `/apis/${c.group}/${c.version}`;
+export const groupVersionPath = (c: ReportCollection): string => `/apis/${c.apiVersion}`;
 
 /** The collection across all namespaces. */
 export const collectionPath = (c: ReportCollection): string =>
   `${groupVersionPath(c)}/${c.resource}`;
 
-/** `clusterreports.openreports.io/v1alpha1`, as kubectl names a CRD's resource. */
-export const describeCollection = (c: ReportCollection): string =>
-  `${c.resource}.${c.group}/${c.version}`;
+/** `clusterreports.openreports.io/v1alpha1`: the resource, group and version, as in a CRD. */
+export const describeCollection = (c: ReportCollection): string => `${c.resource}.${c.apiVersion}`;

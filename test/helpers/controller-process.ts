@@ -22,14 +22,21 @@ export interface ControllerProcessOptions {
   readonly name?: string;
 }
 
+export interface ControllerAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly contentType: string | null;
+}
+
 export interface ControllerProcess {
   /** `https://127.0.0.1:PORT` */
   readonly url: string;
   readonly port: number;
   readonly process: ManagedProcess;
   /** POSTs JSON to the controller with a bearer token, trusting its certificate. */
-  post(path: string, body: unknown, token?: string): Promise<{ status: number; body: string }>;
-  getText(path: string): Promise<{ status: number; body: string }>;
+  post(path: string, body: unknown, token?: string): Promise<ControllerAnswer>;
+  /** GETs a path, with a bearer token when given (the findings API wants one). */
+  getText(path: string, token?: string): Promise<ControllerAnswer>;
   stop(): Promise<number | null>;
 }
 
@@ -102,7 +109,7 @@ async function startOnPort(
     path: string,
     body?: unknown,
     token?: string,
-  ): Promise<{ status: number; body: string }> =>
+  ): Promise<ControllerAnswer> =>
     new Promise((resolve, reject) => {
       const text = body === undefined ? undefined : JSON.stringify(body);
       const req = request(
@@ -121,7 +128,8 @@ async function startOnPort(
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (data += chunk));
           res.on('end', () => {
-            resolve({ status: res.statusCode ?? 0, body: data });
+            const type = res.headers['content-type'];
+            resolve({ status: res.statusCode ?? 0, body: data, contentType: type ?? null });
           });
         },
       );
@@ -134,7 +142,7 @@ async function startOnPort(
     port,
     process: proc,
     post: (path, body, token) => call('POST', path, body, token),
-    getText: (path) => call('GET', path),
+    getText: (path, token) => call('GET', path, undefined, token),
     stop: async () => {
       agent.destroy();
       return (await proc.stop(10_000)).code;
