@@ -47,11 +47,17 @@ const PACKAGE = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as 
 interface RuntimeExpectation {
   readonly criEndpoint: string;
   readonly kubeletRoot: string;
+  /** The kubelet configuration file and drop-in directory mounted for --kubelet-config auto. */
+  readonly kubeletConfig?: readonly string[];
 }
+
+/** kubeadm's file and the drop-in directory the kubelet's documentation uses. */
+const KUBEADM_KUBELET_CONFIG = ['/var/lib/kubelet/config.yaml', '/etc/kubernetes/kubelet.conf.d'];
 
 const CONTAINERD: RuntimeExpectation = {
   criEndpoint: 'unix:///run/containerd/containerd.sock',
   kubeletRoot: '/var/lib/kubelet',
+  kubeletConfig: KUBEADM_KUBELET_CONFIG,
 };
 
 const INSTALLS: Readonly<Record<string, RuntimeExpectation>> = {
@@ -59,14 +65,18 @@ const INSTALLS: Readonly<Record<string, RuntimeExpectation>> = {
   'manifests/overlays/crio': {
     criEndpoint: 'unix:///var/run/crio/crio.sock',
     kubeletRoot: '/var/lib/kubelet',
+    kubeletConfig: KUBEADM_KUBELET_CONFIG,
   },
   'manifests/overlays/k3s': {
     criEndpoint: 'unix:///run/k3s/containerd/containerd.sock',
     kubeletRoot: '/var/lib/kubelet',
+    kubeletConfig: ['/var/lib/rancher/k3s/agent/etc/kubelet.conf.d'],
   },
+  // MicroK8s configures its kubelet with flags: no configuration file to mount.
   'manifests/overlays/microk8s': {
     criEndpoint: 'unix:///var/snap/microk8s/common/run/containerd.sock',
     kubeletRoot: '/var/snap/microk8s/common/var/lib/kubelet',
+    kubeletConfig: [],
   },
   'manifests/overlays/monitoring': CONTAINERD,
   'manifests/overlays/cert-manager': CONTAINERD,
@@ -672,6 +682,27 @@ t.test('the install manifests', async (t) => {
       t.ok(mount?.readOnly, 'read-only');
     });
 
+    t.test(
+      `${dir}: the kubelet's configuration is mounted read-only, as --kubelet-config auto finds it`,
+      async (t) => {
+        const mounts = hostMounts(ds).filter((m) => m.volume.name.startsWith('kubelet-config'));
+        t.same(
+          mounts.map((m) => m.mountPath),
+          runtime.kubeletConfig ?? [],
+        );
+        for (const m of mounts) {
+          t.equal(m.hostPath, m.mountPath, `${m.mountPath} at the same path as on the host`);
+          t.ok(m.readOnly, `${m.mountPath} read-only`);
+          t.match(
+            m.hostPathType,
+            /^(FileOrCreate|DirectoryOrCreate)$/,
+            'a node without it still runs the agent',
+          );
+        }
+        t.equal(flagValue(args, 'kubelet-config'), undefined, 'auto: the agent looks itself');
+      },
+    );
+
     t.test(`${dir}: only the state directory is writable on the host`, async (t) => {
       t.equal(flagValue(args, 'state-dir'), '/var/lib/pullwatch');
       const writable = hostMounts(ds).filter((m) => !m.readOnly);
@@ -1131,7 +1162,18 @@ t.test('the install manifests', async (t) => {
         for (const v of normalized.spec?.template.spec?.volumes ?? []) {
           if (v.hostPath) v.hostPath.path = toBase(v.hostPath.path);
         }
-        t.same(normalized, baseDs);
+        // Where the kubelet's configuration lives differs by distribution; its own test checks it.
+        const withoutKubeletConfig = (d: IDaemonSet): IDaemonSet => {
+          const copy = structuredClone(d);
+          const spec = copy.spec?.template.spec;
+          if (spec === undefined) return copy;
+          const other = (name: string) => !name.startsWith('kubelet-config');
+          spec.volumes = (spec.volumes ?? []).filter((v) => other(v.name));
+          for (const c of spec.containers)
+            c.volumeMounts = (c.volumeMounts ?? []).filter((m) => other(m.name));
+          return copy;
+        };
+        t.same(withoutKubeletConfig(normalized), withoutKubeletConfig(baseDs));
         const settings = (from: readonly KubeObject[]) =>
           from.filter(
             (o) =>
@@ -1231,6 +1273,27 @@ t.test('the install manifests', async (t) => {
       ]);
     },
   );
+
+  t.test('no-kubelet-config: neither file is mounted and the agent does not look', async (t) => {
+    const ds = only(
+      renderedOf(withBase('manifests/components/no-kubelet-config')),
+      'DaemonSet',
+      'pullwatch',
+    );
+    t.same(
+      hostMounts(ds).filter((m) => m.volume.name.startsWith('kubelet-config')),
+      [],
+      'no kubelet configuration mount',
+    );
+    t.same(
+      (ds.spec?.template.spec?.volumes ?? []).map((v) => v.name),
+      (baseDs.spec?.template.spec?.volumes ?? [])
+        .map((v) => v.name)
+        .filter((name) => !name.startsWith('kubelet-config')),
+      'every other volume stays',
+    );
+    t.equal(flagValue(agentContainer(ds).args ?? [], 'kubelet-config'), 'off');
+  });
 
   t.test('direct-secrets: the agents read Secrets themselves, by name only', async (t) => {
     const objects = renderedOf(withBase(DIRECT_SECRETS));
