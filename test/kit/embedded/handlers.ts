@@ -17,6 +17,7 @@ import type { VersionInfo } from './discovery.ts';
 import { discoveryDocument } from './discovery.ts';
 import type { ResourceCatalog } from './catalog.ts';
 import type { FaultState } from './faults.ts';
+import type { GarbageCollector } from './gc.ts';
 import type { KubeObject } from './objects.ts';
 import { isRecord, parseKubeObject, without } from './objects.ts';
 import { patchTypeOf } from './patch.ts';
@@ -68,6 +69,7 @@ export interface RequestRecord {
 export interface HandlerContext {
   readonly registry: Registry;
   readonly catalog: ResourceCatalog;
+  readonly collector: GarbageCollector;
   readonly auth: AuthTable;
   readonly faults: FaultState;
   readonly adminToken: string;
@@ -552,6 +554,10 @@ async function handleResource(
           : {};
       const uid = preconditions['uid'];
       const resourceVersion = preconditions['resourceVersion'];
+      if (orphans(body.value, query)) {
+        const target = registry.get(rt, ref);
+        if (target.ok) ctx.collector.orphanDependents(target.value.metadata.uid ?? '');
+      }
       const deleted = registry.delete(rt, ref, {
         uid: typeof uid === 'string' ? uid : undefined,
         resourceVersion: typeof resourceVersion === 'string' ? resourceVersion : undefined,
@@ -647,6 +653,13 @@ async function handleApply(
   const result = ctx.registry.apply(rt, ref, applied.value, { manager, force, subresource });
   if (result.ok) sendJson(res, record, result.value.created ? 201 : 200, result.value.object);
   else sendError(res, record, result.error);
+}
+
+/** DeleteOptions asking to keep the dependents (propagationPolicy Orphan, or orphanDependents). */
+function orphans(body: unknown, query: Readonly<Record<string, string>>): boolean {
+  const options = isRecord(body) ? body : {};
+  const policy = options['propagationPolicy'] ?? query['propagationPolicy'];
+  return policy === 'Orphan' || options['orphanDependents'] === true;
 }
 
 function serveWatch(

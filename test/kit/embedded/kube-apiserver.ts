@@ -24,6 +24,7 @@ import { AuthTable, denyAll } from './auth.ts';
 import { ResourceCatalog } from './catalog.ts';
 import { crdResource, parseCrds, serveStoredCrds } from './crd.ts';
 import { eventsV1Resource } from './events-v1.ts';
+import { GarbageCollector } from './gc.ts';
 import type { VersionInfo } from './discovery.ts';
 import type { DelayOptions, FailNextOptions } from './faults.ts';
 import { FaultState } from './faults.ts';
@@ -238,6 +239,7 @@ export async function startEmbeddedApiServer(
     return rt;
   };
   serveStoredCrds(store, catalog, registry);
+  const collector = new GarbageCollector(store, catalog, registry);
   for (const name of options.namespaces ?? defaultNamespaces) {
     registry.create(resourceType('namespaces'), { metadata: { name } }, 'fixture');
   }
@@ -257,6 +259,7 @@ export async function startEmbeddedApiServer(
   const context = {
     registry,
     catalog,
+    collector,
     auth,
     faults,
     adminToken,
@@ -349,14 +352,19 @@ export async function startEmbeddedApiServer(
       });
     },
     modify: (kind, ref, change) => {
-      const rt = resourceType(kind);
-      const current = registry.get(rt, ref);
-      if (!current.ok) return current;
-      const edited = change(current.value) ?? current.value;
-      const input = fixtureInput(edited);
-      if (!input.ok) return input;
-      delete input.value.metadata.resourceVersion;
-      return registry.update(rt, ref, input.value, { origin: 'fixture' });
+      let failure: ApiError | undefined;
+      const modified = registry.modify(
+        resourceType(kind),
+        ref,
+        (current) => {
+          const input = fixtureInput(change(current) ?? current);
+          if (input.ok) return input.value;
+          failure = input.error;
+          return current;
+        },
+        'fixture',
+      );
+      return failure ? err(failure) : modified;
     },
     delete: (kind, ref) => registry.delete(resourceType(kind), ref),
     get: (kind, ref) => registry.get(resourceType(kind), ref),
@@ -426,6 +434,7 @@ export async function startEmbeddedApiServer(
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      collector.stop();
       faults.clear();
       await close(server);
     },

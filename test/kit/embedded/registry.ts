@@ -548,6 +548,20 @@ export class Registry {
     return this.update(rt, ref, parsed.value, { origin: 'request', subresource, manager });
   }
 
+  /** Reads, lets `change` edit the object, and writes it back with no resourceVersion precondition. */
+  modify(
+    rt: ResourceType,
+    ref: ObjectRef,
+    change: (obj: KubeObject) => KubeObject,
+    origin: WriteOrigin = 'request',
+  ): Result<KubeObject, ApiError> {
+    const current = this.get(rt, ref);
+    if (!current.ok) return current;
+    const edited = change(current.value);
+    const metadata = without(edited.metadata, ['resourceVersion']);
+    return this.update(rt, ref, { ...edited, metadata }, { origin });
+  }
+
   delete(
     rt: ResourceType,
     ref: ObjectRef,
