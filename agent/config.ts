@@ -100,6 +100,14 @@ export const SETTINGS = {
     'string',
     'on (default) or off: a Warning Event on each pod newly flagged for unauthorized cached image use',
   ],
+  reports: [
+    'string',
+    'openreports (default), wgpolicy or off: write findings as OpenReports Report/ClusterReport objects, as wgpolicyk8s.io PolicyReports, or not at all',
+  ],
+  'report-write-interval': [
+    'string',
+    'at most one write per report object per this long, coalescing changes (default 5s)',
+  ],
   'log-level': ['string', `one of ${LOG_LEVELS.join(', ')} (default info)`],
 } as const;
 
@@ -156,6 +164,16 @@ const schema = z
       .transform(Number)
       .default(500),
     events: onOff('events').default('on'),
+    reports: z
+      .enum(['openreports', 'wgpolicy', 'off'], {
+        error: '--reports must be "openreports", "wgpolicy" or "off"',
+      })
+      .default('openreports'),
+    'report-write-interval': duration('report-write-interval')
+      .refine((ms) => ms >= 1000, {
+        error: '--report-write-interval must be at least 1s (each write sends the whole report)',
+      })
+      .default(5000),
     'log-level': z
       .enum(LOG_LEVELS, { error: `--log-level must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),

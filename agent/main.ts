@@ -19,6 +19,10 @@ import { NodeAgent } from './core/node-agent.ts';
 import { canReportFrom } from './events/event.ts';
 import { apiServerEventSink } from './events/sink.ts';
 import { EventWriter } from './events/writer.ts';
+import { REPORT_KINDS } from './reports/kinds.ts';
+import { ReportReconciler } from './reports/reconciler.ts';
+import { apiServerReportSink, listOwnReports } from './reports/sink.ts';
+import { loadWrittenSet, saveWrittenSet } from './reports/written-set.ts';
 import type { KubePort, ProvenancePort, RegistryPort } from './core/ports.ts';
 import { readPulledRecords } from './provenance/kubelet-records.ts';
 import { kubeletConfigSource, readKubeletConfig } from './kubelet-config/read.ts';
@@ -41,6 +45,8 @@ export interface AgentCore {
   readonly kubeConfig: KubeConfig;
   /** Writes Warning Events on flagged pods; undefined with --events off. */
   readonly events: EventWriter | undefined;
+  /** Keeps the node's report objects equal to its findings; undefined with --reports off. */
+  readonly reports: ReportReconciler | undefined;
   stop(): Promise<void>;
 }
 
@@ -104,6 +110,47 @@ function eventWriterFor(
   return new EventWriter({ sink: apiServerEventSink(kubeConfig), logger });
 }
 
+/** The report writer, unless --reports off or the node cannot be named in a label. */
+function reportReconcilerFor(
+  config: AgentConfig,
+  kubeConfig: KubeConfig,
+  broker: BrokerClient | undefined,
+  agent: () => NodeAgent | undefined,
+  logger: Logger,
+): ReportReconciler | undefined {
+  const flavor = config.reports;
+  if (flavor === 'off') return undefined;
+  const node = config['node-name'];
+  if (!canReportFrom(node)) {
+    logger.warn(
+      { source: 'reports', node },
+      'the node name is longer than 63 characters (no valid label value): this agent writes no reports',
+    );
+    return undefined;
+  }
+  const stateDir = config['state-dir'];
+  return new ReportReconciler({
+    flavor,
+    node,
+    sink: apiServerReportSink(kubeConfig),
+    store: {
+      load: () => loadWrittenSet(stateDir, node),
+      save: (set) => saveWrittenSet(stateDir, set),
+    },
+    // The agent may not read reports; the controller (or, in direct mode, a list the
+    // direct-secrets component grants) names the objects labeled for this node.
+    ownReports: async () => {
+      if (broker !== undefined) return broker.ownReports();
+      const listed = await listOwnReports(kubeConfig, flavor, node);
+      return listed.ok ? listed : { ok: false, error: listed.error.message };
+    },
+    findings: () => agent()?.view.findings() ?? [],
+    ready: () => agent()?.view.readiness().ready ?? false,
+    writeIntervalMs: config['report-write-interval'],
+    logger,
+  });
+}
+
 /** The controller client, unless the agent reads pull secrets itself (--secrets-from direct). */
 function brokerFor(config: AgentConfig, logger: Logger): BrokerClient | undefined {
   if (config['secrets-from'] === 'direct') {
@@ -164,6 +211,7 @@ export async function startAgentCore(
   const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const broker = brokerFor(config, logger);
   const events = eventWriterFor(config, kubeConfig, logger);
+  const reports = reportReconcilerFor(config, kubeConfig, broker, () => agent, logger);
   let lastCacheRefresh = 0;
   const kube = startKubeSource({
     kubeConfig,
@@ -264,21 +312,25 @@ export async function startAgentCore(
     logger,
     onPublished: (change) => {
       events?.record(change);
+      reports?.published();
     },
   });
   cache.start();
   agent.start();
+  reports?.start();
 
   const runningAgent = agent;
   return {
     agent: runningAgent,
     kubeConfig,
     events,
+    reports,
     stop: async () => {
       cache.stop();
       await kube.stop();
       await runningAgent.stop();
       await events?.stop();
+      await reports?.stop();
       cri.close();
       broker?.close();
     },
@@ -289,10 +341,17 @@ export async function startAgentCore(
 export async function runAgent(config: AgentConfig, deps: RunDependencies): Promise<RunningAgent> {
   const { logger } = deps;
   const core = await startAgentCore(config, deps);
-  const { events } = core;
+  const { events, reports } = core;
+  const reportKinds =
+    config.reports === 'off'
+      ? []
+      : [REPORT_KINDS[config.reports].namespaced.kind, REPORT_KINDS[config.reports].cluster.kind];
   const metrics = createMetricsRegistry(core.agent.view, {
     maxFindingInfoSeries: config['finding-info-max-series'],
     events: events && (() => events.counts()),
+    reports:
+      reports &&
+      (() => ({ kinds: reportKinds, counts: reports.counts(), status: reports.status() })),
   });
   const app = createHttpApp({
     view: core.agent.view,

@@ -17,10 +17,15 @@ import type { SecretFetch } from '../kube/pull-secrets.ts';
 import type { SecretRef } from '../kube/secret-view.ts';
 import type { CredentialCheck } from '../model/credential.ts';
 import type { CredentialVerdict, RepositoryVisibility } from '../model/snapshot.ts';
+import type { Result } from '../result.ts';
+import { err, ok } from '../result.ts';
+import type { ReportRef } from './wire.ts';
 import {
   BROKER_PATHS,
   MAX_QUESTIONS_PER_CALL,
+  OWN_REPORTS_PATH,
   errorAnswer,
+  ownReportsAnswer,
   secretAnswer,
   secretFromWire,
   verdictBatchAnswer,
@@ -164,6 +169,21 @@ export class BrokerClient {
         () => new Error(`asking the controller for a verdict failed: ${describe(answer)}`),
       );
     return answers.map((a) => ('verdict' in a ? a.verdict : 'unknown'));
+  }
+
+  /**
+   * The report objects labeled for this node, as the controller's watch holds them: what an
+   * agent without its record of written reports reconciles (it may not read reports itself).
+   */
+  async ownReports(): Promise<Result<readonly ReportRef[], string>> {
+    const answer = await this.#call(OWN_REPORTS_PATH, {});
+    if (answer.kind === 'answer' && answer.status === 200) {
+      const parsed = this.#parse(ownReportsAnswer, answer.body);
+      if (parsed !== undefined) return ok(parsed.reports);
+    }
+    return err(
+      `asking the controller which reports exist for this node failed: ${describe(answer)}`,
+    );
   }
 
   close(): void {

@@ -91,8 +91,8 @@ export async function scanCommand(argv: readonly string[], io: CommandIo): Promi
   // A one-shot prints findings on stdout: only warnings and errors go to stderr by default.
   const level = config.value['log-level'] === 'info' ? 'warn' : config.value['log-level'];
   const logger = createLogger(level, { node: config.value['node-name'] });
-  // A one-shot only reads: it leaves no Event behind (the running agent writes those).
-  const core = await startAgentCore({ ...config.value, events: 'off' }, { logger });
+  // A one-shot only reads: it leaves no Event or report behind (the running agent writes those).
+  const core = await startAgentCore({ ...config.value, events: 'off', reports: 'off' }, { logger });
   try {
     const agent = core.agent;
     const deadline = Date.now() + timeoutMs;

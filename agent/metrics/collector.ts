@@ -1,6 +1,7 @@
 // What every metric family group gets: the registry to put its metrics in, the agent's read
 // model, and the few options a group may need. A group is one module exporting `register`.
 import type { EventCounts } from '../events/writer.ts';
+import type { ReportsStatus, ReportWriteCounts } from '../reports/reconciler.ts';
 import type { BuildInfo } from '../version.ts';
 import type { AgentView } from '../view.ts';
 import type { MemoRegistry } from './memo-registry.ts';
@@ -11,6 +12,15 @@ export interface CollectorOptions {
   readonly findingInfo: { readonly enabled: boolean; readonly maxSeries: number };
   /** What the Event writer has done; absent with --events off. */
   readonly events?: (() => EventCounts) | undefined;
+  /** What the report writer has done and is doing; absent with --reports off. */
+  readonly reports?: (() => ReportsMetrics) | undefined;
+}
+
+export interface ReportsMetrics {
+  /** The object kinds written (Report and ClusterReport, or the wgpolicyk8s.io pair). */
+  readonly kinds: readonly string[];
+  readonly counts: ReportWriteCounts;
+  readonly status: ReportsStatus;
 }
 
 export type RegisterCollector = (

@@ -6,7 +6,7 @@ import type { BuildInfo } from '../version.ts';
 import type { EventCounts } from '../events/writer.ts';
 import type { AgentView } from '../view.ts';
 import * as buildInfoMetrics from './build-info.ts';
-import type { Collector, CollectorOptions } from './collector.ts';
+import type { Collector, CollectorOptions, ReportsMetrics } from './collector.ts';
 import * as defaultMetrics from './default-metrics.ts';
 import * as events from './events.ts';
 import * as findingInfo from './finding-info.ts';
@@ -16,6 +16,7 @@ import * as images from './images.ts';
 import { MemoRegistry } from './memo-registry.ts';
 import * as protection from './protection.ts';
 import * as registryProbes from './registry-probes.ts';
+import * as reports from './reports.ts';
 import * as scan from './scan.ts';
 import * as sources from './sources.ts';
 
@@ -30,6 +31,7 @@ export const COLLECTORS: readonly Collector[] = [
   registryProbes,
   protection,
   events,
+  reports,
 ];
 
 export interface MetricsOptions {
@@ -41,6 +43,8 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** What the Event writer has done (pullwatch_events_*); absent with --events off. */
   readonly events?: (() => EventCounts) | undefined;
+  /** What the report writer has done (pullwatch_report_*); absent with --reports off. */
+  readonly reports?: (() => ReportsMetrics) | undefined;
   /** For tests: the build to report instead of the running one. */
   readonly buildInfo?: BuildInfo;
 }
@@ -54,6 +58,7 @@ export function createMetricsRegistry(view: AgentView, options: MetricsOptions =
     buildInfo: options.buildInfo ?? currentBuild,
     findingInfo: { enabled: options.findingInfo ?? true, maxSeries },
     events: options.events,
+    reports: options.reports,
   };
   const registry = new MemoRegistry();
   for (const collector of COLLECTORS) collector.register(registry, view, collectorOptions);
