@@ -27,6 +27,18 @@ export async function openReportsCrdsPresent(): Promise<boolean> {
   }
 }
 
+/**
+ * Whether tests can serve the OpenReports CRDs. A laptop without ../shared skips those tests;
+ * under CI=true their absence fails the run instead.
+ */
+export async function openReportsCrdsForTests(): Promise<boolean> {
+  const present = await openReportsCrdsPresent();
+  if (!present && process.env['CI'] === 'true') {
+    throw new Error(`the OpenReports CRDs are missing from ${openReportsDir}`);
+  }
+  return present;
+}
+
 /** The OpenReports Report and ClusterReport CRDs, as YAML text. */
 export function openReportsCrds(): Promise<string[]> {
   return Promise.all(openReportsFiles.map((f) => readFile(`${openReportsDir}${f}`, 'utf8')));

@@ -216,6 +216,43 @@ function causeOf(error: ErrorObject, root: unknown): StatusCause {
   }
 }
 
+/**
+ * One cause per field, as kube-openapi reports them: a failed anyOf (int-or-string) speaks for
+ * its branches, and a field's first error (its type before its format) for the rest.
+ */
+function causesOf(errors: readonly ErrorObject[], root: unknown): StatusCause[] {
+  const anyOfPaths = errors.filter((e) => e.keyword === 'anyOf').map((e) => `${e.schemaPath}/`);
+  const causes = new Map<string, StatusCause>();
+  for (const error of errors) {
+    if (anyOfPaths.some((prefix) => error.schemaPath.startsWith(prefix))) continue;
+    const cause =
+      error.keyword === 'anyOf' ? anyOfCause(error, errors, root) : causeOf(error, root);
+    const field = cause.field ?? '';
+    if (!causes.has(field)) causes.set(field, cause);
+  }
+  return [...causes.values()];
+}
+
+/** A failed anyOf whose branches are all type checks reads as one type error naming them all. */
+function anyOfCause(
+  error: ErrorObject,
+  errors: readonly ErrorObject[],
+  root: unknown,
+): StatusCause {
+  const branches = errors.filter((e) => e.schemaPath.startsWith(`${error.schemaPath}/`));
+  if (branches.length === 0 || branches.some((e) => e.keyword !== 'type')) {
+    return causeOf(error, root);
+  }
+  const types = branches.map((e) => String((e.params as Record<string, unknown>)['type']));
+  const path = kubePath(error.instancePath);
+  const actual = typeName(valueAt(root, error.instancePath));
+  return fieldInvalid(
+    path,
+    actual,
+    `${path} in body must be of type ${types.join(',')}: "${actual}"`,
+  );
+}
+
 export interface CompiledSchema {
   readonly prune: (obj: KubeObject) => PruneResult;
   readonly validate: (obj: KubeObject) => readonly StatusCause[];
@@ -228,6 +265,6 @@ export function compileSchema(schema: OpenApiSchema): CompiledSchema {
   const check: ValidateFunction = ajv().compile(toJsonSchema(withoutMeta) as object);
   return {
     prune: (obj) => pruneAndDefault(schema, obj),
-    validate: (obj) => (check(obj) ? [] : (check.errors ?? []).map((e) => causeOf(e, obj))),
+    validate: (obj) => (check(obj) ? [] : causesOf(check.errors ?? [], obj)),
   };
 }
