@@ -15,10 +15,14 @@ export async function tlsSkipReason(): Promise<string | false> {
   }
 }
 
-/** A P-256 certificate for CN `name`, valid for 127.0.0.1 for a day; the files' paths. */
+/**
+ * A P-256 certificate for CN `name`, valid for 127.0.0.1 (and `dnsNames`, e.g. a Service's
+ * `name.namespace.svc`) for a day; the files' paths.
+ */
 export async function selfSignedCertificate(
   dir: string,
   name: string,
+  dnsNames: readonly string[] = [],
 ): Promise<{ readonly cert: string; readonly key: string }> {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
@@ -35,7 +39,7 @@ export async function selfSignedCertificate(
     '-subj',
     `/CN=${name}`,
     '-addext',
-    'subjectAltName=IP:127.0.0.1',
+    `subjectAltName=${['IP:127.0.0.1', ...dnsNames.map((d) => `DNS:${d}`)].join(',')}`,
     '-keyout',
     key,
     '-out',

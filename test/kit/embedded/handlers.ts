@@ -22,7 +22,7 @@ import type { KubeObject } from './objects.ts';
 import { isRecord, parseKubeObject, without } from './objects.ts';
 import { patchTypeOf } from './patch.ts';
 import type { FieldManager, Registry } from './registry.ts';
-import { parseResourceVersion } from './registry.ts';
+import { parseResourceVersion, patchedObject } from './registry.ts';
 import type { ResourceType } from './resources.ts';
 import { apiVersionOf } from './resources.ts';
 import type { Route } from './routes.ts';
@@ -45,6 +45,8 @@ import {
 } from './status.ts';
 import type { OpenWatch } from './watch.ts';
 import { startWatch } from './watch.ts';
+import type { WebhookDispatcher } from './webhooks.ts';
+import { admitWrite } from './webhooks.ts';
 
 export interface RequestRecord {
   readonly method: string;
@@ -70,6 +72,7 @@ export interface HandlerContext {
   readonly registry: Registry;
   readonly catalog: ResourceCatalog;
   readonly collector: GarbageCollector;
+  readonly webhooks: WebhookDispatcher;
   readonly auth: AuthTable;
   readonly faults: FaultState;
   readonly adminToken: string;
@@ -447,11 +450,23 @@ async function handleResource(
           return;
         }
         const obj = await readObject(req, rt);
+        const admitted = obj.ok
+          ? await admitWrite(ctx.webhooks, res, {
+              operation: 'CREATE',
+              rt,
+              namespace,
+              name: obj.value.metadata.name ?? '',
+              object: obj.value,
+              user,
+            })
+          : obj;
         sendResult(
           res,
           record,
           201,
-          obj.ok ? registry.create(rt, obj.value, 'request', namespace, manager) : obj,
+          admitted.ok
+            ? registry.create(rt, admitted.value, 'request', namespace, manager)
+            : admitted,
         );
         return;
       }
@@ -498,8 +513,23 @@ async function handleResource(
         sendError(res, record, obj.error);
         return;
       }
-      const existed = registry.get(rt, ref).ok;
-      const updated = registry.update(rt, ref, obj.value, {
+      const old = registry.get(rt, ref);
+      const existed = old.ok;
+      const admitted = await admitWrite(ctx.webhooks, res, {
+        operation: existed ? 'UPDATE' : 'CREATE',
+        rt,
+        subresource,
+        namespace,
+        name: ref.name,
+        object: obj.value,
+        oldObject: old.ok ? old.value : undefined,
+        user,
+      });
+      if (!admitted.ok) {
+        sendError(res, record, admitted.error);
+        return;
+      }
+      const updated = registry.update(rt, ref, admitted.value, {
         origin: 'request',
         subresource,
         manager,
@@ -530,11 +560,33 @@ async function handleResource(
         return;
       }
       const body = await readJson(req, false);
+      if (!body.ok) {
+        sendError(res, record, body.error);
+        return;
+      }
+      const old = registry.get(rt, ref);
+      const patched = old.ok ? patchedObject(old.value, type, body.value) : old;
+      if (!patched.ok) {
+        sendError(res, record, patched.error);
+        return;
+      }
+      const admitted = await admitWrite(ctx.webhooks, res, {
+        operation: 'UPDATE',
+        rt,
+        subresource,
+        namespace,
+        name: ref.name,
+        object: patched.value,
+        oldObject: old.ok ? old.value : undefined,
+        user,
+      });
       sendResult(
         res,
         record,
         200,
-        body.ok ? registry.patch(rt, ref, type, body.value, subresource, manager) : body,
+        admitted.ok
+          ? registry.update(rt, ref, admitted.value, { origin: 'request', subresource, manager })
+          : admitted,
       );
       return;
     }

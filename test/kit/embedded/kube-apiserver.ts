@@ -10,7 +10,8 @@
 // list/watch/selectors/discovery like built-in resources; the fixture store names them
 // `reports.openreports.io`. Server-side apply (PATCH application/apply-patch+yaml with a
 // fieldManager), events.k8s.io/v1 Events (stored as core/v1 Events) and ownerReference
-// garbage collection work on every resource.
+// garbage collection work on every resource. MutatingWebhookConfigurations are stored and
+// called on creates and updates through HTTP (not fixture writes), as webhooks.ts describes.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -38,6 +39,9 @@ import type { ApiError } from './status.ts';
 import { badRequest, errorForCode } from './status.ts';
 import { VersionedStore } from './store.ts';
 import type { OpenWatch } from './watch.ts';
+import { mutatingWebhookConfigurations } from './webhook-configurations.ts';
+import type { WebhookServices } from './webhooks.ts';
+import { WebhookDispatcher } from './webhooks.ts';
 
 export type { AccessAttributes, AccessDecision, AccessRule, TokenEntry, UserInfo } from './auth.ts';
 export type { DelayOptions, FailNextOptions } from './faults.ts';
@@ -80,6 +84,12 @@ export interface EmbeddedApiServerOptions {
    * or more documents) or objects. See test/kit/report-crds.ts for the report CRDs.
    */
   readonly customResourceDefinitions?: readonly (string | object)[];
+  /**
+   * Where the Services that MutatingWebhookConfigurations name listen: `<namespace>/<name>` →
+   * a loopback port (there is no cluster DNS). The certificate is checked against
+   * `<name>.<namespace>.svc` with the webhook's caBundle. See webhooks.ts.
+   */
+  readonly webhookServices?: WebhookServices;
 }
 
 /** The shape `KubeConfig.loadFromOptions` takes. */
@@ -232,7 +242,11 @@ export async function startEmbeddedApiServer(
     alwaysPullImages: options.alwaysPullImages ?? false,
     enforceNamespaceExists: options.enforceNamespaceExists ?? false,
   });
-  const catalog = new ResourceCatalog([eventsV1Resource, crdResource]);
+  const catalog = new ResourceCatalog([
+    eventsV1Resource,
+    crdResource,
+    mutatingWebhookConfigurations,
+  ]);
   const resourceType = (key: ResourceKey): ResourceType => {
     const rt = catalog.lookup(key);
     if (!rt) throw new Error(`embedded API server: unknown resource ${key}`);
@@ -249,6 +263,10 @@ export async function startEmbeddedApiServer(
     const installed = registry.create(crdResource, crd, 'fixture');
     if (!installed.ok) throw new Error(`embedded API server: ${installed.error.message}`);
   }
+  const webhooks = new WebhookDispatcher(registry, {
+    services: options.webhookServices,
+    alwaysPullImages: options.alwaysPullImages ?? false,
+  });
   const auth = new AuthTable(options.tokens ?? {}, options.authorize ?? denyAll);
   const faults = new FaultState();
   const openWatches = new Set<OpenWatch>();
@@ -260,6 +278,7 @@ export async function startEmbeddedApiServer(
     registry,
     catalog,
     collector,
+    webhooks,
     auth,
     faults,
     adminToken,
@@ -435,6 +454,7 @@ export async function startEmbeddedApiServer(
       if (stopped) return;
       stopped = true;
       collector.stop();
+      webhooks.stop();
       faults.clear();
       await close(server);
     },

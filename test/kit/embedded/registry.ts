@@ -526,28 +526,6 @@ export class Registry {
     return updated.ok ? ok({ object: updated.value, created: false }) : updated;
   }
 
-  patch(
-    rt: ResourceType,
-    ref: ObjectRef,
-    type: Exclude<PatchType, 'apply'>,
-    body: unknown,
-    subresource?: SubresourceName,
-    manager?: FieldManager,
-  ): Result<KubeObject, ApiError> {
-    const current = this.get(rt, ref);
-    if (!current.ok) return current;
-    const patched = applyPatch(type, current.value, body);
-    if (!patched.ok)
-      return err(
-        badRequest(
-          `the server rejected our request due to an error in our request: ${patched.error}`,
-        ),
-      );
-    const parsed = parseKubeObject(patched.value);
-    if (!parsed.ok) return err(badRequest(parsed.error));
-    return this.update(rt, ref, parsed.value, { origin: 'request', subresource, manager });
-  }
-
   /** Reads, lets `change` edit the object, and writes it back with no resourceVersion precondition. */
   modify(
     rt: ResourceType,
@@ -575,6 +553,26 @@ export class Registry {
     const change = this.store.remove(rt, key);
     return change ? ok(presented(rt, change.object)) : err(notFound(rt, ref.name));
   }
+}
+
+/**
+ * The object a JSON or merge patch makes of `current`; the handlers then admit and update it
+ * (a patch is an update of its result, as the real server's patcher runs it).
+ */
+export function patchedObject(
+  current: KubeObject,
+  type: Exclude<PatchType, 'apply'>,
+  body: unknown,
+): Result<KubeObject, ApiError> {
+  const patched = applyPatch(type, current, body);
+  if (!patched.ok)
+    return err(
+      badRequest(
+        `the server rejected our request due to an error in our request: ${patched.error}`,
+      ),
+    );
+  const parsed = parseKubeObject(patched.value);
+  return parsed.ok ? parsed : err(badRequest(parsed.error));
 }
 
 function applyConflict(
