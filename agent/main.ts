@@ -25,6 +25,7 @@ import { apiServerReportSink, listOwnReports } from './reports/sink.ts';
 import { loadWrittenSet, saveWrittenSet } from './reports/written-set.ts';
 import type { KubePort, ProvenancePort, RegistryPort } from './core/ports.ts';
 import { readPulledRecords } from './provenance/kubelet-records.ts';
+import { loadFindingTimes, saveFindingTimes } from './findings/times-file.ts';
 import { kubeletConfigSource, readKubeletConfig } from './kubelet-config/read.ts';
 import {
   loadOrCreateFingerprintKey,
@@ -193,6 +194,8 @@ export async function startAgentCore(
     { source: 'state', images: loaded.images.size, outcome: loaded.outcome },
     'provenance loaded',
   );
+  const findingTimes = await loadFindingTimes(config['state-dir'], node, Date.now());
+  if (findingTimes.problem !== undefined) logger.warn({ source: 'state' }, findingTimes.problem);
 
   const endpoint = await criEndpointFor(config, logger);
   const cri = connectCri(endpoint);
@@ -306,6 +309,10 @@ export async function startAgentCore(
         ),
     },
     initialProvenance: loaded.images,
+    initialFindingTimes: findingTimes.times,
+    findingTimes: {
+      save: (times) => saveFindingTimes(config['state-dir'], node, times, Date.now()),
+    },
     tenantLabel: config['tenant-label'],
     ignoredNamespaces: config['ignore-namespaces'],
     resyncIntervalMs: config['resync-interval'],

@@ -15,14 +15,15 @@ import { KubeletRecords } from './kubelet-records.ts';
 import type {
   CachePort,
   ControllerPort,
+  FindingTimesPort,
   KubeletConfigPort,
   KubePort,
   ProvenancePort,
   RegistryPort,
 } from './ports.ts';
 import type { KubeletConfigReading } from '../model/kubelet-config.ts';
-import { ProvenanceSaver } from './provenance-saver.ts';
-import type { FindingsChange } from '../findings/store.ts';
+import { StateSaver } from './state-saver.ts';
+import type { FindingsChange, FindingTimes } from '../findings/store.ts';
 import { ReadModel } from './read-model.ts';
 import { RegistryQuestions } from './registry-questions.ts';
 
@@ -36,6 +37,12 @@ export interface NodeAgentOptions {
   /** The kubelet's configuration files; without it, the kubelet's policy is unknown. */
   readonly kubeletConfig?: KubeletConfigPort | undefined;
   readonly initialProvenance: ReadonlyMap<ImageId, ImageProvenance>;
+  /**
+   * Where finding times are kept, and what was kept before this start: without them every
+   * finding is new after a restart (a new firstSeen, an Event series counted once more).
+   */
+  readonly findingTimes?: FindingTimesPort | undefined;
+  readonly initialFindingTimes?: ReadonlyMap<string, FindingTimes> | undefined;
   readonly tenantLabel: string | undefined;
   readonly ignoredNamespaces: readonly string[];
   readonly resyncIntervalMs: number;
@@ -50,6 +57,9 @@ export interface NodeAgentOptions {
   readonly onPublished?: (change: FindingsChange) => void;
 }
 
+/** Finding times are saved at least this often while findings last (an hour). */
+const TIMES_REFRESH_MS = 60 * 60_000;
+
 export class NodeAgent {
   readonly node: string;
   /** What the HTTP API and the metrics read. */
@@ -60,7 +70,10 @@ export class NodeAgent {
   readonly #ignored: ReadonlySet<string>;
   readonly #records: KubeletRecords;
   readonly #questions: RegistryQuestions;
-  readonly #saver: ProvenanceSaver;
+  readonly #saver: StateSaver<ReadonlyMap<ImageId, ImageProvenance>>;
+  readonly #timesSaver: StateSaver<ReadonlyMap<string, FindingTimes>> | undefined;
+  /** When finding times were last handed to their saver. */
+  #timesSavedAt = -Infinity;
   #state: ProvenanceState;
   #scheduled: NodeJS.Timeout | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
@@ -80,9 +93,25 @@ export class NodeAgent {
     this.#state = initialProvenanceState(options.initialProvenance);
     this.view = new ReadModel({ ...options, memory: this.#memory });
     this.#records = new KubeletRecords(options.provenance, options.logger);
-    this.#saver = new ProvenanceSaver(options.provenance, options.logger, () => {
+    const onError = () => {
       this.view.countError('state');
+    };
+    const { logger } = options;
+    this.#saver = new StateSaver({
+      what: 'provenance',
+      save: (images) => options.provenance.save(images),
+      logger,
+      onError,
     });
+    const timesPort = options.findingTimes;
+    this.#timesSaver =
+      timesPort &&
+      new StateSaver({
+        what: 'finding times',
+        save: (times) => timesPort.save(times),
+        logger,
+        onError,
+      });
     this.#questions = new RegistryQuestions({
       registry: options.registry,
       now: this.#now,
@@ -197,6 +226,23 @@ export class NodeAgent {
     const current = () => this.#state.provenance;
     if (derived.provenanceChanged) this.#saver.changed(current);
     else this.#saver.retry(current);
+    this.#saveTimes(change, snapshot.takenAt);
+  }
+
+  /**
+   * Finding times are saved when the set of findings changes, and at least every
+   * TIMES_REFRESH_MS so the lastSeen kept for a lasting finding stays recent enough not to be
+   * forgotten (FINDING_TIMES_MAX_AGE_MS); not on every reconcile, whose only news is lastSeen.
+   */
+  #saveTimes(change: FindingsChange, now: number): void {
+    const saver = this.#timesSaver;
+    if (saver === undefined) return;
+    const times = () => this.view.findingTimes();
+    const changed = change.added.length > 0 || change.retired.length > 0;
+    if (changed || now - this.#timesSavedAt >= TIMES_REFRESH_MS) {
+      this.#timesSavedAt = now;
+      saver.changed(times);
+    } else saver.retry(times);
   }
 
   /** No registry question or reconcile is outstanding: the findings reflect every answer. */
@@ -213,6 +259,10 @@ export class NodeAgent {
     if (this.#scheduled !== undefined) clearTimeout(this.#scheduled);
     if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
     await this.#saver.flush(() => this.#state.provenance);
+    // The last lastSeen too, so a restart right after forgets nothing it should keep.
+    const times = () => this.view.findingTimes();
+    this.#timesSaver?.changed(times);
+    await this.#timesSaver?.flush(times);
   }
 
   #log(

@@ -13,6 +13,7 @@ import type { Inventory } from '../image/inventory.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
 import type { KubeletConfigReading } from '../model/kubelet-config.ts';
+import type { FindingTimes } from '../findings/store.ts';
 
 export interface SourceState {
   readonly synced: boolean;
@@ -69,6 +70,12 @@ export interface ProvenancePort {
   readKubeletRecords(imageIds: readonly ImageId[]): Promise<KubeletRecordsReading>;
   /** Undefined when saved, else why not. */
   save(images: ReadonlyMap<ImageId, ImageProvenance>): Promise<string | undefined>;
+}
+
+/** Where finding times are kept across restarts (agent/findings/times-file.ts in the state dir). */
+export interface FindingTimesPort {
+  /** Undefined when saved, else why not. */
+  save(times: ReadonlyMap<string, FindingTimes>): Promise<string | undefined>;
 }
 
 /** The kubelet's configuration files (agent/kubelet-config/read.ts): read again on each resync. */

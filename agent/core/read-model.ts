@@ -9,7 +9,7 @@ import { ownerRefs, possibleOwnerRefs } from '../detect/owners.ts';
 import type { ImageProvenance, NodeSnapshot } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
 import { protectedByOf } from '../detect/kubelet-posture.ts';
-import { FindingsStore, type FindingsChange } from '../findings/store.ts';
+import { FindingsStore, type FindingsChange, type FindingTimes } from '../findings/store.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type {
   AgentView,
@@ -29,6 +29,8 @@ export interface ReadModelOptions {
   readonly controller?: ControllerPort | undefined;
   readonly tenantLabel: string | undefined;
   readonly memory: DetectionMemory;
+  /** First- and last-seen times from before a restart (the state dir's findings.json). */
+  readonly initialFindingTimes?: ReadonlyMap<string, FindingTimes> | undefined;
 }
 
 /** A value worked out from one snapshot, kept while that snapshot is the current one. */
@@ -40,7 +42,7 @@ interface PerSnapshot<T> {
 export class ReadModel implements AgentView {
   readonly node: string;
   readonly #o: ReadModelOptions;
-  readonly #store = new FindingsStore();
+  readonly #store: FindingsStore;
   readonly #errors = new Map<string, number>();
   #snapshot: NodeSnapshot | undefined;
   #images: PerSnapshot<readonly ImageView[]> | undefined;
@@ -51,6 +53,7 @@ export class ReadModel implements AgentView {
   constructor(options: ReadModelOptions) {
     this.#o = options;
     this.node = options.node;
+    this.#store = new FindingsStore(options.initialFindingTimes);
   }
 
   /**
@@ -129,6 +132,11 @@ export class ReadModel implements AgentView {
 
   lastScan(): { readonly at: number; readonly durationSeconds: number } | undefined {
     return this.#lastScan;
+  }
+
+  /** What to keep so that finding times survive a restart. */
+  findingTimes(): ReadonlyMap<string, FindingTimes> {
+    return this.#store.times();
   }
 
   findingsDetectedTotal(): ReadonlyMap<Rule, number> {

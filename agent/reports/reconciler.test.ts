@@ -197,7 +197,8 @@ t.test('a restart with its record writes nothing unchanged and deletes what is g
   const record = store.saved;
   if (record === undefined) throw new Error('a record was saved');
 
-  // The restarted agent sees its finding anew (a later firstSeen); a stale object is recorded.
+  // The restarted agent's finding keeps its first-seen time (findings.json, kept by the agent's
+  // loop); a stale object is recorded.
   const stale = {
     apiVersion: 'openreports.io/v1alpha1',
     kind: 'Report',
@@ -205,7 +206,7 @@ t.test('a restart with its record writes nothing unchanged and deletes what is g
     name: 'pullwatch-node-1',
   };
   const second = recordingSink();
-  const again = [use('tenant-b', 'admin2-pod', '2026-11-05T00:00:00.000Z')];
+  const again = [use('tenant-b', 'admin2-pod', '2026-11-01T00:00:00.000Z')];
   const after = reconciler(
     { sink: second, findings: () => again },
     memoryStore({ ...record, objects: [...record.objects, { ref: stale, digest: 'x' }] }),

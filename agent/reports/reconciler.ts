@@ -9,7 +9,8 @@
 // On start the record of written objects comes from the state dir, or, when that is missing,
 // from the controller (or a label-selector list in direct mode); what it names that is no
 // longer desired is deleted, and what is unchanged is not written again, so a restart neither
-// duplicates nor rewrites.
+// duplicates nor rewrites (the findings keep their first-seen times across it: the agent's
+// findings.json, agent/findings/times-file.ts, so a result's timestamp is the same).
 import type { Logger } from '../log.ts';
 import { Backoff, type BackoffOptions } from '../backoff.ts';
 import type { Finding } from '../detect/finding.ts';
@@ -89,7 +90,6 @@ export class ReportReconciler {
   readonly #now: () => number;
   readonly #backoff: Backoff;
   readonly #written = new Map<string, WrittenObject>();
-  #firstSeen = new Map<string, string>();
   #desired = new Map<string, Desired>();
   readonly #dirty = new Set<string>();
   readonly #lastWrite = new Map<string, number>();
@@ -166,7 +166,6 @@ export class ReportReconciler {
     const loaded = await this.#o.store.load();
     if (loaded.kind === 'loaded') {
       for (const o of loaded.set.objects) this.#written.set(refKey(o.ref), o);
-      this.#firstSeen = new Map(loaded.set.firstSeen);
       return;
     }
     if (loaded.kind === 'unusable') this.#o.logger.warn({ source: 'reports' }, loaded.problem);
@@ -206,18 +205,11 @@ export class ReportReconciler {
   }
 
   #recompute(): void {
-    const remembered = this.#firstSeen;
-    this.#firstSeen = new Map();
-    const findings = this.#o.findings().map((f) => {
-      const firstSeen = remembered.get(f.id) ?? f.firstSeen;
-      this.#firstSeen.set(f.id, firstSeen);
-      return firstSeen === f.firstSeen ? f : { ...f, firstSeen };
-    });
     const objects = desiredReports({
       flavor: this.#o.flavor,
       node: this.#o.node,
       nodeUid: this.#nodeUid,
-      findings,
+      findings: this.#o.findings(),
       ...(this.#o.workloadOf === undefined ? {} : { workloadOf: this.#o.workloadOf }),
     });
     this.#desired = new Map(
@@ -342,7 +334,6 @@ export class ReportReconciler {
     const saved = await this.#o.store.save({
       node: this.#o.node,
       objects: [...this.#written.values()],
-      firstSeen: this.#firstSeen,
     });
     if (!saved.ok) this.#o.logger.warn({ source: 'reports' }, saved.error);
   }

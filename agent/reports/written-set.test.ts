@@ -27,7 +27,6 @@ const set = {
       digest: undefined,
     },
   ],
-  firstSeen: new Map([['f1', '2026-11-01T00:00:00.000Z']]),
 };
 
 t.test('a saved record loads back as it was', async (t) => {
@@ -46,8 +45,13 @@ const unusable: readonly {
   { name: 'not JSON', text: '{', problem: /is not JSON/ },
   { name: 'another shape', text: '{"version":2}', problem: /is not a record of reports/ },
   {
+    name: 'of version 1 (first-seen times now in findings.json)',
+    text: JSON.stringify({ version: 1, node: 'node-1', objects: [], firstSeen: {} }),
+    problem: /is not a record of reports/,
+  },
+  {
     name: "another node's record",
-    text: JSON.stringify({ version: 1, node: 'node-2', objects: [], firstSeen: {} }),
+    text: JSON.stringify({ version: 2, node: 'node-2', objects: [] }),
     problem: /is node node-2's, not node-1's/,
   },
 ];

@@ -1,9 +1,8 @@
 // The agent's record of the report objects it wrote, in its state dir (reports.json): the
 // agent may not read reports (they name other nodes' tenants), so after a restart this record
 // is how it knows what to delete and what is unchanged. Each object is kept as its reference
-// and a digest of its content; with them the first-seen time of each finding in a report, so
-// that a restarted agent, whose findings are all seen anew, writes the same timestamps and
-// therefore nothing at all.
+// and a digest of its content: a restarted agent whose findings are unchanged (they keep their
+// first-seen times, agent/findings/times-file.ts) desires the same content and writes nothing.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -25,8 +24,6 @@ export interface WrittenObject {
 export interface WrittenSet {
   readonly node: string;
   readonly objects: readonly WrittenObject[];
-  /** Finding id -> the first-seen time the reports carry for it. */
-  readonly firstSeen: ReadonlyMap<string, string>;
 }
 
 const refShape = z.strictObject({
@@ -37,10 +34,10 @@ const refShape = z.strictObject({
 });
 
 const fileShape = z.strictObject({
-  version: z.literal(1),
+  // Version 1 also kept first-seen times, now in findings.json: such a file is not used.
+  version: z.literal(2),
   node: z.string(),
   objects: z.array(z.strictObject({ ref: refShape, digest: z.string().optional() })),
-  firstSeen: z.record(z.string(), z.string()),
 });
 
 /** What is compared to decide whether an object needs writing. */
@@ -83,7 +80,6 @@ export async function loadWrittenSet(stateDir: string, node: string): Promise<Wr
     set: {
       node,
       objects: parsed.data.objects.map((o) => ({ ref: refOfRecord(o.ref), digest: o.digest })),
-      firstSeen: new Map(Object.entries(parsed.data.firstSeen)),
     },
   };
 }
@@ -101,10 +97,9 @@ export async function saveWrittenSet(
   set: WrittenSet,
 ): Promise<Result<void, string>> {
   const text = JSON.stringify({
-    version: 1,
+    version: 2,
     node: set.node,
     objects: set.objects.map((o) => (o.digest === undefined ? { ref: o.ref } : o)),
-    firstSeen: Object.fromEntries(set.firstSeen),
   });
   const saved = await writeAtomically(stateDir, WRITTEN_SET_FILE, Buffer.from(text), 'replace');
   return saved.ok ? ok(undefined) : err(`cannot save ${WRITTEN_SET_FILE}: ${saved.error}`);

@@ -132,7 +132,7 @@ async function flagAdmin2(s: Seed, agent: AgentProcess): Promise<Finding> {
 }
 
 t.test(
-  'the Warning Event is on admin2-pod, names nothing of tenant-a, and repeats as a series',
+  'the Warning Event is on admin2-pod, names nothing of tenant-a, repeats as a series, and a restart raises nothing',
   async (t) => {
     const s = await seed(t);
     let agent = await s.start('pullwatch', 'state');
@@ -185,15 +185,28 @@ t.test(
     t.equal(repeated.length, 1, 'one Event, not two');
     t.equal(repeated[0]?.metadata.name, event?.metadata.name);
 
-    // The agent restarts: it finds its Event and continues the series; no second Event.
+    // The agent restarts: its findings keep their times (findings.json in the state dir), so
+    // nothing is raised anew: the series stays at two and no Event is written at all.
+    const [before] = await findingsOf(agent);
     t.equal(await agent.stop(), 0);
+    s.api.clearRequestLog();
     agent = await s.start('pullwatch-restarted', 'state');
-    const afterRestart = await seriesOf(s.api, 3);
+    const restarted = await waitForFinding(agent, ADMIN2_POD.namespace, ADMIN2_POD.name);
+    t.equal(restarted.firstSeen, before?.firstSeen, 'the same firstSeen after the restart');
+    // Give a write that should not happen the time one would take.
+    await sleep(1500);
+    const afterRestart = await podEvents(s.api, ADMIN2_POD);
     t.equal(afterRestart.length, 1, 'a restart adds no Event');
-    t.equal(afterRestart[0]?.metadata.name, event?.metadata.name);
+    t.equal(afterRestart[0]?.series?.count, 2, 'and counts no observation more');
+    t.same(
+      s.api.requestLog.filter((r) => r.path.startsWith('/apis/events.k8s.io/')).map((r) => r.verb),
+      [],
+      'no request to events.k8s.io after the restart',
+    );
 
     const metrics = (await agent.getText('/metrics')).body;
-    t.match(metrics, /pullwatch_events_written_total\{operation="series"\} 1/);
+    t.match(metrics, /pullwatch_events_written_total\{operation="series"\} 0/);
+    t.match(metrics, /pullwatch_events_written_total\{operation="create"\} 0/);
   },
 );
 
