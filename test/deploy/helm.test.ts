@@ -538,6 +538,25 @@ t.test('the Helm chart', async (t) => {
     }
   });
 
+  t.test('NOTES.txt tells how to see findings', async (t) => {
+    const notes = async (values: Values) => {
+      const file = await valuesFile(dir, `notes-${JSON.stringify(values)}`, values);
+      const { stdout } = await exec(helm, [
+        ...['install', RELEASE, CHART, '--namespace', NAMESPACE, '--values', file],
+        '--dry-run=client',
+      ]);
+      return stdout.slice(stdout.indexOf('NOTES:'));
+    };
+    const text = await notes({});
+    t.match(text, 'kubectl get reports -A -l app.kubernetes.io/managed-by=pullwatch');
+    t.match(text, 'https://127.0.0.1:9747/api/v1/findings', "the controller's findings API");
+    t.match(text, 'http://127.0.0.1:9746/api/v1/findings', "an agent's API");
+    t.match(
+      await notes({ reports: { output: 'wgpolicy' } }),
+      'kubectl get policyreports -A -l app.kubernetes.io/managed-by=pullwatch',
+    );
+  });
+
   t.test('helm package makes an archive with the linked files in it', async (t) => {
     const out = join(dir, 'package');
     await mkdir(out);
