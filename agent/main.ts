@@ -147,6 +147,10 @@ function reportReconcilerFor(
     },
     findings: () => agent()?.view.findings() ?? [],
     ready: () => agent()?.view.readiness().ready ?? false,
+    workloadOf: ({ namespace, podUid }) => {
+      const controller = agent()?.view.podController(podUid);
+      return controller && { ...controller, namespace };
+    },
     writeIntervalMs: config['report-write-interval'],
     logger,
   });

@@ -6,7 +6,7 @@ import { privacyOf } from '../detect/access.ts';
 import type { DetectedFinding, Finding, Rule } from '../detect/finding.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
 import { ownerRefs, possibleOwnerRefs } from '../detect/owners.ts';
-import type { ImageProvenance, NodeSnapshot } from '../model/snapshot.ts';
+import type { ImageProvenance, NodeSnapshot, PodController } from '../model/snapshot.ts';
 import { tenantResolver } from '../detect/tenancy.ts';
 import { protectedByOf } from '../detect/kubelet-posture.ts';
 import { FindingsStore, type FindingsChange, type FindingTimes } from '../findings/store.ts';
@@ -47,6 +47,7 @@ export class ReadModel implements AgentView {
   #snapshot: NodeSnapshot | undefined;
   #images: PerSnapshot<readonly ImageView[]> | undefined;
   #protection: PerSnapshot<NodeProtection> | undefined;
+  #controllers: PerSnapshot<ReadonlyMap<string, PodController>> | undefined;
   #lastScan: { at: number; durationSeconds: number } | undefined;
   #listingFolded = false;
 
@@ -128,6 +129,18 @@ export class ReadModel implements AgentView {
     if (this.#protection?.snapshot !== snapshot)
       this.#protection = { snapshot, value: protectionOf(snapshot) };
     return this.#protection.value;
+  }
+
+  /** The workload that owns the pod with this uid, when the last snapshot holds the pod and it has one. */
+  podController(podUid: string): PodController | undefined {
+    const snapshot = this.#snapshot;
+    if (snapshot === undefined) return undefined;
+    if (this.#controllers?.snapshot !== snapshot) {
+      const value = new Map<string, PodController>();
+      for (const pod of snapshot.pods) if (pod.controller) value.set(pod.uid, pod.controller);
+      this.#controllers = { snapshot, value };
+    }
+    return this.#controllers.value.get(podUid);
   }
 
   lastScan(): { readonly at: number; readonly durationSeconds: number } | undefined {

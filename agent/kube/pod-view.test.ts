@@ -55,6 +55,40 @@ const basic: PodView = {
 const good: { name: string; input: unknown; want: PodView }[] = [
   { name: 'a scheduled pod without status has not started', input: pod(), want: basic },
   {
+    name: "the controlling ownerReference is the pod's workload; other owners are not",
+    input: pod({
+      metadata: {
+        ownerReferences: [
+          { apiVersion: 'v1', kind: 'ConfigMap', name: 'extra', uid: 'u-cm' },
+          {
+            apiVersion: 'apps/v1',
+            kind: 'ReplicaSet',
+            name: 'web-7d4b9',
+            uid: 'u-rs',
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
+      },
+    }),
+    want: {
+      ...basic,
+      controller: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9', uid: 'u-rs' },
+    },
+  },
+  {
+    name: 'owners without a controller, or a controller without a uid, give no workload',
+    input: pod({
+      metadata: {
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name: 'nightly', uid: 'u-job' },
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', controller: true },
+        ],
+      },
+    }),
+    want: basic,
+  },
+  {
     name: 'imagePullSecrets become secret names, empty and repeated names dropped',
     input: pod({
       spec: {

@@ -1,6 +1,12 @@
 // A Pod as the API server sends it (plain JSON from a list or watch, or a client-node model
 // with Date fields) reduced to the PodView detection reads. Pure: no I/O, no clock.
-import type { ContainerKind, ContainerRunState, PodContainer, PodView } from '../model/snapshot.ts';
+import type {
+  ContainerKind,
+  ContainerRunState,
+  PodContainer,
+  PodController,
+  PodView,
+} from '../model/snapshot.ts';
 import { err, ok, type Result } from '../result.ts';
 import { effectivePullPolicy } from '../model/pull-policy.ts';
 
@@ -127,6 +133,26 @@ function pullSecretNamesOf(spec: JsonObject): string[] {
 }
 
 /**
+ * The pod's managing controller: the ownerReference marked `controller: true`, of which the
+ * API server allows at most one (ValidateOwnerReferences); one without its four fields is
+ * ignored, as the garbage collector could not follow it either.
+ */
+function controllerOf(metadata: JsonObject): PodController | undefined {
+  const references = metadata['ownerReferences'];
+  if (!Array.isArray(references)) return undefined;
+  for (const reference of references as unknown[]) {
+    if (!isObject(reference) || reference['controller'] !== true) continue;
+    const apiVersion = stringAt(reference, 'apiVersion');
+    const kind = stringAt(reference, 'kind');
+    const name = stringAt(reference, 'name');
+    const uid = stringAt(reference, 'uid');
+    if (!apiVersion || !kind || !name || !uid) return undefined;
+    return { apiVersion, kind, name, uid };
+  }
+  return undefined;
+}
+
+/**
  * The PodView of a Pod object, or why it cannot be one (the message names the pod when its
  * namespace and name are known). Needs metadata.uid, namespace, name, creationTimestamp and a
  * spec whose containers have names and images; everything else is read leniently.
@@ -155,6 +181,7 @@ export function podViewFromObject(pod: unknown): Result<PodView, string> {
   const phase = stringAt(status, 'phase');
   const deleting =
     metadata['deletionTimestamp'] !== undefined && metadata['deletionTimestamp'] !== null;
+  const controller = controllerOf(metadata);
   return ok({
     uid,
     namespace,
@@ -166,5 +193,6 @@ export function podViewFromObject(pod: unknown): Result<PodView, string> {
     pullSecretNames: pullSecretNamesOf(spec),
     containers: containers.value,
     finished: phase === 'Succeeded' || phase === 'Failed' || deleting,
+    ...(controller === undefined ? {} : { controller }),
   });
 }

@@ -49,6 +49,16 @@ export interface PodView {
   readonly containers: readonly PodContainer[];
   /** The pod is finished (Succeeded/Failed) or being deleted: its containers start nothing new. */
   readonly finished: boolean;
+  /** The pod's controller (its ownerReference with controller: true), e.g. a ReplicaSet or Job. */
+  readonly controller?: PodController;
+}
+
+/** A workload that owns a pod, in the pod's namespace (metav1.OwnerReference's fields). */
+export interface PodController {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
 }
 
 /** A credential from a pull secret: how it is matched and how it is recognised; never its value. */

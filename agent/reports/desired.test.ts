@@ -292,6 +292,35 @@ t.test(
   },
 );
 
+t.test("a result's resources hold the pod and, when known, its workload", async (t) => {
+  const replicaSet = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    namespace: 'tenant-b',
+    name: 'admin2-7d4b9',
+    uid: 'uid-rs',
+  };
+  const objects = desiredReports({
+    flavor: 'openreports',
+    node: NODE,
+    nodeUid: NODE_UID,
+    findings: findingsOf(seedStory),
+    workloadOf: ({ podUid }) => (podUid === 'uid-tenant-b-admin2-pod' ? replicaSet : undefined),
+  });
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: 'tenant-b',
+    name: 'admin2-pod',
+    uid: 'uid-tenant-b-admin2-pod',
+  };
+  for (const object of objects) {
+    const uses = object.results.filter((r) => r.rule === 'unauthorized-cached-image-use');
+    t.equal(uses.length, 1);
+    t.strictSame(uses[0]?.resources, [pod, replicaSet], `in the ${object.kind}`);
+  }
+});
+
 t.test('a report changes only when its findings do, not with every reconcile', async (t) => {
   const first = reportsOf(seedStory);
   const later = desiredReports({
