@@ -36,6 +36,7 @@ import type { FingerprintKey } from './credentials/credential-identity.ts';
 import { createFingerprintKey } from './credentials/credential-identity.ts';
 import { VisibilityResolver } from './registry/visibility.ts';
 import { createHttpApp } from './http/app.ts';
+import { eventsStatusJson, reportsStatusJson } from './http/outputs-status.ts';
 import { allowAll, kubernetesAuthorizer } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
 import { createMetricsRegistry } from './metrics/registry.ts';
@@ -367,6 +368,16 @@ export async function runAgent(config: AgentConfig, deps: RunDependencies): Prom
   const app = createHttpApp({
     view: core.agent.view,
     registry: metrics,
+    outputs: () => ({
+      reports: reportsStatusJson(
+        config.reports,
+        config.reports === 'off' ? 'off' : (reports ?? 'node-name-too-long'),
+      ),
+      events: eventsStatusJson(
+        config.events,
+        config.events === 'off' ? 'off' : (events ?? 'node-name-too-long'),
+      ),
+    }),
     auth:
       config.auth === 'kubernetes'
         ? kubernetesAuthorizer({ kubeConfig: core.kubeConfig, logger })

@@ -313,6 +313,12 @@ t.test('failures', async (t) => {
     );
     t.equal(store.events.has(KEY), c.stored, `${c.name}: stored`);
     t.match(h.writer.counts().dropped, c.dropped, `${c.name}: counted`);
+    const last = c.failures.at(-1);
+    t.match(
+      h.writer.lastError(),
+      { message: typeof last === 'object' && 'message' in last ? last.message : '' },
+      `${c.name}: the last error kept for the status`,
+    );
   }
 });
 

@@ -32,6 +32,13 @@ export const EVENT_DROPS = [
 ] as const;
 export type EventDrop = (typeof EVENT_DROPS)[number];
 
+/** The last Event write that failed (even if a later one succeeded). */
+export interface EventWriteError {
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  readonly message: string;
+}
+
 export interface EventCounts {
   readonly written: Readonly<Record<EventWrite, number>>;
   readonly dropped: Readonly<Record<EventDrop, number>>;
@@ -90,6 +97,7 @@ export class EventWriter {
   readonly #stopping = new AbortController();
   readonly #written = zeros(EVENT_WRITES);
   readonly #dropped = zeros(EVENT_DROPS);
+  #lastError: EventWriteError | undefined;
 
   constructor(options: EventWriterOptions) {
     this.#o = options;
@@ -107,6 +115,11 @@ export class EventWriter {
 
   counts(): EventCounts {
     return { written: { ...this.#written }, dropped: { ...this.#dropped } };
+  }
+
+  /** The last failed write, for /api/v1/status. */
+  lastError(): EventWriteError | undefined {
+    return this.#lastError;
   }
 
   /** Stops retrying and waits for the writes under way. */
@@ -167,6 +180,11 @@ export class EventWriter {
         return;
       }
       const failure = written.error;
+      const { namespace, name } = tracked.event.metadata;
+      this.#lastError = {
+        at: this.#now(),
+        message: `Event ${namespace}/${name}: ${describe(failure)}`,
+      };
       if (failure.kind !== 'unavailable') {
         this.#drop('rejected', tracked, describe(failure));
         return;

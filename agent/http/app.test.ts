@@ -7,6 +7,7 @@ import { FINDINGS_PARAMETERS, parseFindingsFilter, selectFindings } from './find
 import { findingJson } from './findings-json.ts';
 import { loadOpenApiDocument } from './openapi.ts';
 import { openApiChecker, serveApp } from '../../test/kit/http/serve-app.ts';
+import { eventsStatusJson, reportsStatusJson } from './outputs-status.ts';
 import { isStale } from './representation.ts';
 import type { FakeView } from '../../test/kit/http/fake-view.ts';
 import {
@@ -285,6 +286,28 @@ t.test('status reports each source, readiness, version and protection', async (t
     },
     protection: FAKE_PROTECTION,
   });
+});
+
+t.test('status says what the report and Event writers do, as the document describes', async (t) => {
+  const outputs = {
+    reports: reportsStatusJson('openreports', {
+      status: () => ({
+        state: 'kind-not-served' as const,
+        problem:
+          'the API server does not serve openreports.io/v1alpha1 Report (CRDs not installed)',
+        objects: 0,
+        pending: 2,
+        lastError: { at: FIXED_NOW, message: 'apply Report tenant-b/pullwatch-node-1: not found' },
+      }),
+    }),
+    events: eventsStatusJson('on', 'node-name-too-long'),
+  };
+  const app = await serveApp(t, { outputs: () => outputs });
+  const answer = await app.request('/api/v1/status');
+  t.equal(answer.status, 200);
+  const body = answer.json<{ reports: unknown; events: unknown; sources: unknown }>();
+  t.ok(body.sources, 'beside the sources');
+  t.strictSame({ reports: body.reports, events: body.events }, outputs);
 });
 
 t.test('while a source is stale, every API answer says so', async (t) => {

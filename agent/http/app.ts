@@ -13,6 +13,7 @@ import { OPEN_PATHS } from './auth.ts';
 import { findingJson, findingsListJson } from './findings-json.ts';
 import { parseFindingsFilter, selectFindings } from './findings-query.ts';
 import { LastAnswer } from './last-answer.ts';
+import type { OutputsStatusJson } from './outputs-status.ts';
 import type { OpenApiDocument } from './openapi.ts';
 import { loadOpenApiDocument, servedOpenApiDocument } from './openapi.ts';
 import { parseQuery, rawQuery } from './query.ts';
@@ -26,6 +27,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   /** For tests: the build to report instead of the running one. */
   readonly buildInfo?: BuildInfo;
+  /** The report and Event writers' state for /api/v1/status (`pullwatch run` has them). */
+  readonly outputs?: () => OutputsStatusJson;
   /** For tests: the OpenAPI document to serve instead of docs/openapi.yaml. */
   readonly openApiDocument?: OpenApiDocument;
 }
@@ -39,7 +42,7 @@ export const ENDPOINTS: readonly { readonly path: string; readonly summary: stri
   { path: '/api/v1/findings', summary: 'active findings, filterable' },
   { path: '/api/v1/findings/{id}', summary: 'one finding' },
   { path: '/api/v1/images', summary: 'the node image cache' },
-  { path: '/api/v1/status', summary: 'sources, readiness and version' },
+  { path: '/api/v1/status', summary: 'sources, readiness, version, reports and Events' },
   { path: '/openapi.json', summary: 'OpenAPI 3.1 description of this API' },
 ];
 
@@ -221,7 +224,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   app.get('/api/v1/status', (req, res) => {
     if (refuseQuery(req, res)) return;
-    res.json(statusJson(view, build));
+    res.json(statusJson(view, build, options.outputs?.()));
   });
 
   app.use((_req: Request, res: Response) => {

@@ -3,6 +3,7 @@
 import type { BuildInfo } from '../version.ts';
 import type { AgentView, ImageView, NodeProtection, SourceHealth, SourceName } from '../view.ts';
 import { presentSources } from '../view.ts';
+import type { OutputsStatusJson } from './outputs-status.ts';
 
 /** True while any source is failing and the agent serves an older picture of it. */
 export function isStale(view: AgentView): boolean {
@@ -65,9 +66,16 @@ export interface StatusJson {
   readonly stale: boolean;
   readonly sources: Readonly<Partial<Record<SourceName, SourceStatusJson>>>;
   readonly protection: NodeProtection;
+  /** The report and Event writers' state: present on `pullwatch run`. */
+  readonly reports?: OutputsStatusJson['reports'];
+  readonly events?: OutputsStatusJson['events'];
 }
 
-export function statusJson(view: AgentView, build: BuildInfo): StatusJson {
+export function statusJson(
+  view: AgentView,
+  build: BuildInfo,
+  outputs?: OutputsStatusJson,
+): StatusJson {
   const readiness = view.readiness();
   const sources = view.sources();
   return {
@@ -81,5 +89,6 @@ export function statusJson(view: AgentView, build: BuildInfo): StatusJson {
       presentSources(sources).map(([name, health]) => [name, sourceStatus(health)]),
     ),
     protection: view.protection(),
+    ...outputs,
   };
 }

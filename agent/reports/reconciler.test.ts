@@ -308,7 +308,12 @@ t.test('an unavailable API server: retried with backoff until it answers', async
   const { r } = reconciler({ sink, findings: () => [use('tenant-b', 'admin2-pod')] });
   r.start();
   await until(() => sink.calls.length === 5, 'three failures, then both objects');
-  t.match(r.status(), { objects: 2, pending: 0, problem: null });
+  t.match(r.status(), {
+    objects: 2,
+    pending: 0,
+    problem: null,
+    lastError: { message: /HTTP 503: busy/ },
+  });
   await r.stop();
 });
 

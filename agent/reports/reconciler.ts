@@ -51,6 +51,14 @@ export interface ReportsStatus {
   readonly objects: number;
   /** Objects whose write or delete is still to come. */
   readonly pending: number;
+  /** The last write (or start-up read) that failed, even if a later one succeeded. */
+  readonly lastError: WriteError | undefined;
+}
+
+export interface WriteError {
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  readonly message: string;
 }
 
 export interface WrittenSetStore {
@@ -99,6 +107,7 @@ export class ReportReconciler {
   #retryAt = 0;
   #state: ReportsStatus['state'] = 'starting';
   #problem: string | null = null;
+  #lastError: WriteError | undefined;
   #started = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
@@ -125,6 +134,7 @@ export class ReportReconciler {
       problem: this.#problem,
       objects: this.#written.size,
       pending: this.#dirty.size,
+      lastError: this.#lastError,
     };
   }
 
@@ -192,6 +202,7 @@ export class ReportReconciler {
         return result.value;
       }
       this.#problem = `cannot ${what}: ${result.error.message}`;
+      this.#lastError = { at: this.#now(), message: this.#problem };
       if (!logged) this.#o.logger.warn({ source: 'reports' }, `${this.#problem}; retrying`);
       logged = true;
       await new Promise<void>((resolve) => {
@@ -293,6 +304,7 @@ export class ReportReconciler {
   ): void {
     const log = this.#o.logger;
     const where = `${ref.kind} ${ref.namespace === undefined ? '' : `${ref.namespace}/`}${ref.name}`;
+    this.#lastError = { at: this.#now(), message: `${operation} ${where}: ${failure.message}` };
     switch (failure.kind) {
       case 'rejected':
         this.#refused.set(key, desired?.digest ?? 'delete');

@@ -10,6 +10,7 @@ import type { AgentView } from '../../../agent/view.ts';
 import { createHttpApp } from '../../../agent/http/app.ts';
 import type { RequestAuthorizer } from '../../../agent/http/auth.ts';
 import { allowAll } from '../../../agent/http/auth.ts';
+import type { OutputsStatusJson } from '../../../agent/http/outputs-status.ts';
 import { loadOpenApiDocument } from '../../../agent/http/openapi.ts';
 import { OpenApiChecker } from './openapi-checker.ts';
 import { startHttpServer } from '../../../agent/http/server.ts';
@@ -58,6 +59,7 @@ export interface ServeOptions {
   readonly registry?: Registry;
   readonly auth?: RequestAuthorizer;
   readonly logger?: Logger;
+  readonly outputs?: () => OutputsStatusJson;
 }
 
 export interface ServedApp {
@@ -76,6 +78,7 @@ export async function serveApp(t: TestHost, options: ServeOptions = {}): Promise
     auth: options.auth ?? allowAll(),
     logger: options.logger ?? log.logger,
     buildInfo: { version: '1.2.3', revision: 'abc1234', nodejsVersion: 'v24.0.0' },
+    ...(options.outputs === undefined ? {} : { outputs: options.outputs }),
   });
   const server = await startHttpServer({ app, listen: '127.0.0.1:0' });
   t.teardown(() => server.stop());
