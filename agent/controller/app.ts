@@ -15,12 +15,16 @@ import { Counter, type Registry } from 'prom-client';
 import type { z } from 'zod';
 import {
   BROKER_PATHS,
+  MAX_BATCH_REQUEST_BYTES,
   MAX_REQUEST_BYTES,
   OWN_REPORTS_PATH,
   ownReportsRequest,
   pullSecretRequest,
   secretToWire,
+  verdictBatchRequest,
   verdictRequest,
+  type VerdictRequest,
+  visibilityBatchRequest,
   visibilityRequest,
 } from '../broker/wire.ts';
 import { ExpiringCache, RateBudget } from '../http/decision-cache.ts';
@@ -107,22 +111,44 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     return { status: 200, body: secretToWire(await ports.secret(request.namespace, request.name)) };
   };
 
+  // Registry calls carry one question, or a batch ({"questions": [...]}, answered
+  // {"answers": [...]} in order): the agent's client sends a round's questions together.
   const visibility: Handler = async (_caller, body) => {
+    if (isBatch(body)) {
+      const { questions } = parse(visibilityBatchRequest, body);
+      const answers = await Promise.all(
+        questions.map((q) => ports.visibility(q.name, q.reference)),
+      );
+      return { status: 200, body: { answers: answers.map((a) => ({ ...a })) } };
+    }
     const request = parse(visibilityRequest, body);
     const answer = await ports.visibility(request.name, request.reference);
     return { status: 200, body: { ...answer } };
   };
 
+  // Every question is checked on its own against the pod index for the caller's node: a batch
+  // never lends one question's standing to another.
+  const oneVerdict = async (
+    caller: AgentCaller,
+    q: VerdictRequest,
+  ): Promise<{ verdict: CredentialVerdict } | { error: string }> => {
+    if (!ports.secretNamedOnNode(caller.node, q.namespace, q.secret))
+      return {
+        error: `pull secret ${q.namespace}/${q.secret} is not named by any pod on node ${caller.node}`,
+      };
+    const view = await ports.secret(q.namespace, q.secret);
+    return { verdict: await ports.verify(view, q.fingerprint, q.name, q.reference) };
+  };
+
   const verdict: Handler = async (caller, body) => {
-    const request = parse(verdictRequest, body);
-    if (!ports.secretNamedOnNode(caller.node, request.namespace, request.secret))
-      throw new Refusal(
-        403,
-        `pull secret ${request.namespace}/${request.secret} is not named by any pod on node ${caller.node}`,
-      );
-    const view = await ports.secret(request.namespace, request.secret);
-    const answer = await ports.verify(view, request.fingerprint, request.name, request.reference);
-    return { status: 200, body: { verdict: answer } };
+    if (isBatch(body)) {
+      const { questions } = parse(verdictBatchRequest, body);
+      const answers = await Promise.all(questions.map((q) => oneVerdict(caller, q)));
+      return { status: 200, body: { answers } };
+    }
+    const answer = await oneVerdict(caller, parse(verdictRequest, body));
+    if ('error' in answer) throw new Refusal(403, answer.error);
+    return { status: 200, body: answer };
   };
 
   // From the watch, synchronously: an agent restarting without its record costs no API request.
@@ -161,8 +187,10 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     [BROKER_PATHS.verdict, 'verdict', verdict],
     [OWN_REPORTS_PATH, 'ownReports', ownReports],
   ];
-  const json = express.json({ limit: MAX_REQUEST_BYTES, strict: true, type: () => true });
+  const batchPaths: readonly string[] = [BROKER_PATHS.visibility, BROKER_PATHS.verdict];
   for (const [path, call, handler] of routes) {
+    const limit = batchPaths.includes(path) ? MAX_BATCH_REQUEST_BYTES : MAX_REQUEST_BYTES;
+    const json = express.json({ limit, strict: true, type: () => true });
     const answer = (res: Response, status: number, body: unknown): void => {
       calls.inc({ call, code: String(status) });
       res.status(status).json(body);
@@ -192,7 +220,7 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     const refuseBadBody = (error: unknown, _req: Request, res: Response, next: NextFunction) => {
       const type = (error as { type?: unknown } | null)?.type;
       if (type === 'entity.too.large') {
-        answer(res, 413, { error: `request body larger than ${MAX_REQUEST_BYTES} bytes` });
+        answer(res, 413, { error: `request body larger than ${limit} bytes` });
       } else if (typeof type === 'string' && type.startsWith('entity.')) {
         answer(res, 400, { error: 'request body is not a JSON object' });
       } else {
@@ -227,4 +255,9 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     res.status(500).json({ error: 'internal error' });
   });
   return app;
+}
+
+/** A body of the batch form: an object with `questions`. */
+function isBatch(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && 'questions' in body;
 }
