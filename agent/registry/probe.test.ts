@@ -204,9 +204,11 @@ t.test('a misbehaving credential capability is reported without its output', asy
 
 t.test('a challenge seen before is answered at once, and reported when seen', async (t) => {
   let accepts = BASIC;
+  let challenge = 'Basic realm="r"';
   const server = await serve(t, (req, res) => {
     if (req.headers.authorization === accepts) res.writeHead(200).end();
-    else res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+    else if (req.url?.startsWith('/token') === true) res.writeHead(401).end();
+    else res.writeHead(401, { 'www-authenticate': challenge }).end();
   });
   const seen: unknown[] = [];
   const first = await probeManifest(target(server.host), {
@@ -218,24 +220,35 @@ t.test('a challenge seen before is answered at once, and reported when seen', as
   const cases: readonly {
     name: string;
     accepts: string;
+    challenge: string;
     expected: string;
     authorizations: (string | undefined)[];
   }[] = [
     {
       name: 'the credential is read: one request, no anonymous one first',
       accepts: BASIC,
+      challenge: 'Basic realm="r"',
       expected: 'readable',
       authorizations: [BASIC],
     },
     {
-      name: 'the answer is 401: the probe starts over from the anonymous request',
+      name: 'a 401 under the same challenge refuses the credential: no second round',
       accepts: 'Basic another',
+      challenge: 'Basic realm="r"',
+      expected: 'denied',
+      authorizations: [BASIC],
+    },
+    {
+      name: 'a 401 asking another challenge: the probe starts over from the anonymous request',
+      accepts: 'Basic another',
+      challenge: `Bearer realm="http://${server.host}/token",service="s"`,
       expected: 'denied',
       authorizations: [BASIC, undefined, BASIC],
     },
   ];
   for (const c of cases) {
     accepts = c.accepts;
+    challenge = c.challenge;
     server.requests.length = 0;
     const outcome = await probeManifest(target(server.host), {
       credential,
@@ -249,6 +262,7 @@ t.test('a challenge seen before is answered at once, and reported when seen', as
     );
   }
   server.requests.length = 0;
+  challenge = 'Basic realm="r"';
   await probeManifest(target(server.host), { knownChallenge: { scheme: 'Basic', realm: 'r' } });
   t.same(
     server.requests.map((r) => r.authorization),

@@ -123,7 +123,9 @@ async function probe(
 
   if (options.knownChallenge !== undefined && basic !== undefined) {
     const answered = await answerChallenge(options.knownChallenge, steps);
-    if (!(answered.result === 'denied' && answered.status === 401)) return answered;
+    // Start over only when the registry now asks for another challenge (the remembered one is
+    // stale); a refusal under the same challenge, or by the token server, is the answer.
+    if (!answered.challengeChanged) return answered.outcome;
   }
 
   const anonymous = await requestManifest(limits, url.value, undefined);
@@ -149,7 +151,7 @@ async function probe(
       detail: 'anonymous manifest request answered 401 (Basic challenge)',
     };
   }
-  return answerChallenge(challenge, steps);
+  return (await answerChallenge(challenge, steps)).outcome;
 }
 
 interface ChallengeSteps {
@@ -162,17 +164,44 @@ interface ChallengeSteps {
   readonly basic: string | undefined;
 }
 
+interface ChallengeAnswer {
+  readonly outcome: ProbeOutcome;
+  /** The manifest request answered 401 with another challenge than the one answered. */
+  readonly challengeChanged: boolean;
+}
+
+const answered = (outcome: ProbeOutcome): ChallengeAnswer => ({ outcome, challengeChanged: false });
+
+/** Whether a 401 asks for something other than `answered` (another scheme or realm). */
+function asksAnotherChallenge(response: Response, answeredChallenge: UsableChallenge): boolean {
+  if (response.status !== 401) return false;
+  const now = preferredChallenge(
+    parseWwwAuthenticate(response.headers.get('www-authenticate') ?? ''),
+  );
+  if (now === undefined) return false;
+  return (
+    now.scheme !== answeredChallenge.scheme ||
+    (now.scheme === 'Bearer' &&
+      answeredChallenge.scheme === 'Bearer' &&
+      now.realm !== answeredChallenge.realm)
+  );
+}
+
 /** The manifest request again, as the challenge asks: with Basic, or with a pull token. */
 async function answerChallenge(
   challenge: UsableChallenge,
   steps: ChallengeSteps,
-): Promise<ProbeOutcome> {
+): Promise<ChallengeAnswer> {
   const { limits, url, basic } = steps;
   if (challenge.scheme === 'Basic') {
-    if (basic === undefined) return errorOutcome('a Basic challenge needs a credential');
+    if (basic === undefined) return answered(errorOutcome('a Basic challenge needs a credential'));
     const retried = await requestManifest(limits, url, basic);
-    if (!retried.ok) return retried.error;
-    return classifyManifestAnswer(retried.value.response, 'manifest request with the credential');
+    if (!retried.ok) return answered(retried.error);
+    const response = retried.value.response;
+    return {
+      challengeChanged: asksAnotherChallenge(response, challenge),
+      outcome: await classifyManifestAnswer(response, 'manifest request with the credential'),
+    };
   }
 
   const token = await fetchPullToken(
@@ -182,17 +211,21 @@ async function answerChallenge(
     steps.insecure,
     basic,
   );
-  if (!token.ok) return token.error;
+  if (!token.ok) return answered(token.error);
   steps.sensitive.push(token.value);
   const bearer = `Bearer ${token.value}`;
   const retried = await requestManifest(limits, url, bearer);
-  if (!retried.ok) return retried.error;
-  return classifyManifestAnswer(
-    retried.value.response,
-    basic === undefined
-      ? 'manifest request with an anonymous token'
-      : 'manifest request with a token for the credential',
-  );
+  if (!retried.ok) return answered(retried.error);
+  const response = retried.value.response;
+  return {
+    challengeChanged: asksAnotherChallenge(response, challenge),
+    outcome: await classifyManifestAnswer(
+      response,
+      basic === undefined
+        ? 'manifest request with an anonymous token'
+        : 'manifest request with a token for the credential',
+    ),
+  };
 }
 
 /**

@@ -377,11 +377,18 @@ t.test('OCI labels carry the version and revision given at build time', async (t
   t.equal(env.PULLWATCH_REVISION, '${REVISION}', 'pullwatch version and build_info report it');
 });
 
-t.test('the agent handles SIGTERM itself (Node as PID 1 has no default handlers)', async (t) => {
-  const source = readFileSync(join(REPO, 'agent/cli/run-command.ts'), 'utf8');
-  t.match(source, /process\.once\('SIGTERM'/);
-  t.match(source, /process\.once\('SIGINT'/);
-});
+t.test(
+  'run and controller handle SIGTERM themselves (Node as PID 1 has no default handlers)',
+  async (t) => {
+    const lifecycle = readFileSync(join(REPO, 'agent/cli/until-signalled.ts'), 'utf8');
+    t.match(lifecycle, /process\.once\('SIGTERM'/);
+    t.match(lifecycle, /process\.once\('SIGINT'/);
+    for (const command of ['run-command.ts', 'controller-command.ts']) {
+      const source = readFileSync(join(REPO, 'agent/cli', command), 'utf8');
+      t.match(source, /runUntilSignalled\(/, `${command} stops through runUntilSignalled`);
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // The build context
