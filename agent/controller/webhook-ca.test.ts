@@ -17,7 +17,7 @@ const b64 = (text: string): string => Buffer.from(text).toString('base64');
 
 const manifest = parse(
   await readFile(new URL('../../manifests/base/controller-webhook.yaml', import.meta.url), 'utf8'),
-) as { webhooks: Record<string, unknown>[] };
+) as { metadata: { name: string }; webhooks: Record<string, unknown>[] };
 
 /** The manifest's webhook and one calling another Service, which must be left alone. */
 const installed = {

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_FINDING_INFO_SERIES } from './finding-info.ts';
 import * as findings from './findings.ts';
 import * as images from './images.ts';
 import { MemoRegistry } from './memo-registry.ts';
+import * as prevention from './prevention.ts';
 import * as protection from './protection.ts';
 import * as registryProbes from './registry-probes.ts';
 import * as reports from './reports.ts';
@@ -28,6 +29,7 @@ export const COLLECTORS: readonly Collector[] = [
   images,
   findings,
   findingInfo,
+  prevention,
   registryProbes,
   protection,
   events,

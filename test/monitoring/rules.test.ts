@@ -97,6 +97,8 @@ t.test('the alerts are the ones the runbook and the dashboard speak of', async (
     'PullwatchPrivateImageExposed',
     'PullwatchStale',
     'PullwatchUnauthorizedCachedImageUse',
+    'PullwatchUnpreventedPods',
+    'PullwatchWebhookRegistryErrors',
   ]);
 });
 
@@ -112,7 +114,14 @@ t.test(
         );
         const annotations = rule.annotations ?? {};
         t.ok((annotations['summary'] ?? '') !== '', 'has a summary');
-        t.match(annotations['description'] ?? '', /\{\{ \$labels\.node \}\}/, 'names the node');
+        // The controller's series have no node: an alert on them alone names the scrape job.
+        const controllerOnly =
+          rule.expr.includes('pullwatch_controller_') &&
+          !/\bpullwatch_(?!controller_)[a-z]/.test(rule.expr);
+        if (controllerOnly)
+          t.match(annotations['description'] ?? '', /\{\{ \$labels\.job \}\}/, 'names the job');
+        else
+          t.match(annotations['description'] ?? '', /\{\{ \$labels\.node \}\}/, 'names the node');
         const url = annotations['runbook_url'] ?? '';
         t.ok(url.startsWith(RUNBOOK_URL), `runbook_url points into docs/runbook.md (${url})`);
         const anchor = url.slice(RUNBOOK_URL.length);
