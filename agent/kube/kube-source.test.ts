@@ -447,6 +447,34 @@ t.test(
   },
 );
 
+t.test('status heartbeats of a pod change nothing: no change is signalled for them', async (t) => {
+  const server = await serve(t);
+  createPod(server, { name: 'web', node: NODE, pullPolicy: 'IfNotPresent' });
+  const { source, changes } = start(t, server);
+  await eventually(() => source.pods().length === 1, 'the pod');
+  await sleep(100);
+  const before = changes();
+  const view = source.pods()[0];
+  for (let i = 0; i < 50; i += 1) {
+    server.store.modify('pods', { name: 'web', namespace: 'tenant-a' }, (pod) => ({
+      ...pod,
+      status: {
+        ...(pod['status'] as object),
+        conditions: [{ type: 'Ready', status: 'True', lastProbeTime: `2026-01-01T00:00:${i}Z` }],
+      },
+    }));
+  }
+  createPod(server, { name: 'next', node: NODE });
+  await eventually(() => source.pods().length === 2, 'the pod created after the heartbeats');
+  await sleep(100);
+  t.equal(changes() - before, 1, 'one change, for the new pod; none for the 50 heartbeats');
+  t.equal(
+    source.pods().find((p) => p.name === 'web'),
+    view,
+    'the heartbeats kept the same view of the pod',
+  );
+});
+
 t.test('steady state: no requests while nothing changes (bookmarks every second)', async (t) => {
   const server = await serve(t, { bookmarkIntervalMs: 1000 });
   createPullSecret(server, 'regcred');

@@ -3,6 +3,7 @@
 // (read by name, kept only as SecretViews) and what the kubelet said about each container's
 // image (targeted event queries). Sources only gather; detection happens elsewhere. Every
 // request goes over one pool of keep-alive connections to the API server.
+import { isDeepStrictEqual } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -120,6 +121,9 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
   const concurrency = options.concurrency ?? 4;
 
   let notifyScheduled = false;
+  // The node's pod list is looked over (secrets to read, events to ask about) once per turn of
+  // the event loop, not once per watch event: one chunk of a busy watch carries many events.
+  let podsDirty = false;
   const notify = (): void => {
     if (notifyScheduled || stopping.signal.aborted) return;
     notifyScheduled = true;
@@ -127,6 +131,10 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
       notifyScheduled = false;
       if (stopping.signal.aborted) return;
       try {
+        if (podsDirty) {
+          podsDirty = false;
+          podsChanged();
+        }
         options.onChange?.();
       } catch (e) {
         log?.error({ err: e }, 'the kube source change handler threw');
@@ -202,8 +210,11 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     path: '/api/v1/pods',
     fieldSelector: `spec.nodeName=${nodeName}`,
     decode: podViewFromObject,
+    // A new version whose view is the same (a status heartbeat, a label) changes nothing here.
+    same: isDeepStrictEqual,
     onChange: () => {
-      podsChanged();
+      podsDirty = true;
+      notify();
     },
     ...(log ? { logger: log } : {}),
   });
@@ -213,6 +224,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     connections,
     path: '/api/v1/namespaces',
     decode: namespaceOf,
+    same: isDeepStrictEqual,
     onChange: notify,
     ...(log ? { logger: log } : {}),
   });
@@ -242,7 +254,6 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     for (const uid of reportedProblems.keys()) if (!present.has(uid)) reportedProblems.delete(uid);
     secrets.update(secretRefsOf(views), appeared);
     events.update(views);
-    notify();
   }
 
   return {

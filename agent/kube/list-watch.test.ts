@@ -71,6 +71,49 @@ function sameAsServer(server: EmbeddedApiServer, lw: ListWatch<Seen>): () => boo
 const podRequests = (server: EmbeddedApiServer) =>
   requestsTo(server, (r) => r.path === '/api/v1/pods');
 
+t.test(
+  'a new version that decodes to the same value keeps the value and emits nothing',
+  async (t) => {
+    const server = await serve(t);
+    createPod(server, { name: 'steady', node: NODE });
+    const { lw, changes } = watchPods(t, server, {
+      same: (kept, decoded) => kept.key === decoded.key && kept.image === decoded.image,
+    });
+    await eventually(() => lw.status().synced, 'the first list');
+    const kept = lw.items().values().next().value;
+    const ref = { name: 'steady', namespace: 'tenant-a' };
+    for (let i = 0; i < 20; i += 1) {
+      server.store.modify('pods', ref, (pod) => ({
+        ...pod,
+        status: {
+          ...(pod['status'] as object),
+          conditions: [{ type: 'Ready', reason: `beat-${i}` }],
+        },
+      }));
+    }
+    // The spec change after the heartbeats: when it is seen, every heartbeat was applied.
+    server.store.modify('pods', ref, (pod) => ({
+      ...pod,
+      spec: {
+        ...(pod['spec'] as object),
+        containers: [{ name: 'main', image: 'registry.example/app:2.0' }],
+      },
+    }));
+    await eventually(
+      () => [...lw.items().values()].some((s) => s.image === 'registry.example/app:2.0'),
+      'the spec change',
+      1000,
+    );
+    const watched = changes.filter((c) => c.type !== 'resync');
+    t.same(
+      watched.map((c) => c.type),
+      ['modified'],
+      'the 20 status heartbeats emitted no change; the spec change emitted one',
+    );
+    t.not(lw.items().values().next().value, kept, 'the spec change replaced the kept value');
+  },
+);
+
 t.test('only this node’s pods are seen; add, update and delete flow through at once', async (t) => {
   const server = await serve(t);
   createPod(server, { name: 'mine', node: NODE });

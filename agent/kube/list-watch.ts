@@ -70,6 +70,12 @@ export interface ListWatchOptions<T> extends ListWatchTuning {
   readonly labelSelector?: string;
   /** Reduces a raw object to what is kept (the raw object is not retained). Must not throw. */
   readonly decode: (object: unknown) => T;
+  /**
+   * Tells a new version of an object that decodes to what is kept already: it keeps the kept
+   * value (consumers compare by identity) and emits no change. A pod's status heartbeat is a
+   * new version that most decodings cannot see.
+   */
+  readonly same?: (kept: T, decoded: T) => boolean;
   readonly onChange?: (change: ListWatchChange<T>) => void;
   readonly logger?: Logger;
 }
@@ -144,6 +150,13 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
   };
 
   const entries = new Map<string, Entry<T>>();
+  /** The decoding of `object`, or the kept value when it decodes to the same. */
+  const decodeAgainst = (previous: Entry<T> | undefined, object: unknown): T => {
+    const value = options.decode(object);
+    return previous !== undefined && options.same?.(previous.value, value) === true
+      ? previous.value
+      : value;
+  };
   const stopping = new AbortController();
   let resourceVersion = '';
   let synced = false;
@@ -196,7 +209,7 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
       const value =
         previous !== undefined && previous.resourceVersion === meta.resourceVersion
           ? previous.value
-          : options.decode(item);
+          : decodeAgainst(previous, item);
       fresh.set(meta.uid, { resourceVersion: meta.resourceVersion, value });
     }
     const added: T[] = [];
@@ -229,10 +242,11 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
       case 'ADDED':
       case 'MODIFIED': {
         if (meta === undefined) return 'failed';
-        const existed = entries.has(meta.uid);
-        const value = options.decode(event.object);
+        const previous = entries.get(meta.uid);
+        const value = decodeAgainst(previous, event.object);
         entries.set(meta.uid, { resourceVersion: meta.resourceVersion, value });
-        emit({ type: existed ? 'modified' : 'added', uid: meta.uid, object: value });
+        if (previous === undefined) emit({ type: 'added', uid: meta.uid, object: value });
+        else if (previous.value !== value) emit({ type: 'modified', uid: meta.uid, object: value });
         break;
       }
       case 'DELETED': {

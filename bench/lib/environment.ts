@@ -226,7 +226,12 @@ export async function startCliAgent(
 export async function startInstrumentedAgent(
   teardowns: Teardowns,
   env: NodeEnvironment,
-  options: { readonly exposeGc?: boolean; readonly name?: string } = {},
+  options: {
+    readonly exposeGc?: boolean;
+    readonly name?: string;
+    /** More Node flags for the agent process (e.g. `--max-semi-space-size=1`, `--cpu-prof`). */
+    readonly nodeFlags?: readonly string[];
+  } = {},
 ): Promise<InstrumentedAgent> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -239,6 +244,7 @@ export async function startInstrumentedAgent(
       process.execPath,
       [
         ...(options.exposeGc === true ? ['--expose-gc'] : []),
+        ...(options.nodeFlags ?? []),
         INSTRUMENTED,
         ...env.runFlags,
         '--listen',

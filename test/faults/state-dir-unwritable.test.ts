@@ -62,15 +62,20 @@ t.test('an unwritable or full state dir: detection goes on, one log line, counte
   const finding = await playSeedStory(parts, [notDir, full]);
   t.equal(finding.pod, 'admin2-pod', 'detection works without a usable state dir');
 
-  // Each reconcile retries the save: poke the pods until every agent has failed several times.
+  // A change the agents see (a namespace's labels: a pod's labels are not part of its view, so
+  // relabelling a pod changes nothing for them), so that they reconcile.
+  const poke = (value: string): void => {
+    parts.api.store.modify('namespaces', { name: 'tenant-b' }, (ns) => {
+      ns.metadata.labels = { ...ns.metadata.labels, poke: value };
+      return ns;
+    });
+  };
+  // Each reconcile retries the save: poke the agents until every one has failed several times.
   for (let i = 0; ; i++) {
     const counts = await Promise.all(agents.map(({ client }) => stateErrors(client)));
     if (counts.every((n) => n >= 3)) break;
     if (i > 100) throw new Error(`state errors stayed at ${counts.join(', ')}`);
-    parts.api.store.modify('pods', { namespace: 'tenant-b', name: 'admin2-pod' }, (pod) => {
-      pod.metadata.labels = { poke: String(i) };
-      return pod;
-    });
+    poke(String(i));
     await sleep(200);
   }
 
@@ -120,10 +125,7 @@ t.test('an unwritable or full state dir: detection goes on, one log line, counte
     i++
   ) {
     if (i > 50) throw new Error('the ENOTDIR agent never saved after the directory appeared');
-    parts.api.store.modify('pods', { namespace: 'tenant-b', name: 'admin2-pod' }, (pod) => {
-      pod.metadata.labels = { poke: `again-${i}` };
-      return pod;
-    });
+    poke(`again-${i}`);
     await sleep(200);
   }
   const decoded = decodeProvenanceState(await readFile(saved, 'utf8'), NODE);
