@@ -11,7 +11,8 @@
 // `reports.openreports.io`. Server-side apply (PATCH application/apply-patch+yaml with a
 // fieldManager), events.k8s.io/v1 Events (stored as core/v1 Events) and ownerReference
 // garbage collection work on every resource. MutatingWebhookConfigurations are stored and
-// called on creates and updates through HTTP (not fixture writes), as webhooks.ts describes.
+// called on POST, PUT and JSON or merge PATCH through HTTP (not server-side apply, not fixture
+// writes), as webhooks.ts describes.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
