@@ -148,6 +148,7 @@ function reportReconcilerFor(
     },
     findings: () => agent()?.view.findings() ?? [],
     ready: () => agent()?.view.readiness().ready ?? false,
+    settled: () => agent()?.settled() ?? false,
     workloadOf: ({ namespace, podUid }) => {
       const controller = agent()?.view.podController(podUid);
       return controller && { ...controller, namespace };

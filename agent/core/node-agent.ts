@@ -220,8 +220,9 @@ export class NodeAgent {
       listingFolded: this.#records.readFor(inventory) && this.#o.cache.status().synced,
     });
     this.#log(derived.corrections, change);
-    this.#o.onPublished?.(change);
+    // Asked before the outputs hear of it, so settled() says whether answers are outstanding.
     this.#questions.askFor(snapshot, this.#memory);
+    this.#o.onPublished?.(change);
     this.#noteKubeHealth();
     const current = () => this.#state.provenance;
     if (derived.provenanceChanged) this.#saver.changed(current);

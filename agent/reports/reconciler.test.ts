@@ -218,6 +218,58 @@ t.test('a restart with its record writes nothing unchanged and deletes what is g
   await after.r.stop();
 });
 
+t.test('findings that change back while their write is under way are written again', async (t) => {
+  const first = use('tenant-b', 'admin2-pod', '2026-11-01T00:00:00.000Z');
+  const second = use('tenant-b', 'admin2-pod', '2026-11-02T00:00:00.000Z');
+  let findings = [first];
+  let hang = false;
+  let release: (() => void) | undefined;
+  const written: string[] = [];
+  const sink: ReportSink = {
+    nodeUid: async () => ok('uid-node-1'),
+    apply: async (object) => {
+      if (object.kind !== 'Report') return ok(undefined);
+      if (hang) await new Promise<void>((resolve) => (release = resolve));
+      written.push(String(object.results[0]?.timestamp?.seconds));
+      return ok(undefined);
+    },
+    delete: async () => ok(undefined),
+  };
+  const { r } = reconciler({ sink, findings: () => findings });
+  r.start();
+  await until(() => written.length === 1 && r.status().pending === 0, 'the first state written');
+  // The second state's write hangs; meanwhile the findings go back to the first state, which
+  // is what the record says was written: only the end of the write shows it is not.
+  hang = true;
+  findings = [second];
+  r.published();
+  await until(() => release !== undefined, 'the second write under way');
+  hang = false;
+  findings = [first];
+  r.published();
+  release?.();
+  await until(() => written.length === 3, 'the first state written again');
+  t.equal(written[2], written[0], 'the object ends as the findings are');
+  await r.stop();
+});
+
+t.test('registry answers outstanding: written once they are in, not before', async (t) => {
+  const sink = recordingSink();
+  let settled = false;
+  const { r } = reconciler({
+    sink,
+    findings: () => [use('tenant-b', 'admin2-pod')],
+    settled: () => settled,
+  });
+  r.start();
+  await wait(150);
+  t.same(sink.calls, [], 'nothing while an answer is outstanding');
+  settled = true;
+  r.published(); // the answer's reconcile
+  await until(() => sink.calls.length === 2, 'written');
+  await r.stop();
+});
+
 t.test('without a record, the objects the controller names are reconciled', async (t) => {
   const sink = recordingSink();
   const findings = [use('tenant-b', 'admin2-pod')];

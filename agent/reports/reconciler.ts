@@ -77,6 +77,13 @@ export interface ReportReconcilerOptions {
   readonly findings: () => readonly Finding[];
   /** Findings are complete (the agent's readiness): nothing is written from a partial view. */
   readonly ready: () => boolean;
+  /**
+   * No registry answer is outstanding (the agent's settled()): findings about to change with an
+   * answer are not written half-way. Without it a restarted agent would write its findings as
+   * they stand before the registry's answers, then again after. Waited for at most
+   * SETTLE_WAIT_MS, so a registry that never answers delays reports, never stops them.
+   */
+  readonly settled?: () => boolean;
   readonly workloadOf?: WorkloadOf;
   /** At most one write per object per this many milliseconds. */
   readonly writeIntervalMs: number;
@@ -87,6 +94,9 @@ export interface ReportReconcilerOptions {
 
 /** How long to wait before asking again whether the report kind is served. */
 const KIND_RETRY_MS = 60_000;
+
+/** The longest writes wait for outstanding registry answers. */
+export const SETTLE_WAIT_MS = 30_000;
 
 interface Desired {
   readonly object: ReportObject;
@@ -111,6 +121,9 @@ export class ReportReconciler {
   #started = false;
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
+  #settleTimer: NodeJS.Timeout | undefined;
+  /** Since when publishes found registry answers outstanding. */
+  #unsettledSince: number | undefined;
   #pumping: Promise<void> | undefined;
   #again = false;
   #nodeUid = '';
@@ -150,13 +163,34 @@ export class ReportReconciler {
       return;
     }
     if (this.#state === 'waiting') this.#state = 'writing';
+    if (!this.#settledOrWaitedEnough()) return;
     this.#recompute();
     this.#pump();
+  }
+
+  /** Registry answers are in, or were waited for long enough; else a publish is due later. */
+  #settledOrWaitedEnough(): boolean {
+    if (this.#o.settled?.() ?? true) {
+      this.#unsettledSince = undefined;
+      return true;
+    }
+    const now = this.#now();
+    this.#unsettledSince ??= now;
+    const until = this.#unsettledSince + SETTLE_WAIT_MS;
+    if (now >= until) return true;
+    // The answer's reconcile publishes again; this is for an answer that never comes.
+    this.#settleTimer ??= setTimeout(() => {
+      this.#settleTimer = undefined;
+      this.published();
+    }, until - now);
+    this.#settleTimer.unref();
+    return false;
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#settleTimer !== undefined) clearTimeout(this.#settleTimer);
     this.#wake?.();
     await this.#startup;
     await this.#pumping;
@@ -283,8 +317,9 @@ export class ReportReconciler {
         this.#refused.delete(key);
         if (desired === undefined) this.#written.delete(key);
         else this.#written.set(key, { ref, digest: desired.digest });
-        // Only if it still is what was written: a recompute during the write may have changed it.
+        // A recompute during the write may have changed what is desired: dirty again if so.
         if (this.#desired.get(key)?.digest === desired?.digest) this.#dirty.delete(key);
+        else this.#dirty.add(key);
         changed = true;
         continue;
       }
