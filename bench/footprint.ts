@@ -14,6 +14,7 @@ import {
 } from './lib/environment.ts';
 import type { UsageMessage } from './lib/instrumented-agent.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
+import { measureMemoryBreakdown, memoryBreakdownTable } from './lib/memory-breakdown.ts';
 import type { ProcSample } from './lib/proc.ts';
 import { MiB, sampleProcess } from './lib/proc.ts';
 import type { Scenario } from './lib/scenario.ts';
@@ -212,6 +213,11 @@ export const footprintBenchmark: Benchmark = {
         1000;
       await deployed.stop();
 
+      // Where the memory is: the agent's parts loaded one by one, then a node's data.
+      context.log('footprint: memory breakdown by module and by data');
+      const breakdownRuns = context.quick ? 3 : 5;
+      const breakdown = await measureMemoryBreakdown(imageEnv, breakdownRuns);
+
       // Heap: the same agent code in the instrumented child, with --expose-gc.
       context.log(`footprint: heap across 2 × ${EVENTS_PER_ROUND} pod events`);
       const agent = await startInstrumentedAgent(teardowns, env, { exposeGc: true, name: 'heap' });
@@ -303,6 +309,10 @@ export const footprintBenchmark: Benchmark = {
         `| RSS during the idle window | median ${mib(rss.median)}, min–max ${mib(rss.min)}–${mib(rss.max)} (n=${rss.n}) |`,
         `| idle CPU | ${fmt(idleMillicores, 2)} millicores average (${fmt(last.cpuSeconds - first.cpuSeconds, 2)} CPU s in ${fmt(windowSeconds, 0)} s); CPU was used in ${busySeconds} of ${perSecond.length} one-second samples (10 ms ticks); the busiest seconds: ${busiest.map((ms) => fmt(ms, 0)).join(', ')} ms |`,
         `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image, with the image's environment: ${imageEnvText}), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
+        '',
+        `**Where the memory is** (issue 16; bench/lib/memory-probe.ts, medians of ${breakdownRuns} fresh processes with the image's environment and \`--expose-gc\`): a process loads the agent's parts from the sources one after another, then builds the data of this node, and after each step reads \`process.memoryUsage()\` after two forced GCs. Steps are cumulative, so a module another already loaded counts with the first; the first row is Node.js with the TypeScript stripper that loads this probe (the image runs compiled JavaScript without it). The data rows are the agent's own structures built as the reconcile benchmark builds them; the benchmark's scenario model is loaded before them and not counted as the agent's.`,
+        '',
+        ...memoryBreakdownTable(breakdown),
         '',
         `**Heap** (the instrumented child: \`runAgent\` as \`pullwatch run\`, started with \`--expose-gc\`; \`process.memoryUsage()\` after two forced GCs, 3 samples 1 s apart, medians): each round sends ${EVENTS_PER_ROUND.toLocaleString('en-US')} pod events through the API server: batches of ${BATCH} pods (tenant team-01 running team-00's private image, so every pod also adds and retires a finding) created, relabelled and deleted, 15 ms between steps. "Before" is sampled ${SETTLE_AFTER_CHURN_MS / 1000} s after the agent reported its findings; each round is sampled when the agent is back at ${scenario.expectedFindings} findings and has rested 5 s, and again ${SETTLE_AFTER_CHURN_MS / 1000} s later, after the agent (15 s) and the embedded API server (\`keepAliveTimeout\` 30 s) have closed idle connections: each pod start makes an event query and may re-read its pull secrets, over the agent's keep-alive pool (see section 5).`,
         '',
