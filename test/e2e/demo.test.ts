@@ -15,6 +15,7 @@ import { playDemo } from '../kit/demo/story.ts';
 import { requireTools } from '../helpers/real-parts.ts';
 import { REAL_WORLD_TOOLS } from '../helpers/real-world.ts';
 import { sleep } from '../helpers/wait.ts';
+import { openReportsCrdsForTests } from '../kit/report-crds.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPTS = (
@@ -62,6 +63,19 @@ t.test('the demo plays the Admin1/Admin2 story and prints the critical finding',
   t.match(stdout, /CRITICAL\s+unauthorized-cached-image-use\s+tenant-b\/admin2-pod\/app/);
   t.match(stdout, /MEDIUM\s+private-image-exposed\s+exposed: tenant-b/);
   t.match(stdout, /curl -s http:\/\/127\.0\.0\.1:\d+\/api\/v1\/findings/);
+  // Where people look (README "Reports", "Events on the pod"), with the CRDs from ../shared.
+  const [, own, admins, event] =
+    /get report pullwatch-demo-node[^\n]*\n([^\n]*)\n[^\n]*get clusterreport[^\n]*\n([^\n]*)\n[^\n]*describe pod admin2-pod\n([^\n]*)/.exec(
+      stdout,
+    ) ?? [];
+  if (own === undefined && !(await openReportsCrdsForTests())) {
+    t.match(stdout, /no report CRDs at .*: the Event only/);
+  } else {
+    t.match(own, /critical: .*credentials this namespace does not hold/, "tenant-b's Report");
+    t.notMatch(own, /tenant-a|image-pull-secret-1|admin1/, 'which names nothing of tenant-a');
+    t.match(admins, /unauthorized-cached-image-use on tenant-b\/admin2-pod, owner: tenant-a/);
+    t.match(event, /Warning\s+UnauthorizedCachedImage\s+pullwatch\.dev\/agent, demo-node/);
+  }
   t.notMatch(stdout, /demo-password-never-shown/, 'the story secret is never printed');
 });
 

@@ -21,7 +21,9 @@ import type { RunningAgent } from '../../../agent/main.ts';
 import { issueBoundToken } from '../bound-tokens.ts';
 import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
 import { startEmbeddedApiServer } from '../embedded/kube-apiserver.ts';
+import { openReportsCrds, openReportsCrdsPresent, openReportsDir } from '../report-crds.ts';
 import { ADMIN1_SECRET, ADMIN1_POD, ADMIN2_POD, playStory, Story } from '../story.ts';
+import { describeWhereSeen, whereSeen } from './where-people-look.ts';
 import type { DemoWorld } from './world.ts';
 
 const NODE = 'demo-node';
@@ -167,7 +169,10 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
   const { say } = options;
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-demo-'));
   const world = await options.startWorld(dir);
-  const api = await startEmbeddedApiServer();
+  // The OpenReports CRDs come from ../shared, as in a cluster from their own project; a
+  // checkout without them plays the story without reports.
+  const crds = (await openReportsCrdsPresent()) ? await openReportsCrds() : undefined;
+  const api = await startEmbeddedApiServer({ customResourceDefinitions: crds ?? [] });
   let controller: RunningController | undefined;
   const cleanup = async () => {
     await controller?.stop();
@@ -177,6 +182,8 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
   const image = world.secretImage;
   const story = new Story(api, world, NODE);
   story.setUp([NAMESPACE]);
+  // The Node the reports name as their owner (they go when it goes).
+  api.store.create('nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE } });
 
   // The agent's two projected tokens, bound to its pod on this node: one for the API server,
   // one (audience: the controller) that the controller reviews to learn the caller's node.
@@ -220,6 +227,7 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
       'none',
       '--cri-poll-interval',
       '1s',
+      ...(crds === undefined ? ['--reports', 'off'] : []),
       ...world.agentArgs,
     ],
     {},
@@ -313,6 +321,21 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
         `   Unexpected: the API server's log shows ${reads.agent.length} Secret request(s) by the agent (${reads.agent.join(', ') || 'none'}) and by the controller: ${reads.controller.join(', ') || 'none'}.`,
       );
     }
+    say('');
+    say('4. Where people look: the agent wrote the finding to the API server.');
+    if (crds === undefined)
+      say(`   (no report CRDs at ${openReportsDir}: the Event only, no reports)`);
+    const seen = await until(
+      () => {
+        const s = whereSeen(api, NODE);
+        const reportsDone = crds === undefined || agent.reports?.status().pending === 0;
+        const complete = s.event !== undefined && (crds === undefined || s.report !== undefined);
+        return reportsDone && complete ? s : undefined;
+      },
+      10_000,
+      "the agent's Report and Event",
+    );
+    for (const line of describeWhereSeen(seen, NODE)) say(line);
 
     return {
       url: agent.url,
