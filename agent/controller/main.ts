@@ -102,6 +102,10 @@ export async function runController(
       burst: 2 * config['registry-requests-per-second'],
       concurrency: config['registry-concurrency'],
     },
+    // Agents and admission reviews hold their request open: a probe waits up to 2 s for its
+    // turn rather than answering "unknown" (a forced pull, or a question asked again 10 min
+    // later). Within the webhook's 4 s deadline, with room for the probe itself.
+    rateWaitMs: 2000,
     // The kubelet trusts a pull made with a credential until the image is removed (KEP-2535
     // pulled records): definite answers are kept for hours, 404s and failures briefly.
     answerTtlMs: config['registry-answer-ttl'],

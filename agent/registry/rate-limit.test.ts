@@ -103,3 +103,56 @@ t.test('registry hosts: each has its own rate and its own cap on probes in fligh
   t.equal(take('a.example', 'a5'), 'given', 'the rate refills');
   t.throws(() => new RegistryHostLimits({ perSecond: 1, burst: 1, concurrency: 0 }), RangeError);
 });
+
+t.test(
+  'reserve: a spent bucket lends the next tokens in turn, within the wait allowed',
+  async (t) => {
+    const c = clock();
+    const bucket = new TokenBucket({ perSecond: 10, burst: 2 }, c.now);
+    const cases: readonly { name: string; maxWaitMs: number; expected: number | undefined }[] = [
+      { name: 'a token in the bucket: at once', maxWaitMs: 0, expected: 0 },
+      { name: 'the second token in the bucket: at once', maxWaitMs: 0, expected: 0 },
+      { name: 'spent, no wait allowed: nothing taken', maxWaitMs: 0, expected: undefined },
+      { name: 'spent: the next token is due in 100 ms', maxWaitMs: 1000, expected: 100 },
+      { name: 'the one after is due 100 ms later', maxWaitMs: 1000, expected: 200 },
+      {
+        name: 'a turn beyond the wait allowed: nothing taken',
+        maxWaitMs: 250,
+        expected: undefined,
+      },
+      { name: 'a refused reservation pushed nobody back', maxWaitMs: 300, expected: 300 },
+    ];
+    for (const c of cases) {
+      const got = bucket.reserve(c.maxWaitMs);
+      if (c.expected === undefined) t.equal(got, undefined, c.name);
+      else t.ok(got !== undefined && Math.abs(got - c.expected) < 1e-6, `${c.name} (got ${got})`);
+    }
+    c.advance(399);
+    t.equal(bucket.tryTake(), false, 'the three loans are paid back by the refill first');
+    c.advance(1);
+    t.equal(bucket.tryTake(), true, 'then tokens come at the rate again');
+  },
+);
+
+t.test(
+  'acquireWithin: a probe beyond the rate waits for its turn instead of not being made',
+  async (t) => {
+    const limits = new RegistryHostLimits({ perSecond: 50, burst: 1, concurrency: 4 });
+    const first = limits.acquire('r.example');
+    t.type(first, 'function', 'the burst: at once');
+    t.equal(limits.acquire('r.example'), undefined, 'acquire: the rate is spent, not probed');
+    // The wait's timer is unref'd (a stopping process must not wait for it): keep this one alive.
+    const keepAlive = setTimeout(() => undefined, 5000);
+    t.teardown(() => {
+      clearTimeout(keepAlive);
+    });
+    const started = Date.now();
+    const waited = limits.acquireWithin('r.example', 1000);
+    t.ok(waited instanceof Promise, 'acquireWithin: a place later');
+    const release = await waited;
+    t.type(release, 'function', 'the place comes');
+    t.ok(Date.now() - started >= 10, 'after the rate allowed it (1/50 s)');
+    t.equal(limits.acquireWithin('r.example', 0), undefined, 'no wait allowed: not probed');
+    t.type(limits.acquireWithin('other.example', 0), 'function', 'another host is not held back');
+  },
+);

@@ -51,6 +51,23 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes one token now, or on credit when the next one is due within `maxWaitMs`: answers how
+   * long to wait before using it (0: at once), or undefined (nothing taken) when it is due later.
+   * Credit makes waiters line up: each one taken pushes the next one's turn back by 1/rate.
+   */
+  reserve(maxWaitMs: number): number | undefined {
+    this.#refill();
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return 0;
+    }
+    const waitMs = (1 - this.#tokens) / this.#perMs;
+    if (waitMs > maxWaitMs) return undefined;
+    this.#tokens -= 1;
+    return waitMs;
+  }
+
   /** Whole tokens available now. */
   available(): number {
     this.#refill();
@@ -100,6 +117,29 @@ export class RegistryHostLimits {
   acquire(host: string): Release | Promise<Release> | undefined {
     const state = this.#stateOf(host.toLowerCase());
     if (state.waiting.length >= this.#limit.burst || !state.bucket.tryTake()) return undefined;
+    return this.#place(state);
+  }
+
+  /**
+   * As acquire, but a probe whose host's rate is spent waits for its turn when that comes
+   * within `maxWaitMs`, instead of not being probed: for callers that hold an answer open (the
+   * controller answering an agent or an admission review), where "not probed" would cost a
+   * forced pull or a question asked again 10 minutes later.
+   */
+  acquireWithin(host: string, maxWaitMs: number): Release | Promise<Release> | undefined {
+    const state = this.#stateOf(host.toLowerCase());
+    if (state.waiting.length >= this.#limit.burst) return undefined;
+    const waitMs = state.bucket.reserve(maxWaitMs);
+    if (waitMs === undefined) return undefined;
+    if (waitMs === 0) return this.#place(state);
+    return new Promise((resolve) => {
+      setTimeout(() => {
+        resolve(this.#place(state));
+      }, Math.ceil(waitMs)).unref();
+    });
+  }
+
+  #place(state: HostState): Release | Promise<Release> {
     let released = false;
     const release: Release = () => {
       if (released) return;

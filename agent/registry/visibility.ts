@@ -64,6 +64,12 @@ export interface VisibilityResolverOptions {
    * probe beyond the cap waits for one to finish). Default 10/s, burst 20, 4 at once.
    */
   readonly rateLimit?: RateLimit & { readonly concurrency?: number };
+  /**
+   * How long a probe may wait for its host's rate to allow it (default 0: a probe beyond the
+   * rate is not made, and answered from what is known). The controller, whose callers hold a
+   * request open, waits instead of answering "unknown".
+   */
+  readonly rateWaitMs?: number;
   /** In [0, 1), for the jitter; Math.random by default. */
   readonly random?: () => number;
   /** Entries per cache (visibility answers, failed probes, credential verdicts). Default 10,000. */
@@ -171,6 +177,7 @@ export class VisibilityResolver {
   readonly #errorTtlMs: number;
   readonly #random: () => number;
   readonly #limits: RegistryHostLimits;
+  readonly #rateWaitMs: number;
   /** Key: name. Anonymous answers apply to the whole repository, whatever reference gave them. */
   readonly #visibility: LruCache<string, Answer<RepositoryVisibility>>;
   /** Key: name@reference. */
@@ -202,6 +209,7 @@ export class VisibilityResolver {
     this.#errorTtlMs = options.errorTtlMs ?? DEFAULT_ERROR_TTL_MS;
     this.#random = options.random ?? Math.random;
     const limit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+    this.#rateWaitMs = Math.max(0, options.rateWaitMs ?? 0);
     this.#limits = new RegistryHostLimits(
       { ...limit, concurrency: limit.concurrency ?? DEFAULT_RATE_LIMIT.concurrency },
       this.#now,
@@ -272,7 +280,7 @@ export class VisibilityResolver {
       counts.cached++;
       return running;
     }
-    const place = this.#limits.acquire(target.registry);
+    const place = this.#acquire(target.registry);
     if (place === undefined) {
       counts['rate-limited']++;
       return keptOr(answer?.value, BASIS.rateLimited, unknown);
@@ -338,7 +346,7 @@ export class VisibilityResolver {
       counts.cached++;
       return running;
     }
-    const place = this.#limits.acquire(target.registry);
+    const place = this.#acquire(target.registry);
     if (place === undefined) {
       counts['rate-limited']++;
       return entry?.lastKnown ?? 'unknown';
@@ -371,6 +379,12 @@ export class VisibilityResolver {
       credential: { ...this.#counts.credential },
       cacheEntries: this.#visibility.size + this.#visibilityFailures.size + this.#verdicts.size,
     };
+  }
+
+  #acquire(registry: string): ReturnType<RegistryHostLimits['acquire']> {
+    return this.#rateWaitMs > 0
+      ? this.#limits.acquireWithin(registry, this.#rateWaitMs)
+      : this.#limits.acquire(registry);
   }
 
   /** Probes once `place` (the registry host's limit) is given, and gives it back. */
