@@ -11,6 +11,7 @@ import type { BenchContext, Benchmark, BenchResult } from './lib/benchmark.ts';
 import { describeMachine, machineLine, sourceRevision, watchLoad } from './lib/machine.ts';
 import { writeReport } from './lib/report.ts';
 import { reconcileBenchmark } from './reconcile.ts';
+import { reportsBenchmark } from './reports.ts';
 import { webhookBenchmark } from './webhook.ts';
 
 /** In BENCHMARKS.md order; footprint runs before kube-load, which reuses its idle window. */
@@ -22,6 +23,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   kubeLoadBenchmark,
   controllerBenchmark,
   webhookBenchmark,
+  reportsBenchmark,
 ];
 
 const usage = `Usage: npm run bench -- [NAME...] [flags]
