@@ -208,6 +208,7 @@ const HELM_LABELS = ['helm.sh/chart', 'app.kubernetes.io/managed-by'];
  */
 const COMPONENT_OBJECTS = new Set([
   'ServiceMonitor pullwatch',
+  'ServiceMonitor pullwatch-controller',
   'PrometheusRule pullwatch',
   'ConfigMap pullwatch-dashboard',
   'Issuer pullwatch-selfsigned',
@@ -399,6 +400,7 @@ t.test('the Helm chart', async (t) => {
     const defaults = kinds('defaults');
     for (const absent of [
       'ServiceMonitor pullwatch',
+      'ServiceMonitor pullwatch-controller',
       'PrometheusRule pullwatch',
       'ConfigMap pullwatch-dashboard',
       'Certificate pullwatch-controller-tls',
@@ -407,6 +409,7 @@ t.test('the Helm chart', async (t) => {
     const on = kinds('every switch on');
     for (const present of [
       'ServiceMonitor pullwatch',
+      'ServiceMonitor pullwatch-controller',
       'PrometheusRule pullwatch',
       'ConfigMap pullwatch-dashboard',
       'Issuer pullwatch-selfsigned',
@@ -428,8 +431,10 @@ t.test('the Helm chart', async (t) => {
       /mutatingwebhookconfigurations/,
       'without the webhook the controller may not touch webhook configurations',
     );
-    const monitor = find(renderedOf('every switch on'), 'ServiceMonitor', 'pullwatch');
-    t.equal(monitor.metadata.labels?.release, 'kube-prometheus-stack', 'ServiceMonitor labels');
+    for (const name of ['pullwatch', 'pullwatch-controller']) {
+      const monitor = find(renderedOf('every switch on'), 'ServiceMonitor', name);
+      t.equal(monitor.metadata.labels?.release, 'kube-prometheus-stack', `${name} labels`);
+    }
   });
 
   t.test('values with a typo or a wrong type are refused, naming the key', async (t) => {

@@ -32,6 +32,7 @@ import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/mon
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '../../agent/config.ts';
 import { loadControllerConfig } from '../../agent/controller/config.ts';
+import { serviceNames } from '../../agent/controller/serving-certificate.ts';
 import { OPEN_PATHS } from '../../agent/http/auth.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { builtInType, crdGroup, schemaErrors, unknownFields } from './kube-schemas.ts';
@@ -1317,6 +1318,62 @@ t.test('the install manifests', async (t) => {
     only(objects, 'PrometheusRule');
   });
 
+  t.test(
+    'monitoring: the controller ServiceMonitor verifies it with its published CA',
+    async (t) => {
+      const objects = renderedOf('manifests/overlays/monitoring');
+      const monitor = only(objects, 'ServiceMonitor', CONTROLLER);
+      const service = only(objects, 'Service', CONTROLLER);
+      t.ok(labelsMatch(monitor.spec.selector.matchLabels, service.metadata?.labels), 'selects it');
+      t.notOk(
+        labelsMatch(
+          monitor.spec.selector.matchLabels,
+          only(objects, 'Service', 'pullwatch').metadata?.labels,
+        ),
+        'not the agents',
+      );
+      t.notOk(
+        monitor.spec.jobLabel,
+        'job is the Service name, pullwatch-controller, as the rules expect',
+      );
+      const deployment = only(objects, 'Deployment', CONTROLLER);
+      const container = controllerContainer(deployment);
+      const config = loadControllerConfig(
+        container.args?.slice(1) ?? [],
+        containerEnv(container, { namespace: NAMESPACE, node: 'node-b' }),
+        (path) => readConfigMapFile(objects, deployment.spec?.template ?? {}, container, path),
+      );
+      if (!config.ok) {
+        t.fail(config.error);
+        return;
+      }
+      t.equal(monitor.spec.endpoints?.length, 1);
+      const endpoint = monitor.spec.endpoints?.[0];
+      t.ok(
+        service.spec?.ports?.some((p) => p.name === endpoint?.port),
+        'the endpoint port is a Service port',
+      );
+      t.equal(endpoint?.path, '/metrics');
+      t.equal(endpoint?.scheme, 'https', 'the controller serves only HTTPS');
+      t.notOk(
+        endpoint?.bearerTokenFile ?? endpoint?.authorization,
+        "sends no token: Prometheus' own token has no business at the controller",
+      );
+      t.same(
+        endpoint?.tlsConfig?.ca?.configMap,
+        { name: config.value['ca-configmap'], key: 'ca.crt' },
+        'trusts the CA ConfigMap the controller publishes',
+      );
+      t.notOk(endpoint?.tlsConfig?.insecureSkipVerify, 'verifies the certificate');
+      t.ok(
+        serviceNames(config.value.service, config.value.namespace).includes(
+          endpoint?.tlsConfig?.serverName ?? '',
+        ),
+        'serverName is a name the serving certificate carries',
+      );
+    },
+  );
+
   t.test('monitoring: the Grafana dashboard ConfigMap is picked up by the sidecar', async (t) => {
     const objects = renderedOf('manifests/overlays/monitoring');
     const dashboard = only(objects, 'ConfigMap', 'pullwatch-dashboard');
@@ -1494,7 +1551,7 @@ t.test('the install manifests', async (t) => {
       (path) => readMountedConfigMap(objects, ds, path),
     );
     t.equal(loaded.ok && loaded.value['tenant-label'], 'example.com/tenant', 'the new settings');
-    const monitor = only(objects, 'ServiceMonitor');
+    const monitor = only(objects, 'ServiceMonitor', 'pullwatch');
     t.equal(monitor.metadata?.labels?.release, 'kube-prometheus-stack');
     t.same(monitor.spec.endpoints?.[0]?.authorization, {
       type: 'Bearer',
