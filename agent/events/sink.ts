@@ -2,16 +2,16 @@
 // events.k8s.io/v1 through client-node's typed client. Failures are values, sorted into what
 // a retry may fix (the server is away or busy) and what it cannot (the request is refused).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ApiException, EventsV1Api, Observable, PatchStrategy } from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  EventsV1Event,
-  ObservableMiddleware,
-  RequestContext,
-  ResponseContext,
-} from '@kubernetes/client-node';
+import { EventsV1Api, PatchStrategy } from '@kubernetes/client-node';
+import type { ConfigurationOptions, EventsV1Event } from '@kubernetes/client-node';
+import {
+  apiFailureOf,
+  apiRequestOptions,
+  attemptApi,
+  type ApiFailure,
+} from '../kube/api-requests.ts';
 import type { Result } from '../result.ts';
-import { err, ok } from '../result.ts';
+import { ok } from '../result.ts';
 import type { EventSeries, PodEvent } from './event.ts';
 
 export type SinkFailure =
@@ -37,57 +37,24 @@ export interface EventSink {
 /** Bounds each request: a write that hangs must not hold its Event's later repeats. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/** What a failed request means to the writer. */
 export function failureOf(error: unknown): SinkFailure {
-  if (error instanceof ApiException) {
-    const code = (error as ApiException<unknown>).code;
-    if (code === 409) return { kind: 'already-exists' };
-    if (code === 404) return { kind: 'not-found' };
-    const message = `HTTP ${code}: ${messageOf((error as ApiException<unknown>).body)}`;
-    return code === 429 || code >= 500
-      ? { kind: 'unavailable', message }
-      : { kind: 'rejected', message };
-  }
-  return { kind: 'unavailable', message: error instanceof Error ? error.message : String(error) };
+  return sinkFailureOf(apiFailureOf(error));
 }
 
-function messageOf(body: unknown): string {
-  if (typeof body === 'string') {
-    try {
-      return messageOf(JSON.parse(body) as unknown);
-    } catch {
-      return body.slice(0, 200);
-    }
-  }
-  if (typeof body === 'object' && body !== null && 'message' in body) {
-    return String(body.message);
-  }
-  return 'no message';
+function sinkFailureOf({ status, message }: ApiFailure): SinkFailure {
+  if (status === 409) return { kind: 'already-exists' };
+  if (status === 404) return { kind: 'not-found' };
+  return status === undefined || status === 429 || status >= 500
+    ? { kind: 'unavailable', message }
+    : { kind: 'rejected', message };
 }
 
-async function attempt<T>(call: () => Promise<T>): Promise<Result<T, SinkFailure>> {
-  try {
-    return ok(await call());
-  } catch (error) {
-    return err(failureOf(error));
-  }
-}
+const attempt = <T>(call: () => Promise<T>): Promise<Result<T, SinkFailure>> =>
+  attemptApi(call, sinkFailureOf);
 
-/**
- * Request options: an abort timeout on every request and, for patches, the content type (the
- * typed client sends a JSON Patch otherwise). client-node's object-style methods run
- * middleware of its observable kind, as its own setHeaderOptions makes.
- */
-function requestOptions(contentType?: string): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
-      if (contentType !== undefined) context.setHeaderParam('Content-Type', contentType);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
+const requestOptions = (contentType?: string): ConfigurationOptions =>
+  apiRequestOptions(REQUEST_TIMEOUT_MS, contentType);
 
 export function apiServerEventSink(kubeConfig: KubeConfig): EventSink {
   const api = kubeConfig.makeApiClient(EventsV1Api);

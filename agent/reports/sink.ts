@@ -5,19 +5,14 @@
 // read first, and the agent never reads a report (its RBAC has no get/list/watch on them).
 // Failures are values.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy } from '@kubernetes/client-node';
+import type { ConfigurationOptions } from '@kubernetes/client-node';
 import {
-  ApiException,
-  CoreV1Api,
-  CustomObjectsApi,
-  Observable,
-  PatchStrategy,
-} from '@kubernetes/client-node';
-import type {
-  ConfigurationOptions,
-  ObservableMiddleware,
-  RequestContext,
-  ResponseContext,
-} from '@kubernetes/client-node';
+  apiFailureOf,
+  apiRequestOptions,
+  attemptApi,
+  type ApiFailure,
+} from '../kube/api-requests.ts';
 import type { Result } from '../result.ts';
 import { err, ok } from '../result.ts';
 import type { ObjectRef, ReportObject } from './desired.ts';
@@ -51,33 +46,12 @@ export const FIELD_MANAGER = 'pullwatch-agent';
 /** Bounds each request: a write that hangs must not hold the others back for long. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-function messageOf(body: unknown): string {
-  if (typeof body === 'string') {
-    try {
-      return messageOf(JSON.parse(body) as unknown);
-    } catch {
-      return body.slice(0, 200);
-    }
-  }
-  if (typeof body === 'object' && body !== null && 'message' in body) return String(body.message);
-  return 'no message';
-}
-
 /** The Status `details.kind` of a 404: `namespaces` when the object's namespace is gone. */
 function detailsKindOf(body: unknown): string | undefined {
-  const parsed: unknown = typeof body === 'string' ? safeJson(body) : body;
-  if (typeof parsed !== 'object' || parsed === null || !('details' in parsed)) return undefined;
-  const details = parsed.details;
+  if (typeof body !== 'object' || body === null || !('details' in body)) return undefined;
+  const details = body.details;
   if (typeof details !== 'object' || details === null || !('kind' in details)) return undefined;
   return typeof details.kind === 'string' ? details.kind : undefined;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -87,44 +61,25 @@ function safeJson(text: string): unknown {
  * it.
  */
 export function reportFailureOf(error: unknown): ReportSinkFailure {
-  if (error instanceof ApiException) {
-    const { code, body } = error as ApiException<unknown>;
-    const message = `HTTP ${code}: ${messageOf(body)}`;
-    if (code === 404)
-      return {
-        kind: detailsKindOf(body) === 'namespaces' ? 'rejected' : 'kind-not-served',
-        message,
-        status: code,
-      };
+  return classify(apiFailureOf(error));
+}
+
+function classify({ status, message, body }: ApiFailure): ReportSinkFailure {
+  if (status === undefined) return { kind: 'unavailable', message };
+  if (status === 404)
     return {
-      kind: code === 429 || code >= 500 ? 'unavailable' : 'rejected',
+      kind: detailsKindOf(body) === 'namespaces' ? 'rejected' : 'kind-not-served',
       message,
-      status: code,
+      status,
     };
-  }
-  return { kind: 'unavailable', message: error instanceof Error ? error.message : String(error) };
+  return { kind: status === 429 || status >= 500 ? 'unavailable' : 'rejected', message, status };
 }
 
-async function attempt<T>(call: () => Promise<T>): Promise<Result<T, ReportSinkFailure>> {
-  try {
-    return ok(await call());
-  } catch (error) {
-    return err(reportFailureOf(error));
-  }
-}
+const attempt = <T>(call: () => Promise<T>): Promise<Result<T, ReportSinkFailure>> =>
+  attemptApi(call, classify);
 
-/** An abort timeout on every request and, for applies, the content type (see events/sink.ts). */
-function requestOptions(contentType?: string): ConfigurationOptions {
-  const middleware: ObservableMiddleware = {
-    pre: (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(REQUEST_TIMEOUT_MS));
-      if (contentType !== undefined) context.setHeaderParam('Content-Type', contentType);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
-}
+const requestOptions = (contentType?: string): ConfigurationOptions =>
+  apiRequestOptions(REQUEST_TIMEOUT_MS, contentType);
 
 function groupVersion(apiVersion: string): { group: string; version: string } {
   const slash = apiVersion.indexOf('/');
