@@ -30,11 +30,13 @@ export async function runUntilSignalled(
   const running = await start();
   const signal = await signalled;
   logger.info({ signal }, 'stopping');
+  // Not unref'd: the deadline also keeps the process alive while stop() waits on timers that
+  // are (a retry's backoff, a poll): with nothing else ref'd the loop would empty under the
+  // pending stop and Node would exit 13 (unsettled top-level await) instead of 0.
   const forced = setTimeout(() => {
     logger.error(`shutdown took longer than ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
     process.exit(EXIT.failure);
   }, STOP_DEADLINE_MS);
-  forced.unref();
   await running.stop();
   clearTimeout(forced);
   logger.info('stopped');
