@@ -42,7 +42,7 @@ interface Harness {
   answered: number;
 }
 
-function harness(port: Partial<RegistryPort>): Harness {
+function harness(port: Partial<RegistryPort>, now: () => number = () => 1_000_000): Harness {
   const h: Harness = {
     asked: [],
     errors: [],
@@ -64,7 +64,7 @@ function harness(port: Partial<RegistryPort>): Harness {
   return Object.assign(h, {
     questions: new RegistryQuestions({
       registry,
-      now: () => 1_000_000,
+      now,
       onAnswer: () => {
         h.answered += 1;
       },
@@ -114,4 +114,52 @@ t.test('the answers object stays the same until an answer changes', async (t) =>
   t.equal(h.questions.answers(), answered);
   h.questions.forgetOld(); // nothing is old yet
   t.equal(h.questions.answers(), answered);
+});
+
+t.test('an "unknown" answer is asked again after a minute, a definite one after ten', async (t) => {
+  let now = 1_000_000;
+  let answer: 'unknown' | 'known' = 'unknown';
+  const h = harness(
+    {
+      repositoryVisibility: (name: string): Promise<RepositoryVisibility> => {
+        h.asked.push(`visibility ${name}`);
+        return Promise.resolve(
+          answer === 'unknown'
+            ? { visibility: 'unknown', basis: 'not probed: rate limit', nodeCredentials: false }
+            : { visibility: 'private', basis: 'test', nodeCredentials: false },
+        );
+      },
+      verifyCredential: (_c: unknown, name: string): Promise<CredentialVerdict> => {
+        h.asked.push(`verify ${name}`);
+        return Promise.resolve(answer === 'unknown' ? 'unknown' : 'can-read');
+      },
+    },
+    () => now,
+  );
+  const memory = new DetectionMemory();
+  const askAt = async (at: number): Promise<number> => {
+    now = at;
+    h.asked.length = 0;
+    h.questions.askFor(snapshot, memory);
+    await settled(h);
+    return h.asked.length;
+  };
+  const start = 1_000_000;
+  const cases: readonly { name: string; at: number; then?: 'known'; asked: number }[] = [
+    { name: 'first round: both questions asked, both unknown', at: start, asked: 2 },
+    { name: '30 s later: the unknown answers still stand', at: start + 30_000, asked: 0 },
+    {
+      name: 'a minute and more later: both asked again',
+      at: start + 61_000,
+      then: 'known',
+      asked: 2,
+    },
+    { name: 'five minutes after the definite answers: they stand', at: start + 361_000, asked: 0 },
+    { name: 'ten minutes after them: asked again', at: start + 662_000, asked: 2 },
+  ];
+  for (const c of cases) {
+    if (c.then !== undefined) answer = c.then;
+    t.equal(await askAt(c.at), c.asked, c.name);
+  }
+  t.same([...h.questions.answers().verdicts.values()], ['can-read']);
 });

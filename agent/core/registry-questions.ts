@@ -13,6 +13,12 @@ import type { RegistryPort } from './ports.ts';
 
 /** How long an answer stands before it is asked again. */
 export const REGISTRY_ANSWER_REFRESH_MS = 10 * 60_000;
+/**
+ * How long an "unknown" answer stands (the registry or the controller could not answer: an
+ * outage, a probe rate limit in a cold start). Asking again costs the answering side's cache,
+ * not the registry, and a finding may wait on the answer: a minute, not ten.
+ */
+export const UNKNOWN_ANSWER_REFRESH_MS = 60_000;
 /** How often every cached name is walked for questions due, when the cache did not change. */
 const NAMES_REWALK_MS = 60_000;
 
@@ -31,13 +37,19 @@ interface Answer<T> {
   readonly at: number;
 }
 
+const isUnknown = (value: RepositoryVisibility | CredentialVerdict): boolean =>
+  typeof value === 'string' ? value === 'unknown' : value.visibility === 'unknown';
+
 export class RegistryQuestions {
   readonly #o: RegistryQuestionsOptions;
   readonly #visibility = new Map<string, Answer<RepositoryVisibility>>();
   readonly #verdicts = new Map<string, Answer<CredentialVerdict>>();
   readonly #pending = new Set<string>();
-  /** When each cached image name last led to a visibility question (by the name as listed). */
-  readonly #namesAskedAt = new Map<string, number>();
+  /**
+   * When each cached image name last led to a visibility question (by the name as listed), and
+   * about which repository.
+   */
+  readonly #namesAskedAt = new Map<string, { readonly at: number; readonly repo: string }>();
   #namesWalkedAt: number | undefined;
   readonly #walkedEntries = new WeakSet<InventoryEntry>();
   /** The answers as the snapshot holds them; rebuilt only after a new answer. */
@@ -67,8 +79,10 @@ export class RegistryQuestions {
    */
   askFor(snapshot: NodeSnapshot, memory: DetectionMemory): void {
     const now = this.#o.now();
-    const fresh = (at: number | undefined) =>
-      at !== undefined && now - at < REGISTRY_ANSWER_REFRESH_MS;
+    const fresh = (answer: Answer<RepositoryVisibility | CredentialVerdict> | undefined) =>
+      answer !== undefined &&
+      now - answer.at <
+        (isUnknown(answer.value) ? UNKNOWN_ANSWER_REFRESH_MS : REGISTRY_ANSWER_REFRESH_MS);
     // Every cached name is walked once a minute; in between, only the entries a new listing
     // brought (a listing reuses the entries it repeats).
     const walkAll =
@@ -81,12 +95,18 @@ export class RegistryQuestions {
       this.#walkedEntries.add(entry);
       for (const name of [...entry.repoDigests, ...entry.repoTags]) {
         // Most names were asked about recently: skip them before paying for a parse.
-        if (fresh(this.#namesAskedAt.get(name))) continue;
-        this.#namesAskedAt.set(name, now);
+        const asked = this.#namesAskedAt.get(name);
+        if (
+          asked !== undefined &&
+          now - asked.at < REGISTRY_ANSWER_REFRESH_MS &&
+          fresh(this.#visibility.get(asked.repo))
+        )
+          continue;
         const ref = parseDockerRef(name);
         if (!ref.ok) continue;
         const repo = ref.value.name;
-        if (fresh(this.#visibility.get(repo)?.at)) continue;
+        this.#namesAskedAt.set(name, { at: now, repo });
+        if (fresh(this.#visibility.get(repo))) continue;
         const reference = ref.value.digest ?? ref.value.tag ?? 'latest';
         this.#ask(`v|${repo}`, async () => {
           this.#set(
@@ -110,7 +130,7 @@ export class RegistryQuestions {
           const check = held.credential.check;
           if (check === undefined) continue;
           const key = verdictKey(held.credential.fingerprint, reference.name, entry.id);
-          if (fresh(this.#verdicts.get(key)?.at)) continue;
+          if (fresh(this.#verdicts.get(key))) continue;
           this.#ask(
             `c|${key}`,
             async () => {
@@ -137,7 +157,8 @@ export class RegistryQuestions {
         this.#answers = undefined;
       }
     }
-    for (const [name, at] of this.#namesAskedAt) if (at < cutoff) this.#namesAskedAt.delete(name);
+    for (const [name, asked] of this.#namesAskedAt)
+      if (asked.at < cutoff) this.#namesAskedAt.delete(name);
   }
 
   #set<T>(map: Map<string, Answer<T>>, key: string, value: T): void {
