@@ -12,14 +12,14 @@ import { makeTempDir } from '../../test/helpers/tmp.ts';
 import { capturedLogger } from '../../test/kit/http/serve-app.ts';
 import { createControllerApp, type BrokerPorts } from '../controller/app.ts';
 import { startHttpServer } from '../http/server.ts';
-import { ok } from '../result.ts';
+import { err, ok } from '../result.ts';
 import { BrokerClient } from './client.ts';
 import { BROKER_PATHS, MAX_QUESTIONS_PER_CALL } from './wire.ts';
 
 const FINGERPRINT = 'f'.repeat(64);
 const skip = await tlsSkipReason();
 
-async function setup(t: Test, perNode = 20) {
+async function setup(t: Test, perNode = 20, ownReports: BrokerPorts['ownReports'] = () => ok([])) {
   const dir = await makeTempDir(t, 'broker-batches');
   const pair = await selfSignedCertificate(dir, 'controller');
   const tokenFile = join(dir, 'token');
@@ -44,7 +44,7 @@ async function setup(t: Test, perNode = 20) {
     verify: (_view, _fingerprint, name) =>
       Promise.resolve(name.endsWith('-0') ? 'cannot-read' : 'can-read'),
     ready: () => ({ ready: true }),
-    ownReports: () => ok([]),
+    ownReports,
   };
   const app = createControllerApp({
     ports,
@@ -126,5 +126,19 @@ t.test(
     const refused = settled.filter((r) => r.status === 'rejected');
     t.equal(refused.length, 1, 'beyond the budget: that call fails, asked again at the next round');
     t.match(String(refused[0]?.reason), /HTTP 429 \(too many requests from node node-1/);
+  },
+);
+
+t.test(
+  'a 503 from the reports endpoint (its watch still listing) leaves the controller up',
+  { skip },
+  async (t) => {
+    const { client } = await setup(t, 20, () => err('the reports watch has not listed yet'));
+    await client.visibility('registry.example.com/team-a/app', 'v1');
+    t.equal(client.health().up, true, 'up after a broker answer');
+    const own = await client.ownReports();
+    t.equal(own.ok, false, 'no list of reports yet');
+    t.match(own.ok ? '' : own.error, /503/);
+    t.equal(client.health().up, true, 'still up: the broker answers');
   },
 );

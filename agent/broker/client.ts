@@ -230,11 +230,14 @@ export class BrokerClient {
       // Files unreadable (not mounted yet): say which, never their content.
       answer = { kind: 'failed', reason: (error as NodeJS.ErrnoException).code ?? String(error) };
     }
-    this.#note(answer);
+    this.#note(path, answer);
     return answer;
   }
 
-  #note(answer: Answer): void {
+  #note(path: string, answer: Answer): void {
+    // The reports endpoint answers 503 while the controller's reports watch lists: that says
+    // nothing about the broker, which pullwatch_up{source="controller"} is about.
+    if (path === OWN_REPORTS_PATH && answer.kind === 'answer' && answer.status === 503) return;
     const definite = answer.kind === 'answer' && DEFINITE.has(answer.status);
     if (definite) {
       this.#health = { synced: true, up: true, lastSync: this.#now(), lastError: undefined };
