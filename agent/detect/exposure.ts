@@ -54,3 +54,26 @@ export function exposedTenantsOf(
   }
   return exposed.sort();
 }
+
+/** The image facts an exposure finding names: the entry's tag and digest for this repository. */
+export function exposedImageFacts(
+  entry: InventoryEntry,
+  reference: ImageReference,
+): {
+  readonly image: string;
+  readonly imageId: string;
+  readonly repoDigest: string | null;
+  readonly registry: string;
+  readonly repository: string;
+} {
+  return {
+    image: entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name,
+    imageId: entry.id,
+    repoDigest:
+      entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
+      entry.repoDigests[0] ??
+      null,
+    registry: reference.registry,
+    repository: reference.repository,
+  };
+}

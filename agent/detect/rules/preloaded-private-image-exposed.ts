@@ -6,7 +6,7 @@
 // without a right to it run pods here that are not forced to pull.
 import type { ImageReference } from '../../image/reference.ts';
 import { privacyOf, type Privacy } from '../access.ts';
-import { exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
+import { exposedImageFacts, exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
 import type { PreloadedPrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { isPreloadedExemption, kubeletCheckOfEntry } from '../kubelet-posture.ts';
@@ -48,7 +48,8 @@ export function preloadedPrivateImageExposed(
       keyrings.keyringsByTenant,
     );
     if (exposedTenants.length === 0) continue;
-    const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
+    const facts = exposedImageFacts(entry, reference);
+    const { image } = facts;
     const owners = ownerRefs(provenance);
     const allowlistEntry = kubelet.check.kind === 'exempt-allowlisted' ? kubelet.check.entry : null;
     const exemption =
@@ -62,14 +63,7 @@ export function preloadedPrivateImageExposed(
       // Both the gate and the policy read from the kubelet's own files: nothing inferred.
       confidence: posture.fromConfig ? 'confirmed' : 'likely',
       node: snapshot.node,
-      image,
-      imageId: entry.id,
-      repoDigest:
-        entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
-        entry.repoDigests[0] ??
-        null,
-      registry: reference.registry,
-      repository: reference.repository,
+      ...facts,
       owners,
       exposedTenants,
       kubeletPolicy: policy,

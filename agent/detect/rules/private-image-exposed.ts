@@ -3,7 +3,7 @@
 import type { ImageReference } from '../../image/reference.ts';
 import type { PodKeyring, Privacy } from '../access.ts';
 import { privacyOf } from '../access.ts';
-import { exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
+import { exposedImageFacts, exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
 import { isPreloadedExemption, kubeletCheckOfEntry } from '../kubelet-posture.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
@@ -123,21 +123,15 @@ function exposureOf(
   const exposed = exposedTenantsOf(snapshot, entry, reference, provenance, keyringsByTenant);
   if (exposed.length === 0) return undefined;
   const exposedTenants = exposed;
-  const image = entry.repoTags.find((t) => t.startsWith(`${reference.name}:`)) ?? reference.name;
+  const facts = exposedImageFacts(entry, reference);
+  const { image } = facts;
   return {
     rule: 'private-image-exposed',
     id: findingId(memory, 'private-image-exposed', snapshot.node, entry.id),
     severity: 'medium',
     confidence: 'likely',
     node: snapshot.node,
-    image,
-    imageId: entry.id,
-    repoDigest:
-      entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
-      entry.repoDigests[0] ??
-      null,
-    registry: reference.registry,
-    repository: reference.repository,
+    ...facts,
     owners: ownerRefs(provenance),
     exposedTenants,
     evidence: [
