@@ -11,6 +11,7 @@ import {
   credential,
   MINUTE,
   owner,
+  seedStoryParts,
   pod,
   secret,
   snapshotOf,
@@ -33,25 +34,7 @@ const NAME = `${REG}/team-a/super-secret-image-1`;
 const IMAGE = `${NAME}:v1`;
 const AT = Date.parse('2026-12-03T11:40:41.123Z') + 0.456;
 
-const seedStory: SnapshotParts = {
-  images: [cachedImage('secret-1', { tags: [IMAGE], digestRepos: [NAME] })],
-  pods: [
-    pod('tenant-a', 'admin1-pod', [container(IMAGE)], {
-      pullSecrets: ['image-pull-secret-1'],
-      createdAt: T0 - MINUTE,
-    }),
-    pod('tenant-b', 'admin2-pod', [container(IMAGE)]),
-  ],
-  secrets: [secret('tenant-a', 'image-pull-secret-1', [credential(REG, 'a')])],
-  provenance: [
-    {
-      seed: 'secret-1',
-      owners: [owner('tenant-a', 'image-pull-secret-1', 'a')],
-      cachedSince: T0,
-    },
-  ],
-  visibility: { [NAME]: 'private' },
-};
+const seedStory = seedStoryParts();
 
 // Five tenants on one node: two owners of one image (one under a tenant label), a guessed
 // owner, and three other tenants' pods (an init and an ephemeral container among them) that

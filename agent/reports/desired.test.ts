@@ -17,6 +17,7 @@ import {
   credential,
   MINUTE,
   owner,
+  seedStoryParts,
   pod,
   secret,
   snapshotOf,
@@ -43,22 +44,7 @@ const NODE_UID = 'b6f1c0de-node-1';
 const FIRST_SEEN = '2026-11-01T00:10:00.250Z';
 const LAST_SEEN = '2026-11-01T02:00:00.000Z';
 
-const seedStory: SnapshotParts = {
-  node: NODE,
-  images: [cachedImage('secret-1', { tags: [IMAGE], digestRepos: [NAME] })],
-  pods: [
-    pod('tenant-a', 'admin1-pod', [container(IMAGE)], {
-      pullSecrets: ['image-pull-secret-1'],
-      createdAt: T0 - MINUTE,
-    }),
-    pod('tenant-b', 'admin2-pod', [container(IMAGE)]),
-  ],
-  secrets: [secret('tenant-a', 'image-pull-secret-1', [credential(REG, 'a')])],
-  provenance: [
-    { seed: 'secret-1', owners: [owner('tenant-a', 'image-pull-secret-1', 'a')], cachedSince: T0 },
-  ],
-  visibility: { [NAME]: 'private' },
-};
+const seedStory: SnapshotParts = { ...seedStoryParts(), node: NODE };
 
 // Two private images of two teams (one of them under a tenant label spanning two namespaces),
 // a guessed owner, and four other namespaces whose pods run them from the cache, some in init

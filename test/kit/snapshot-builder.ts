@@ -240,3 +240,34 @@ export function snapshotOf(parts: SnapshotParts, previous?: NodeSnapshot): NodeS
     ),
   };
 }
+
+/** The seed story's private image (test/kit/story.ts), as the snapshot tests name it. */
+export const SEED_REGISTRY = 'registry.example.com';
+export const SEED_IMAGE_NAME = `${SEED_REGISTRY}/team-a/super-secret-image-1`;
+export const SEED_IMAGE = `${SEED_IMAGE_NAME}:v1`;
+
+/**
+ * The seed story as one node's snapshot: tenant-a's secret brought the private image, and
+ * tenant-b's admin2-pod (no pull secret) runs it from the cache.
+ */
+export function seedStoryParts(): SnapshotParts {
+  return {
+    images: [cachedImage('secret-1', { tags: [SEED_IMAGE], digestRepos: [SEED_IMAGE_NAME] })],
+    pods: [
+      pod('tenant-a', 'admin1-pod', [container(SEED_IMAGE)], {
+        pullSecrets: ['image-pull-secret-1'],
+        createdAt: T0 - MINUTE,
+      }),
+      pod('tenant-b', 'admin2-pod', [container(SEED_IMAGE)]),
+    ],
+    secrets: [secret('tenant-a', 'image-pull-secret-1', [credential(SEED_REGISTRY, 'a')])],
+    provenance: [
+      {
+        seed: 'secret-1',
+        owners: [owner('tenant-a', 'image-pull-secret-1', 'a')],
+        cachedSince: T0,
+      },
+    ],
+    visibility: { [SEED_IMAGE_NAME]: 'private' },
+  };
+}
