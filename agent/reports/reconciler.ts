@@ -122,6 +122,9 @@ export class ReportReconciler {
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #settleTimer: NodeJS.Timeout | undefined;
+  /** When the desired objects were last built, and the timer of the next build that is due. */
+  #recomputedAt = -Infinity;
+  #recomputeTimer: NodeJS.Timeout | undefined;
   /** Since when publishes found registry answers outstanding. */
   #unsettledSince: number | undefined;
   #pumping: Promise<void> | undefined;
@@ -164,6 +167,19 @@ export class ReportReconciler {
     }
     if (this.#state === 'waiting') this.#state = 'writing';
     if (!this.#settledOrWaitedEnough()) return;
+    // Building every object and hashing it costs milliseconds at a thousand findings, and the
+    // agent publishes on every pod event: build at most once per write interval, which is as
+    // often as an object may be written anyway. The timer builds what the last publish asked.
+    const waitMs = this.#recomputedAt + this.#o.writeIntervalMs - this.#now();
+    if (waitMs > 0) {
+      this.#recomputeTimer ??= setTimeout(() => {
+        this.#recomputeTimer = undefined;
+        this.published();
+      }, waitMs);
+      this.#recomputeTimer.unref();
+      return;
+    }
+    this.#recomputedAt = this.#now();
     this.#recompute();
     this.#pump();
   }
@@ -191,6 +207,7 @@ export class ReportReconciler {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#settleTimer !== undefined) clearTimeout(this.#settleTimer);
+    if (this.#recomputeTimer !== undefined) clearTimeout(this.#recomputeTimer);
     this.#wake?.();
     await this.#startup;
     await this.#pumping;
