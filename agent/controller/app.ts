@@ -27,7 +27,8 @@ import {
   visibilityBatchRequest,
   visibilityRequest,
 } from '../broker/wire.ts';
-import { ExpiringCache, RateBudget } from '../http/decision-cache.ts';
+import { ExpiringCache } from '../http/decision-cache.ts';
+import { TokenBucket } from '../registry/rate-limit.ts';
 import type { CredentialVerdict, RepositoryVisibility, SecretView } from '../model/snapshot.ts';
 import type { ReportRef } from '../broker/wire.ts';
 import type { Result } from '../result.ts';
@@ -92,7 +93,7 @@ export function createControllerApp(options: ControllerAppOptions): Express {
   const { ports, logger } = options;
   const now = options.now ?? Date.now;
   const perSecond = options.perNodeRequestsPerSecond ?? 20;
-  const budgets = new ExpiringCache<RateBudget>(100_000, now);
+  const budgets = new ExpiringCache<TokenBucket>(100_000, now);
   const calls = new Counter({
     name: 'pullwatch_controller_requests_total',
     help: 'Broker calls answered, by call and HTTP status.',
@@ -205,7 +206,7 @@ export function createControllerApp(options: ControllerAppOptions): Express {
       const { caller } = decision;
       let budget = budgets.get(caller.node);
       if (budget === undefined) {
-        budget = new RateBudget(perSecond, 2 * perSecond, now);
+        budget = new TokenBucket({ perSecond, burst: 2 * perSecond }, now);
         budgets.set(caller.node, budget, 10 * 60_000);
       }
       if (!budget.tryTake()) {

@@ -9,7 +9,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import { postReview, type KubeRequestError } from '../kube/kube-http.ts';
-import { ExpiringCache, RateBudget } from './decision-cache.ts';
+import { ExpiringCache } from './decision-cache.ts';
+import { TokenBucket } from '../registry/rate-limit.ts';
 
 export interface ReviewedUser {
   readonly username: string;
@@ -124,7 +125,7 @@ export class TokenReviewer {
   // identities of the clients that are allowed.
   readonly #allowed: ExpiringCache<Authentication>;
   readonly #denied: ExpiringCache<Authentication>;
-  readonly #budget: RateBudget;
+  readonly #budget: TokenBucket;
   readonly #maxWaitMs: number;
   readonly #wait: (ms: number) => Promise<void>;
   readonly #inFlight = new Map<string, Promise<Review<unknown>>>();
@@ -141,7 +142,7 @@ export class TokenReviewer {
     const perSecond = options.maxReviewsPerSecond ?? 20;
     this.#allowed = new ExpiringCache(maxEntries, this.#now);
     this.#denied = new ExpiringCache(maxEntries, this.#now);
-    this.#budget = new RateBudget(perSecond, perSecond, this.#now);
+    this.#budget = new TokenBucket({ perSecond, burst: perSecond }, this.#now);
     this.#maxWaitMs = options.maxReviewWaitMs ?? 0;
     this.#wait = options.wait ?? ((ms) => sleep(ms));
   }

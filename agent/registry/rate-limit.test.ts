@@ -156,3 +156,45 @@ t.test(
     t.type(limits.acquireWithin('other.example', 0), 'function', 'another host is not held back');
   },
 );
+
+// The TokenReview and per-node broker budgets are token buckets too (agent/http/token-review.ts,
+// agent/controller/app.ts).
+t.test('the review budget allows its burst, then its rate', async (t) => {
+  let clock = 0;
+  const budget = new TokenBucket({ perSecond: 2, burst: 2 }, () => clock);
+  t.same([budget.tryTake(), budget.tryTake(), budget.tryTake()], [true, true, false]);
+  clock += 500;
+  t.same([budget.tryTake(), budget.tryTake()], [true, false], 'one token per 500 ms');
+  clock += 10_000;
+  t.same(
+    [budget.tryTake(), budget.tryTake(), budget.tryTake()],
+    [true, true, false],
+    'capped at the burst',
+  );
+  clock -= 5_000;
+  t.equal(budget.tryTake(), false, 'a clock stepping back adds nothing');
+});
+
+t.test('callers that may wait are given their turn at the rate, in order', async (t) => {
+  let clock = 0;
+  const budget = new TokenBucket({ perSecond: 10, burst: 2 }, () => clock);
+  const cases: readonly { name: string; maxWaitMs: number; expected: number | undefined }[] = [
+    { name: 'the burst: at once', maxWaitMs: 1000, expected: 0 },
+    { name: 'the burst, second token: at once', maxWaitMs: 1000, expected: 0 },
+    { name: 'the next token: one interval later', maxWaitMs: 1000, expected: 100 },
+    { name: 'the one after: two intervals later', maxWaitMs: 1000, expected: 200 },
+    { name: 'a caller that will not wait that long: refused', maxWaitMs: 250, expected: undefined },
+    { name: 'a refusal reserved nothing', maxWaitMs: 1000, expected: 300 },
+  ];
+  for (const c of cases) t.equal(budget.reserve(c.maxWaitMs), c.expected, c.name);
+  clock += 300;
+  t.equal(budget.tryTake(), false, 'tokens owed are paid back before any is free again');
+  clock += 200;
+  t.equal(budget.reserve(0), 0, 'then the rate goes on as before');
+});
+
+t.test('a budget needs a positive rate and a burst of at least 1', async (t) => {
+  t.throws(() => new TokenBucket({ perSecond: 0, burst: 1 }), RangeError);
+  t.throws(() => new TokenBucket({ perSecond: 1, burst: 0 }), RangeError);
+  t.throws(() => new TokenBucket({ perSecond: Number.POSITIVE_INFINITY, burst: 1 }), RangeError);
+});
