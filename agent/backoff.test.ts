@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Backoff } from './backoff.ts';
+import { Backoff, sleepUnlessAborted } from './backoff.ts';
 
 t.test(
   'delays double from 200 ms up to 30 s, each between half and all of its ceiling',
@@ -19,4 +19,25 @@ t.test('a success starts again from the shortest delay', async (t) => {
   backoff.next();
   backoff.reset();
   t.equal(backoff.next(), 100);
+});
+
+t.test('sleepUnlessAborted ends at its time, or at the abort, whichever comes first', async (t) => {
+  const cases: readonly { name: string; abortAfterMs: number | 'before'; sleepMs: number }[] = [
+    { name: 'never aborted: ends at its time', abortAfterMs: 10_000, sleepMs: 20 },
+    { name: 'aborted during the wait: ends then', abortAfterMs: 20, sleepMs: 60_000 },
+    { name: 'aborted before: ends at once', abortAfterMs: 'before', sleepMs: 60_000 },
+  ];
+  for (const c of cases) {
+    const stopping = new AbortController();
+    if (c.abortAfterMs === 'before') stopping.abort();
+    const abortTimer =
+      c.abortAfterMs === 'before'
+        ? undefined
+        : setTimeout(() => {
+            stopping.abort();
+          }, c.abortAfterMs);
+    await sleepUnlessAborted(c.sleepMs, stopping.signal);
+    clearTimeout(abortTimer);
+    t.pass(c.name);
+  }
 });

@@ -38,3 +38,20 @@ export class Backoff {
     this.#failures = 0;
   }
 }
+
+/** Waits `ms`, or less when `signal` aborts (a stopping loop must not sit out its backoff). */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

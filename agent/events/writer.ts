@@ -5,7 +5,7 @@
 // agent's loop: record() only notes what happened and returns, so a slow or absent API server
 // never holds detection back.
 import type { Logger } from '../log.ts';
-import { Backoff } from '../backoff.ts';
+import { Backoff, sleepUnlessAborted } from '../backoff.ts';
 import { LruCache } from '../lru.ts';
 import type { FindingsChange } from '../findings/store.ts';
 import type { EventFinding, EventSeries, PodEvent } from './event.ts';
@@ -71,18 +71,6 @@ interface Tracked {
 }
 
 const preciseNow = (): number => performance.timeOrigin + performance.now();
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 const zeros = <K extends string>(keys: readonly K[]): Record<K, number> =>
   Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
@@ -172,7 +160,7 @@ export class EventWriter {
   async #writeWithRetries(tracked: Tracked): Promise<void> {
     // client-go sleeps about 10 s between tries; growing waits spread 5,000 agents out better.
     const backoff = new Backoff({ initialMs: 1000, maxMs: 30_000 });
-    const sleep = this.#o.sleep ?? abortableSleep;
+    const sleep = this.#o.sleep ?? sleepUnlessAborted;
     for (let attempt = 1; ; attempt++) {
       const written = await this.#writeOnce(tracked);
       if (written.ok) {

@@ -7,7 +7,7 @@
 // for as long as the process runs.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { Backoff, type BackoffOptions } from '../backoff.ts';
+import { Backoff, sleepUnlessAborted, type BackoffOptions } from '../backoff.ts';
 import type { ApiServerConnections } from './connections.ts';
 import {
   describeKubeError,
@@ -118,22 +118,6 @@ type WatchOutcome =
 // A watch that delivered events or stayed open this long proves the connection works: the
 // next attempt starts from the shortest backoff again.
 const HEALTHY_WATCH_MS = 5_000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
   const now = options.now ?? Date.now;
@@ -333,7 +317,7 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
         if (stopping.signal.aborted) break;
         if (failure !== undefined) {
           recordError(`list: ${describeKubeError(failure)}`);
-          await sleep(backoff.next(), stopping.signal);
+          await sleepUnlessAborted(backoff.next(), stopping.signal);
           continue;
         }
         // A relist forced by a watch that expired at once must not reset the backoff, or a
@@ -351,13 +335,13 @@ export function startListWatch<T>(options: ListWatchOptions<T>): ListWatch<T> {
         afterExpiry = true;
         // A relist right after a healthy watch is the normal path; a server that keeps
         // expiring fresh resourceVersions is waited out.
-        if (!outcome.healthy) await sleep(backoff.next(), stopping.signal);
+        if (!outcome.healthy) await sleepUnlessAborted(backoff.next(), stopping.signal);
         continue;
       }
       watchRestarts++;
       if (outcome.kind === 'failed') recordError(`watch: ${outcome.error}`);
       // After a healthy stream the backoff is at its shortest: a quick re-watch.
-      await sleep(
+      await sleepUnlessAborted(
         outcome.kind === 'ended' && outcome.healthy ? 0 : backoff.next(),
         stopping.signal,
       );
