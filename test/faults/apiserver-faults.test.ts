@@ -168,7 +168,9 @@ t.test('API server faults: no crash, no lost or duplicated finding, recovery', a
       }) === 1
         ? true
         : undefined,
-    10_000,
+    // Each watch (pods, namespaces) backs off on its own: the one that was in its longest
+    // step when the server came back may still be waiting after the pod watch recovered.
+    RECOVERY_MS,
   );
   t.ok(since(mark, isPods).length >= 1, 'the agent read the pods again after the outage');
   const metrics = (await agent.getText('/metrics')).body;
