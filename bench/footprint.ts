@@ -1,7 +1,6 @@
 // 3. Footprint of the agent process at 5,000 images / 500 pods: resident memory and CPU while
 // idle (cache polls every 15 s, resync every 60 s, watches with bookmarks), and the heap before
 // and after rounds of 10,000 pod add/update/delete events.
-import { readFileSync } from 'node:fs';
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
 import { targetTable } from './lib/benchmark.ts';
 import { buildAgent } from './lib/build.ts';
@@ -13,6 +12,7 @@ import {
   waitForFindings,
 } from './lib/environment.ts';
 import type { UsageMessage } from './lib/instrumented-agent.ts';
+import { dockerfileEnvironment } from './lib/image-environment.ts';
 import { describeMachine, machineLine } from './lib/machine.ts';
 import { measureMemoryBreakdown, memoryBreakdownTable } from './lib/memory-breakdown.ts';
 import type { ProcSample } from './lib/proc.ts';
@@ -118,31 +118,6 @@ async function gcSamples(agent: InstrumentedAgent, count: number): Promise<Usage
   return out;
 }
 
-/**
- * The environment the container image gives Node (the runtime stage's ENV in the Dockerfile:
- * NODE_OPTIONS, MALLOC_ARENA_MAX...), so that the build runs as it is deployed. Values built
- * from build arguments (`${REVISION}`) are left out.
- */
-function imageEnvironment(dockerfile: string): Record<string, string> {
-  const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
-  const instructions = runtimeStage
-    .split('\n')
-    .filter((line) => !line.trimStart().startsWith('#'))
-    .join('\n')
-    .replace(/\\\n/g, ' ')
-    .split('\n');
-  const env: Record<string, string> = {};
-  for (const instruction of instructions.filter((i) => i.startsWith('ENV '))) {
-    for (const [, key, quoted, bare] of instruction.matchAll(/(\w+)=(?:"([^"]*)"|(\S*))/g)) {
-      const value = quoted ?? bare ?? '';
-      if (key !== undefined && !value.includes('${')) env[key] = value;
-    }
-  }
-  return env;
-}
-
-const DOCKERFILE = new URL('../Dockerfile', import.meta.url);
-
 const mib = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${mib(bytes)}`;
 const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => x.heapUsed)).median;
@@ -189,7 +164,7 @@ export const footprintBenchmark: Benchmark = {
       await cli.stop();
 
       // The same agent compiled as the container image runs it (node dist/agent/cli.js).
-      const imageEnv = imageEnvironment(readFileSync(DOCKERFILE, 'utf8'));
+      const imageEnv = await dockerfileEnvironment();
       const imageEnvText = Object.entries(imageEnv)
         .map(([key, value]) => `\`${key}=${value}\``)
         .join(', ');

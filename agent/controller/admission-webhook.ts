@@ -12,17 +12,17 @@
 // two the API server applies the webhook's failurePolicy (Ignore in the manifests: the pod is
 // admitted unchanged). A review it can read but whose pod it cannot is allowed unchanged,
 // with a warning, as Ignore would: the API server's own validation then judges the pod.
-import express from 'express';
-import type { NextFunction, Request, Response, Router } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import getRawBody from 'raw-body';
 import type { Logger } from 'pino';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { readAdmittedPod } from '../admission/admitted-pod.ts';
+import { readAdmittedPod, type AdmittedPod } from '../admission/admitted-pod.ts';
 import type { ImageAllowlist } from '../admission/allowlist.ts';
 import { decide, imagesToProve, type OnRegistryError, type Proof } from '../admission/decide.ts';
 import { namespaceMode, type ModeSettings } from '../admission/prevention-mode.ts';
 import { readReview, responseFor, reviewResponse } from '../admission/review.ts';
 import type { ImageProofs } from './image-proofs.ts';
-import type { Labels } from './namespace-labels.ts';
+import type { Labels, NamespaceLabels } from './namespace-labels.ts';
 
 export const ADMISSION_PATH = '/admission/pods';
 /**
@@ -34,8 +34,8 @@ export const MAX_ADMISSION_REVIEW_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_ADMISSION_DEADLINE_MS = 4_000;
 
 export interface AdmissionWebhookOptions {
-  readonly proofs: Pick<ImageProofs, 'prove'>;
-  readonly namespaceLabels: (namespace: string) => Promise<Labels | undefined>;
+  readonly proofs: Pick<ImageProofs, 'prove' | 'provenNow'>;
+  readonly namespaceLabels: Pick<NamespaceLabels, 'labels' | 'labelsNow'>;
   readonly modes: ModeSettings;
   readonly allowlist: ImageAllowlist;
   readonly onRegistryError: OnRegistryError;
@@ -59,7 +59,7 @@ async function within<T>(work: Promise<T>, ms: number, fallback: T): Promise<T> 
   }
 }
 
-export function createAdmissionWebhook(options: AdmissionWebhookOptions): Router {
+export function createAdmissionWebhook(options: AdmissionWebhookOptions): RequestListener {
   const { logger } = options;
   const deadlineMs = options.deadlineMs ?? DEFAULT_ADMISSION_DEADLINE_MS;
   const decisions = new Counter({
@@ -87,90 +87,149 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Router
   });
   for (const reason of ['too-large', 'malformed'] as const) refused.inc({ reason }, 0);
 
-  const router = express.Router();
-  const json = express.json({
-    limit: MAX_ADMISSION_REVIEW_BYTES,
-    strict: true,
-    type: () => true,
-  });
-  const refuseBadBody = (error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const type = (error as { type?: unknown } | null)?.type;
-    if (type === 'entity.too.large') {
-      refused.inc({ reason: 'too-large' });
-      res
-        .status(413)
-        .json({ error: `AdmissionReview larger than ${MAX_ADMISSION_REVIEW_BYTES} bytes` });
-    } else if (typeof type === 'string' && type.startsWith('entity.')) {
-      refused.inc({ reason: 'malformed' });
-      res.status(400).json({ error: 'request body is not JSON' });
-    } else {
-      next(error);
-    }
+  const answer = (res: ServerResponse, status: number, body: unknown): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
   };
 
-  const handle = async (req: Request, res: Response): Promise<void> => {
-    const stopTimer = duration.startTimer();
-    const review = readReview(req.body as unknown);
-    if (!review.ok) {
-      refused.inc({ reason: 'malformed' });
-      res.status(400).json({ error: review.error });
-      stopTimer();
-      return;
-    }
-    const send = (answer: unknown): void => {
-      res.status(200).json(answer);
-      stopTimer();
-    };
-    const request = review.value;
-    if (request.kind === 'not-ours') {
-      send(reviewResponse({ uid: request.uid, allowed: true }));
-      return;
-    }
-    const pod = readAdmittedPod(request.admission);
-    if (!pod.ok) {
-      decisions.inc({ mode: 'unknown', outcome: 'unreadable' });
-      send(
-        reviewResponse({
-          uid: request.uid,
-          allowed: true,
-          warnings: [`pullwatch: could not read the pod (${pod.error}); admitted unchanged.`],
-        }),
-      );
-      return;
-    }
-    const mode = namespaceMode(
-      options.modes,
-      await within(options.namespaceLabels(pod.value.namespace), deadlineMs / 4, undefined),
-    );
-    let proofs: ReadonlyMap<string, Proof> = new Map();
-    if (mode !== 'off') {
-      const images = imagesToProve(pod.value, options.allowlist).map((c) => c.image);
-      if (images.length > 0)
-        proofs = await within(options.proofs.prove(pod.value, images), deadlineMs, new Map());
-    }
+  const judge = (
+    uid: string,
+    pod: AdmittedPod,
+    labels: Labels | undefined,
+    proofs: ReadonlyMap<string, Proof>,
+  ): unknown => {
+    const mode = namespaceMode(options.modes, labels);
     const decision = decide({
-      pod: pod.value,
+      pod,
       mode,
       onRegistryError: options.onRegistryError,
       allowlist: options.allowlist,
-      proofs,
+      proofs: mode === 'off' ? new Map() : proofs,
     });
     decisions.inc({ mode, outcome: decision.outcome });
     if (decision.registryErrors > 0) {
       registryErrors.inc(decision.registryErrors);
       logger.warn(
         {
-          namespace: pod.value.namespace,
+          namespace: pod.namespace,
           images: decision.registryErrors,
           onRegistryError: options.onRegistryError,
         },
         'admission: the registry could not answer whether a pod may read its images',
       );
     }
-    send(reviewResponse(responseFor(request.uid, decision)));
+    return reviewResponse(responseFor(uid, decision));
   };
 
-  // Express 5 passes a rejected handler's error on to the app's error handler (a 500).
-  router.post(ADMISSION_PATH, json, refuseBadBody, handle);
-  return router;
+  // The namespace's labels and the images' proofs: at once from the caches when both are
+  // there (a team's next pod), else asked, each within its share of the deadline.
+  const review = async (uid: string, pod: AdmittedPod): Promise<unknown> => {
+    const images = imagesToProve(pod, options.allowlist).map((c) => c.image);
+    const labelsNow = options.namespaceLabels.labelsNow(pod.namespace);
+    const proofsNow = images.length === 0 ? new Map() : options.proofs.provenNow(pod, images);
+    if (labelsNow !== undefined && proofsNow !== undefined)
+      return judge(uid, pod, labelsNow, proofsNow);
+    const labels =
+      labelsNow ??
+      (await within(options.namespaceLabels.labels(pod.namespace), deadlineMs / 4, undefined));
+    const proofs =
+      namespaceMode(options.modes, labels) === 'off' || images.length === 0
+        ? new Map<string, Proof>()
+        : (proofsNow ?? (await within(options.proofs.prove(pod, images), deadlineMs, new Map())));
+    return judge(uid, pod, labels, proofs);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const stopTimer = duration.startTimer();
+    let text: string;
+    try {
+      text = await getRawBody(req, {
+        limit: MAX_ADMISSION_REVIEW_BYTES,
+        length: req.headers['content-length'] ?? null,
+        encoding: 'utf8',
+      });
+    } catch (error) {
+      // The rest of a refused body is not read: the connection cannot be reused.
+      res.shouldKeepAlive = false;
+      const type = (error as { type?: unknown } | null)?.type;
+      if (type === 'entity.too.large') {
+        refused.inc({ reason: 'too-large' });
+        answer(res, 413, {
+          error: `AdmissionReview larger than ${MAX_ADMISSION_REVIEW_BYTES} bytes`,
+        });
+      } else {
+        refused.inc({ reason: 'malformed' });
+        answer(res, 400, { error: 'request body could not be read' });
+      }
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      refused.inc({ reason: 'malformed' });
+      answer(res, 400, { error: 'request body is not JSON' });
+      return;
+    }
+    const read = readReview(body);
+    if (!read.ok) {
+      refused.inc({ reason: 'malformed' });
+      answer(res, 400, { error: read.error });
+      stopTimer();
+      return;
+    }
+    const request = read.value;
+    if (request.kind === 'not-ours') {
+      answer(res, 200, reviewResponse({ uid: request.uid, allowed: true }));
+      stopTimer();
+      return;
+    }
+    const pod = readAdmittedPod(request.admission);
+    if (!pod.ok) {
+      decisions.inc({ mode: 'unknown', outcome: 'unreadable' });
+      answer(
+        res,
+        200,
+        reviewResponse({
+          uid: request.uid,
+          allowed: true,
+          warnings: [`pullwatch: could not read the pod (${pod.error}); admitted unchanged.`],
+        }),
+      );
+      stopTimer();
+      return;
+    }
+    answer(res, 200, await review(request.uid, pod.value));
+    stopTimer();
+  };
+
+  return (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error({ err: String(error) }, 'admission review failed');
+      if (!res.headersSent) answer(res, 500, { error: 'internal error' });
+    });
+  };
+}
+
+/**
+ * The server's one listener: AdmissionReviews go straight to the webhook, before Express's
+ * routing and body parsing, which cost more than the decision itself when the decision is
+ * cached (BENCHMARKS.md, the webhook section); everything else goes to the app. The API
+ * server appends `?timeout=…` to the webhook's path.
+ */
+export function withAdmissionWebhook(
+  app: RequestListener,
+  webhook: RequestListener | undefined,
+): RequestListener {
+  if (webhook === undefined) return app;
+  return (req, res) => {
+    const url = req.url ?? '';
+    const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+    if (req.method === 'POST' && path === ADMISSION_PATH) webhook(req, res);
+    else app(req, res);
+  };
 }

@@ -64,8 +64,6 @@ export interface ControllerAppOptions {
   /** Broker calls per second each node may make (with a burst of twice that); default 20. */
   readonly perNodeRequestsPerSecond?: number;
   readonly now?: () => number;
-  /** POST /admission/pods (admission-webhook.ts): the API server calls it without credentials. */
-  readonly admissionWebhook?: ReturnType<typeof express.Router>;
 }
 
 type Handler = (caller: AgentCaller, body: unknown) => Promise<{ status: number; body: unknown }>;
@@ -244,8 +242,6 @@ export function createControllerApp(options: ControllerAppOptions): Express {
     };
     app.post(path, admit, json, refuseBadBody, handle);
   }
-
-  if (options.admissionWebhook !== undefined) app.use(options.admissionWebhook);
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

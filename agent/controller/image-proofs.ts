@@ -7,6 +7,7 @@
 import type { Proof } from '../admission/decide.ts';
 import { Keyring } from '../credentials/keyring.ts';
 import { ExpiringCache } from '../http/decision-cache.ts';
+import { LruCache } from '../lru.ts';
 import { parseImageReference, toDockerRef } from '../image/reference.ts';
 import type {
   CredentialVerdict,
@@ -18,6 +19,8 @@ import type {
 
 export interface ProofPorts {
   secret(namespace: string, name: string): Promise<SecretView>;
+  /** The secret's view when it is at hand without a read (fresh in the secret cache). */
+  secretNow?(namespace: string, name: string): SecretView | undefined;
   visibility(name: string, reference: string): Promise<RepositoryVisibility>;
   verify(
     authorization: RegistryAuthorization,
@@ -40,6 +43,31 @@ export interface PodCredentials {
   readonly pullSecretNames: readonly string[];
 }
 
+/** What proving an image needs, worked out once per (pod secrets, image). */
+type ImageTarget =
+  | { readonly kind: 'invalid' }
+  | {
+      readonly kind: 'image';
+      /** The proof's cache key: the fingerprints the kubelet would try, and the repository. */
+      readonly key: string;
+      readonly name: string;
+      readonly manifest: string;
+      readonly matched: readonly CredentialView[];
+    };
+
+/** A set of pull secrets compiled once: a team's pods name the same secrets again and again. */
+interface SecretSet {
+  /** The views it was built from: a re-read secret is a new view, and a new set. */
+  readonly views: readonly SecretView[];
+  readonly keyring: Keyring<CredentialView>;
+  /** A secret that could not be read yet: what it holds is not known. */
+  readonly incomplete: boolean;
+  readonly targets: Map<string, ImageTarget>;
+}
+
+/** Images remembered per secret set; a set that sees more starts over (a bound, not a goal). */
+const TARGETS_PER_SET = 256;
+
 /**
  * Proofs for the images of one pod, cached per (set of credential fingerprints the kubelet
  * would try, repository): pods of one team share their secrets and mostly their images, so
@@ -49,6 +77,7 @@ export class ImageProofs {
   readonly #ports: ProofPorts;
   readonly #ttlMs: number;
   readonly #cache: ExpiringCache<Proof>;
+  readonly #secretSets = new LruCache<string, SecretSet>(1_000);
 
   constructor(options: ImageProofsOptions) {
     this.#ports = options.ports;
@@ -60,46 +89,73 @@ export class ImageProofs {
     return this.#cache.size;
   }
 
+  /**
+   * Every distinct image's proof when all are known without asking anything (the secrets
+   * fresh in their cache, each proof kept); undefined when one must be asked (prove()).
+   */
+  provenNow(pod: PodCredentials, images: readonly string[]): Map<string, Proof> | undefined {
+    const names = distinct(pod.pullSecretNames);
+    const views: SecretView[] = [];
+    for (const name of names) {
+      const view = this.#ports.secretNow?.(pod.namespace, name);
+      if (view === undefined) return undefined;
+      views.push(view);
+    }
+    const set = this.#secretSet(pod.namespace, names, views);
+    if (set.incomplete) return undefined;
+    const proofs = new Map<string, Proof>();
+    for (const image of images) {
+      if (proofs.has(image)) continue;
+      const target = this.#target(set, image);
+      const proof = target.kind === 'invalid' ? INVALID : this.#cache.get(target.key);
+      if (proof === undefined) return undefined;
+      proofs.set(image, proof);
+    }
+    return proofs;
+  }
+
   /** One proof per distinct image of `images`, asked at once. */
   async prove(pod: PodCredentials, images: readonly string[]): Promise<Map<string, Proof>> {
-    const credentials = this.#credentialsOf(pod);
-    const distinct = [...new Set(images)];
+    const names = distinct(pod.pullSecretNames);
+    const set = Promise.all(names.map((name) => this.#ports.secret(pod.namespace, name))).then(
+      (views) => this.#secretSet(pod.namespace, names, views),
+    );
     const answers = await Promise.all(
-      distinct.map(async (image) => [image, await this.#prove(await credentials, image)] as const),
+      distinct(images).map(async (image) => [image, await this.#prove(await set, image)] as const),
     );
     return new Map(answers);
   }
 
-  async #credentialsOf(pod: PodCredentials): Promise<{
-    readonly keyring: Keyring<CredentialView>;
-    /** A secret that could not be read yet: what it holds is not known. */
-    readonly incomplete: boolean;
-  }> {
-    const views = await Promise.all(
-      [...new Set(pod.pullSecretNames)].map((name) => this.#ports.secret(pod.namespace, name)),
-    );
-    const credentials = views.flatMap((v) => (v.state === 'ok' ? v.credentials : []));
-    return {
-      keyring: new Keyring(credentials),
+  #secretSet(namespace: string, names: readonly string[], views: readonly SecretView[]): SecretSet {
+    const id = `${namespace}\n${names.join('\n')}`;
+    const known = this.#secretSets.get(id);
+    if (known !== undefined && known.views.every((v, i) => v === views[i])) return known;
+    const set: SecretSet = {
+      views,
+      keyring: new Keyring(views.flatMap((v) => (v.state === 'ok' ? v.credentials : []))),
       incomplete: views.some((v) => v.state === 'unavailable'),
+      targets: new Map(),
     };
+    this.#secretSets.set(id, set);
+    return set;
   }
 
-  async #prove(
-    pod: { readonly keyring: Keyring<CredentialView>; readonly incomplete: boolean },
-    image: string,
-  ): Promise<Proof> {
-    const parsed = parseImageReference(image);
-    // No registry can serve an image the kubelet cannot parse: it fails InvalidImageName.
-    if (!parsed.ok) return { kind: 'proven', by: 'invalid-reference' };
-    const reference = toDockerRef(parsed.value);
-    const { name, registry, repository } = reference;
-    const manifest = reference.digest ?? reference.tag ?? 'latest';
+  #target(set: SecretSet, image: string): ImageTarget {
+    const known = set.targets.get(image);
+    if (known !== undefined) return known;
+    if (set.targets.size >= TARGETS_PER_SET) set.targets.clear();
+    const target = imageTarget(set.keyring, image);
+    set.targets.set(image, target);
+    return target;
+  }
 
-    const matched = pod.keyring.lookup({ registry, repository });
-    const key = `${[...new Set(matched.map((c) => c.fingerprint))].sort().join(',')}|${name}`;
+  async #prove(set: SecretSet, image: string): Promise<Proof> {
+    const target = this.#target(set, image);
+    // No registry can serve an image the kubelet cannot parse: it fails InvalidImageName.
+    if (target.kind === 'invalid') return INVALID;
+    const { key, name, manifest, matched } = target;
     const known = this.#cache.get(key);
-    if (known !== undefined && !pod.incomplete) return known;
+    if (known !== undefined && !set.incomplete) return known;
 
     const visibility = await this.#ports.visibility(name, manifest);
     if (visibility.visibility === 'public')
@@ -107,7 +163,7 @@ export class ImageProofs {
     if (visibility.nodeCredentials)
       return this.#keep(key, { kind: 'proven', by: 'node-credentials' });
 
-    let unknown = pod.incomplete || visibility.visibility === 'unknown';
+    let unknown = set.incomplete || visibility.visibility === 'unknown';
     // The kubelet tries every matching credential in turn: one that reads it is enough.
     for (const credential of matched) {
       const check = credential.check;
@@ -126,4 +182,25 @@ export class ImageProofs {
     this.#cache.set(key, proof, this.#ttlMs);
     return proof;
   }
+}
+
+const INVALID: Proof = { kind: 'proven', by: 'invalid-reference' };
+
+const distinct = (values: readonly string[]): string[] => [...new Set(values)];
+
+function imageTarget(keyring: Keyring<CredentialView>, image: string): ImageTarget {
+  const parsed = parseImageReference(image);
+  if (!parsed.ok) return { kind: 'invalid' };
+  const reference = toDockerRef(parsed.value);
+  const { name, registry, repository } = reference;
+  const matched = keyring.lookup({ registry, repository });
+  return {
+    kind: 'image',
+    key: `${distinct(matched.map((c) => c.fingerprint))
+      .sort()
+      .join(',')}|${name}`,
+    name,
+    manifest: reference.digest ?? reference.tag ?? 'latest',
+    matched,
+  };
 }

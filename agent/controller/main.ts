@@ -13,6 +13,7 @@ import { TokenReviewer } from '../http/token-review.ts';
 import { VisibilityResolver } from '../registry/visibility.ts';
 import { findingsOfClusterReport } from '../reports/decode.ts';
 import type { CredentialVerdict, SecretView } from '../model/snapshot.ts';
+import { withAdmissionWebhook } from './admission-webhook.ts';
 import { createControllerApp } from './app.ts';
 import { CallerAuthenticator } from './caller.ts';
 import { clusterFindingsRouter } from './cluster-api.ts';
@@ -167,7 +168,6 @@ export async function runController(
   });
   const app = createControllerApp({
     registry,
-    admissionWebhook: prevention.router,
     logger,
     // People's tokens, for the API server's audience: never the agents' broker audience.
     findingsApi: clusterFindingsRouter({
@@ -198,7 +198,8 @@ export async function runController(
     registers: [registry],
   });
   const server = await startHttpServer({
-    app,
+    // POST /admission/pods: the API server calls it without credentials.
+    app: withAdmissionWebhook(app, prevention.webhook),
     listen: config.listen.host.includes(':')
       ? `[${config.listen.host}]:${config.listen.port}`
       : `${config.listen.host}:${config.listen.port}`,

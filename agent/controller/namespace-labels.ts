@@ -26,6 +26,11 @@ export class NamespaceLabels {
     this.#o = options;
   }
 
+  /** The labels while a read is fresh, without waiting (the webhook's cache-hit path). */
+  labelsNow(namespace: string): Labels | undefined {
+    return this.#cache.get(namespace);
+  }
+
   labels(namespace: string): Promise<Labels | undefined> {
     const known = this.#cache.get(namespace);
     if (known !== undefined) return Promise.resolve(known);

@@ -2,6 +2,7 @@
 // namespace label read from the API server, the allowlist, exemptions and --on-registry-error
 // reach the decision; the caBundle is kept from the published CA only when the controller made
 // its own certificate.
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import express from 'express';
@@ -11,7 +12,7 @@ import t from 'tap';
 import { startEmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.ts';
 import type { RepositoryVisibility } from '../model/snapshot.ts';
 import { ApiServerConnections } from '../kube/connections.ts';
-import { ADMISSION_PATH } from './admission-webhook.ts';
+import { ADMISSION_PATH, withAdmissionWebhook } from './admission-webhook.ts';
 import { loadControllerConfig, type ControllerConfig } from './config.ts';
 import { startPrevention } from './prevention.ts';
 
@@ -63,6 +64,7 @@ async function world(t: { teardown(fn: () => unknown): void }, argv: string[]) {
     secrets: {
       view: (namespace, name) =>
         Promise.resolve({ state: 'missing', namespace, name, problem: 'not found' }),
+      viewNow: () => undefined,
     },
     resolver: {
       repositoryVisibility: (name): Promise<RepositoryVisibility> =>
@@ -72,9 +74,10 @@ async function world(t: { teardown(fn: () => unknown): void }, argv: string[]) {
       verifyCredential: () => Promise.resolve('cannot-read'),
     },
   });
-  const app = express();
-  app.use(prevention.router);
-  const server = app.listen(0, '127.0.0.1');
+  const server = createServer(withAdmissionWebhook(express(), prevention.webhook)).listen(
+    0,
+    '127.0.0.1',
+  );
   await new Promise((resolve) => server.once('listening', resolve));
   t.teardown(() => {
     prevention.stop();

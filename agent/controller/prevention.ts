@@ -2,7 +2,7 @@
 // controller's shared parts: the secret cache and the one VisibilityResolver, so that the
 // webhook and the broker share their registry answers.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Router } from 'express';
+import type { RequestListener } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { ApiServerConnections } from '../kube/connections.ts';
 import { getJson } from '../kube/kube-http.ts';
@@ -16,7 +16,8 @@ import type { SecretCache } from './secret-cache.ts';
 import { keepWebhookCaBundle } from './webhook-ca.ts';
 
 export interface Prevention {
-  readonly router: Router;
+  /** POST /admission/pods (admission-webhook.ts), served ahead of the app. */
+  readonly webhook: RequestListener;
   stop(): void;
 }
 
@@ -30,7 +31,7 @@ export function startPrevention(
     readonly connections: ApiServerConnections;
     readonly logger: Logger;
     readonly registry: Registry;
-    readonly secrets: Pick<SecretCache, 'view'>;
+    readonly secrets: Pick<SecretCache, 'view' | 'viewNow'>;
     readonly resolver: Pick<VisibilityResolver, 'repositoryVisibility' | 'verifyCredential'>;
   },
 ): Prevention {
@@ -39,14 +40,15 @@ export function startPrevention(
   const proofs = new ImageProofs({
     ports: {
       secret: (namespace, name) => secrets.view(namespace, name),
+      secretNow: (namespace, name) => secrets.viewNow(namespace, name),
       visibility: (name, reference) => resolver.repositoryVisibility(name, reference),
       verify: (authorization, name, reference) =>
         resolver.verifyCredential(authorization, name, reference),
     },
   });
-  const router = createAdmissionWebhook({
+  const webhook = createAdmissionWebhook({
     proofs,
-    namespaceLabels: (namespace) => namespaces.labels(namespace),
+    namespaceLabels: namespaces,
     modes: {
       clusterMode: config.prevention,
       exemptions: config['prevention-exempt-labels'],
@@ -85,7 +87,7 @@ export function startPrevention(
     timer.unref();
   }
   return {
-    router,
+    webhook,
     stop: () => {
       clearInterval(timer);
       namespaces.stop();

@@ -72,6 +72,12 @@ export class SecretCache {
     return this.#entries.size;
   }
 
+  /** The view while its read is fresh, without waiting; undefined when it must be read. */
+  viewNow(namespace: string, name: string): SecretView | undefined {
+    const known = this.#entries.get(`${namespace}/${name}`);
+    return known !== undefined && this.#now() - known.at < this.#ttlMs ? known.view : undefined;
+  }
+
   view(namespace: string, name: string): Promise<SecretView> {
     const key = `${namespace}/${name}`;
     const known = this.#entries.get(key);

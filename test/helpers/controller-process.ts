@@ -20,6 +20,8 @@ export interface ControllerProcessOptions {
   readonly port?: number;
   readonly extraArgs?: readonly string[];
   readonly name?: string;
+  /** Added to the process's environment (a benchmark gives it the image's NODE_OPTIONS). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface ControllerAnswer {
@@ -101,7 +103,11 @@ async function startOnPort(
       logLevel: 'debug',
       ...(o.extraArgs === undefined ? {} : { extraArgs: o.extraArgs }),
     }),
-    { name, logPath: join(o.dir, `${name}.log`), env: { ...process.env, KUBECONFIG: '' } },
+    {
+      name,
+      logPath: join(o.dir, `${name}.log`),
+      env: { ...process.env, KUBECONFIG: '', ...o.env },
+    },
   );
   const agent = new Agent({ ca: await readFile(o.certFile) });
   const call = (

@@ -14,6 +14,7 @@ import { FORCED_ANNOTATION } from '../../agent/admission/decide.ts';
 import {
   ADMISSION_PATH,
   createAdmissionWebhook,
+  withAdmissionWebhook,
 } from '../../agent/controller/admission-webhook.ts';
 import { ImageProofs } from '../../agent/controller/image-proofs.ts';
 import { createFingerprintKey } from '../../agent/credentials/pull-secret.ts';
@@ -166,33 +167,37 @@ t.test('the webhook over HTTPS, against real registries', async (t) => {
   const allowlist = parseImageAllowlist([`${privateRegistry.host}/base/*`]);
   if (!allowlist.ok) throw new Error(allowlist.error);
   const metrics = new Registry();
-  const app = express();
-  app.use(
-    createAdmissionWebhook({
-      proofs: new ImageProofs({
-        ports: {
-          secret: (namespace, name) =>
-            Promise.resolve(
-              secrets.get(`${namespace}/${name}`) ?? {
-                state: 'missing',
-                namespace,
-                name,
-                problem: 'not found',
-              },
-            ),
-          visibility: (name, reference) => resolver.repositoryVisibility(name, reference),
-          verify: (authorization, name, reference) =>
-            resolver.verifyCredential(authorization, name, reference),
-        },
-      }),
-      namespaceLabels: (namespace) => Promise.resolve(namespaceLabels[namespace]),
-      modes: { clusterMode: 'enforce', exemptions: [{ key: 'team', value: 'platform' }] },
-      allowlist: allowlist.value,
-      onRegistryError: 'always',
-      registry: metrics,
-      logger: pino({ level: 'silent' }),
+  const secretNow = (namespace: string, name: string) => secrets.get(`${namespace}/${name}`);
+  const webhook = createAdmissionWebhook({
+    proofs: new ImageProofs({
+      ports: {
+        secret: (namespace, name) =>
+          Promise.resolve(
+            secrets.get(`${namespace}/${name}`) ?? {
+              state: 'missing',
+              namespace,
+              name,
+              problem: 'not found',
+            },
+          ),
+        visibility: (name, reference) => resolver.repositoryVisibility(name, reference),
+        // Known at once, as the controller's secret cache knows a fresh read.
+        secretNow,
+        verify: (authorization, name, reference) =>
+          resolver.verifyCredential(authorization, name, reference),
+      },
     }),
-  );
+    namespaceLabels: {
+      labels: (namespace) => Promise.resolve(namespaceLabels[namespace]),
+      labelsNow: (namespace) => namespaceLabels[namespace],
+    },
+    modes: { clusterMode: 'enforce', exemptions: [{ key: 'team', value: 'platform' }] },
+    allowlist: allowlist.value,
+    onRegistryError: 'always',
+    registry: metrics,
+    logger: pino({ level: 'silent' }),
+  });
+  const app = withAdmissionWebhook(express(), webhook);
   const tls = await selfSignedCertificate(dir, 'webhook');
   const server = await startHttpServer({
     app,
