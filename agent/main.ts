@@ -13,6 +13,7 @@ import { resolveCriEndpoint, WELL_KNOWN_CRI_SOCKETS } from './cri/endpoint.ts';
 import { describeCriError } from './cri/errors.ts';
 import type { ImageId } from './image/digest.ts';
 import { BrokerClient } from './broker/client.ts';
+import { ApiServerConnections } from './kube/connections.ts';
 import { startKubeSource } from './kube/kube-source.ts';
 import type { Logger } from './log.ts';
 import { NodeAgent } from './core/node-agent.ts';
@@ -98,6 +99,7 @@ async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriE
 function eventWriterFor(
   config: AgentConfig,
   kubeConfig: KubeConfig,
+  connections: ApiServerConnections,
   logger: Logger,
 ): EventWriter | undefined {
   if (config.events === 'off') return undefined;
@@ -109,13 +111,14 @@ function eventWriterFor(
     );
     return undefined;
   }
-  return new EventWriter({ sink: apiServerEventSink(kubeConfig), logger });
+  return new EventWriter({ sink: apiServerEventSink(kubeConfig, connections), logger });
 }
 
 /** The report writer, unless --reports off or the node cannot be named in a label. */
 function reportReconcilerFor(
   config: AgentConfig,
   kubeConfig: KubeConfig,
+  connections: ApiServerConnections,
   broker: BrokerClient | undefined,
   agent: () => NodeAgent | undefined,
   logger: Logger,
@@ -134,7 +137,7 @@ function reportReconcilerFor(
   return new ReportReconciler({
     flavor,
     node,
-    sink: apiServerReportSink(kubeConfig),
+    sink: apiServerReportSink(kubeConfig, connections),
     store: {
       load: () => loadWrittenSet(stateDir, node),
       save: (set) => saveWrittenSet(stateDir, set),
@@ -143,7 +146,7 @@ function reportReconcilerFor(
     // direct-secrets component grants) names the objects labeled for this node.
     ownReports: async () => {
       if (broker !== undefined) return broker.ownReports();
-      const listed = await listOwnReports(kubeConfig, flavor, node);
+      const listed = await listOwnReports(kubeConfig, flavor, node, connections);
       return listed.ok ? listed : { ok: false, error: listed.error.message };
     },
     findings: () => agent()?.view.findings() ?? [],
@@ -219,11 +222,14 @@ export async function startAgentCore(
 
   const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
   const broker = brokerFor(config, logger);
-  const events = eventWriterFor(config, kubeConfig, logger);
-  const reports = reportReconcilerFor(config, kubeConfig, broker, () => agent, logger);
+  // One keep-alive pool for every request to the API server: watches, reads, Events, reports.
+  const connections = new ApiServerConnections();
+  const events = eventWriterFor(config, kubeConfig, connections, logger);
+  const reports = reportReconcilerFor(config, kubeConfig, connections, broker, () => agent, logger);
   let lastCacheRefresh = 0;
   const kube = startKubeSource({
     kubeConfig,
+    connections,
     nodeName: node,
     fingerprintKey,
     ...(broker === undefined
@@ -344,6 +350,7 @@ export async function startAgentCore(
       await runningAgent.stop();
       await events?.stop();
       await reports?.stop();
+      connections.close();
       cri.close();
       broker?.close();
     },

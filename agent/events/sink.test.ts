@@ -1,17 +1,19 @@
 // How the API server's answers to an Event write are sorted: what a retry may fix and what not.
 import t from 'tap';
-import { createServer } from 'node:http';
-import { ApiException, KubeConfig } from '@kubernetes/client-node';
-import { listenOnLoopback } from '../../test/helpers/loopback-server.ts';
-import type { TeardownHost } from '../../test/helpers/tmp.ts';
+import type { KubeRequestError } from '../kube/kube-http.ts';
+import { startRecordingApiServer } from '../../test/helpers/recording-api-server.ts';
 import type { PodEvent } from './event.ts';
 import { apiServerEventSink, failureOf } from './sink.ts';
 
-const status = (code: number, message: string) =>
-  new ApiException(code, 'HTTP error', JSON.stringify({ kind: 'Status', message }), {});
+const status = (code: number, message: string): KubeRequestError => ({
+  kind: 'http',
+  status: code,
+  reason: 'Error',
+  message,
+});
 
 t.test('failures of an Event write', async (t) => {
-  const cases = [
+  const cases: readonly { name: string; error: KubeRequestError; want: unknown }[] = [
     {
       name: '409: the Event exists',
       error: status(409, 'exists'),
@@ -44,55 +46,29 @@ t.test('failures of an Event write', async (t) => {
     },
     {
       name: 'no answer at all',
-      error: new TypeError('fetch failed'),
-      want: { kind: 'unavailable', message: 'fetch failed' },
+      error: { kind: 'network', message: 'connect ECONNREFUSED 127.0.0.1:6443' },
+      want: { kind: 'unavailable', message: 'connect ECONNREFUSED 127.0.0.1:6443' },
     },
     {
-      name: 'a body that is not JSON',
-      error: new ApiException(500, 'HTTP error', 'upstream connect error', {}),
+      name: 'no answer in time',
+      error: { kind: 'timeout', message: 'no answer within 10000 ms' },
+      want: { kind: 'unavailable', message: 'no answer within 10000 ms' },
+    },
+    {
+      name: 'a 500 whose body is no Status',
+      error: status(500, 'upstream connect error'),
       want: { kind: 'unavailable', message: 'HTTP 500: upstream connect error' },
     },
   ];
   for (const c of cases) t.same(failureOf(c.error), c.want, c.name);
 });
 
-interface Received {
-  readonly method: string;
-  readonly url: string;
-  readonly contentType: string | undefined;
-  readonly body: string;
-}
-
-/** A loopback server answering every request with `answer`, recording what it received. */
 async function apiServer(
-  t: TeardownHost,
-  answer: (r: Received) => { status: number; body: unknown },
-): Promise<{ sink: ReturnType<typeof apiServerEventSink>; received: Received[] }> {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
-    req.on('end', () => {
-      const r = {
-        method: req.method ?? '',
-        url: req.url ?? '',
-        contentType: req.headers['content-type'],
-        body,
-      };
-      received.push(r);
-      const { status, body: out } = answer(r);
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
-    });
-  });
-  const port = await listenOnLoopback(t, server);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'test-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return { sink: apiServerEventSink(kc), received };
+  t: Parameters<typeof startRecordingApiServer>[0],
+  answer: Parameters<typeof startRecordingApiServer>[1],
+) {
+  const { kubeConfig, received } = await startRecordingApiServer(t, answer);
+  return { sink: apiServerEventSink(kubeConfig), received };
 }
 
 const EVENT: PodEvent = {

@@ -1,15 +1,11 @@
 // Where Events go: the port the writer talks to, and its adapter on the API server's
-// events.k8s.io/v1 through client-node's typed client. Failures are values, sorted into what
+// events.k8s.io/v1, on the agent's pooled connections (kube/api-requests.ts says why not
+// client-node's typed client). Failures are values, sorted into what
 // a retry may fix (the server is away or busy) and what it cannot (the request is refused).
 import type { KubeConfig } from '@kubernetes/client-node';
-import { EventsV1Api, PatchStrategy } from '@kubernetes/client-node';
-import type { ConfigurationOptions, EventsV1Event } from '@kubernetes/client-node';
-import {
-  apiFailureOf,
-  apiRequestOptions,
-  attemptApi,
-  type ApiFailure,
-} from '../kube/api-requests.ts';
+import { apiFailureOf, type ApiFailure } from '../kube/api-requests.ts';
+import type { ApiServerConnections } from '../kube/connections.ts';
+import { getJson, sendJson, type KubeRequestError } from '../kube/kube-http.ts';
 import type { Result } from '../result.ts';
 import { ok } from '../result.ts';
 import type { EventSeries, PodEvent } from './event.ts';
@@ -38,7 +34,7 @@ export interface EventSink {
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** What a failed request means to the writer. */
-export function failureOf(error: unknown): SinkFailure {
+export function failureOf(error: KubeRequestError): SinkFailure {
   return sinkFailureOf(apiFailureOf(error));
 }
 
@@ -50,37 +46,59 @@ function sinkFailureOf({ status, message }: ApiFailure): SinkFailure {
     : { kind: 'rejected', message };
 }
 
-const attempt = <T>(call: () => Promise<T>): Promise<Result<T, SinkFailure>> =>
-  attemptApi(call, sinkFailureOf);
+const eventsPath = (namespace: string, name?: string): string =>
+  `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events` +
+  (name === undefined ? '' : `/${encodeURIComponent(name)}`);
 
-const requestOptions = (contentType?: string): ConfigurationOptions =>
-  apiRequestOptions(REQUEST_TIMEOUT_MS, contentType);
-
-export function apiServerEventSink(kubeConfig: KubeConfig): EventSink {
-  const api = kubeConfig.makeApiClient(EventsV1Api);
-  const options = requestOptions();
-  // client-go patches a series with the part that changed (createPatchBytesForSeries); a JSON
-  // merge patch of `series` is the same change.
-  const mergePatch = requestOptions(PatchStrategy.MergePatch);
+/** events.k8s.io/v1 on the agent's pooled connections (kube-http.ts). */
+export function apiServerEventSink(
+  kubeConfig: KubeConfig,
+  connections?: ApiServerConnections,
+): EventSink {
+  const options = {
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    ...(connections === undefined ? {} : { connections }),
+  };
   return {
     create: async (event) => {
-      // MicroTime fields go out as written: client-node's serializer passes strings through,
-      // where its Date-based V1MicroTime would lose the microseconds.
-      const body = event as unknown as EventsV1Event;
-      const created = await attempt(() =>
-        api.createNamespacedEvent({ namespace: event.metadata.namespace, body }, options),
+      // MicroTime fields go out as written: JSON carries the microseconds a Date would lose.
+      const created = await sendJson(
+        kubeConfig,
+        'POST',
+        eventsPath(event.metadata.namespace),
+        event,
+        options,
       );
-      return created.ok ? ok(undefined) : created;
+      return created.ok ? ok(undefined) : { ok: false, error: failureOf(created.error) };
     },
     seriesCount: async (namespace, name) => {
-      const read = await attempt(() => api.readNamespacedEvent({ namespace, name }, options));
-      return read.ok ? ok(read.value.series?.count ?? 1) : read;
-    },
-    patchSeries: async (namespace, name, series) => {
-      const patched = await attempt(() =>
-        api.patchNamespacedEvent({ namespace, name, body: { series } }, mergePatch),
+      const read = await getJson(
+        kubeConfig,
+        eventsPath(namespace, name),
+        {},
+        {
+          ...options,
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        },
       );
-      return patched.ok ? ok(undefined) : patched;
+      if (!read.ok) return { ok: false, error: failureOf(read.error) };
+      const count = (read.value as { series?: { count?: unknown } } | null)?.series?.count;
+      return ok(typeof count === 'number' ? count : 1);
+    },
+    // client-go patches a series with the part that changed (createPatchBytesForSeries); a
+    // JSON merge patch of `series` is the same change.
+    patchSeries: async (namespace, name, series) => {
+      const patched = await sendJson(
+        kubeConfig,
+        'PATCH',
+        eventsPath(namespace, name),
+        { series },
+        {
+          ...options,
+          contentType: 'application/merge-patch+json',
+        },
+      );
+      return patched.ok ? ok(undefined) : { ok: false, error: failureOf(patched.error) };
     },
   };
 }

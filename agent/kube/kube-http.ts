@@ -1,4 +1,4 @@
-// Raw GET, review POST and watch requests to the API server with the kubeconfig's credentials
+// Raw GET, review POST, write (create, patch, delete) and watch requests to the API server with the kubeconfig's credentials
 // applied by client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer
 // token from a token, token file, exec plugin or OIDC provider, proxy agent), so that objects
 // arrive as the server's JSON and a watch's timeouts are ours to choose. Given an
@@ -21,6 +21,8 @@ export type KubeRequestError =
       /** The Status object's reason ("Expired", "Forbidden"...), or the HTTP status text. */
       readonly reason: string;
       readonly message: string;
+      /** The Status object's details.kind: what was not found ("namespaces"...), when it says. */
+      readonly detailsKind?: string;
     }
   | {
       readonly kind: 'network' | 'timeout' | 'aborted' | 'config' | 'protocol';
@@ -64,13 +66,16 @@ function headerObject(
   return headers;
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 async function prepare(
   kubeConfig: KubeConfig,
-  method: 'GET' | 'POST' | 'PUT',
+  method: Method,
   path: string,
   query: Query,
   connections: ApiServerConnections | undefined,
   body?: string,
+  contentType = 'application/json',
 ): Promise<Result<PreparedRequest, KubeRequestError>> {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) return err({ kind: 'config', message: 'the kubeconfig has no current cluster' });
@@ -103,7 +108,7 @@ async function prepare(
   const headers = headerObject(options.headers);
   options.headers = { ...headers, Accept: 'application/json', 'User-Agent': USER_AGENT };
   if (body !== undefined) {
-    options.headers['Content-Type'] = 'application/json';
+    options.headers['Content-Type'] = contentType;
     options.headers['Content-Length'] = Buffer.byteLength(body);
   }
   const request = url.protocol === 'http:' ? http.request : https.request;
@@ -113,6 +118,7 @@ async function prepare(
 function httpError(status: number, body: string): KubeRequestError {
   let reason = http.STATUS_CODES[status] ?? 'Error';
   let message = '';
+  let detailsKind: string | undefined;
   try {
     const parsed = JSON.parse(body) as unknown;
     if (typeof parsed === 'object' && parsed !== null) {
@@ -120,11 +126,19 @@ function httpError(status: number, body: string): KubeRequestError {
       if (typeof fields['reason'] === 'string' && fields['reason'] !== '')
         reason = fields['reason'];
       if (typeof fields['message'] === 'string') message = fields['message'];
+      const details = fields['details'] as { kind?: unknown } | null | undefined;
+      if (typeof details?.kind === 'string') detailsKind = details.kind;
     }
   } catch {
     message = body.slice(0, 200);
   }
-  return { kind: 'http', status, reason, message: message || reason };
+  return {
+    kind: 'http',
+    status,
+    reason,
+    message: message || reason,
+    ...(detailsKind === undefined ? {} : { detailsKind }),
+  };
 }
 
 interface RequestOptions {
@@ -186,6 +200,30 @@ export async function putJson(
   return (await requestJsonOnce(kubeConfig, 'PUT', path, {}, JSON.stringify(body), options)).result;
 }
 
+export interface SendOptions extends PostOptions {
+  /** The body's media type (default application/json): a patch names its strategy here. */
+  readonly contentType?: string;
+  readonly query?: Query;
+}
+
+/**
+ * A write (create, patch, delete) whose answer (2xx) is read as JSON. A PATCH or DELETE is
+ * idempotent (an apply, a merge patch of absolute values, a delete) and is sent once more on a
+ * new socket when a reused one turns out to be closed already; a POST creates, and is not.
+ */
+export async function sendJson(
+  kubeConfig: KubeConfig,
+  method: 'POST' | 'PATCH' | 'DELETE',
+  path: string,
+  body: unknown,
+  options: SendOptions,
+): Promise<Result<unknown, KubeRequestError>> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const send = () => requestJsonOnce(kubeConfig, method, path, options.query ?? {}, text, options);
+  const first = await send();
+  return first.staleSocket && method !== 'POST' ? (await send()).result : first.result;
+}
+
 interface Attempt {
   readonly result: Result<unknown, KubeRequestError>;
   /** Failed before any answer on a reused socket the server had already closed. */
@@ -194,13 +232,21 @@ interface Attempt {
 
 async function requestJsonOnce(
   kubeConfig: KubeConfig,
-  method: 'GET' | 'POST' | 'PUT',
+  method: Method,
   path: string,
   query: Query,
   body: string | undefined,
-  options: PostOptions,
+  options: SendOptions,
 ): Promise<Attempt> {
-  const prepared = await prepare(kubeConfig, method, path, query, options.connections, body);
+  const prepared = await prepare(
+    kubeConfig,
+    method,
+    path,
+    query,
+    options.connections,
+    body,
+    options.contentType,
+  );
   if (!prepared.ok) return { result: prepared, staleSocket: false };
   const { url, options: requestOptions, request } = prepared.value;
   // A GET answers 200; a create answers 201 (200 from some servers for reviews).

@@ -62,6 +62,11 @@ export interface KubeSourceOptions extends KubeSourceTuning {
   /** Something changed (coalesced: at most once per turn of the event loop). */
   readonly onChange?: () => void;
   readonly logger?: Logger;
+  /**
+   * The agent's one pool of connections to the API server, shared with its Event and report
+   * writers; its owner closes it. Without it the source has a pool of its own.
+   */
+  readonly connections?: ApiServerConnections;
 }
 
 export interface KubeSourceStatus {
@@ -115,7 +120,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
   // `spec.nodeName=` with no name selects the cluster's unscheduled pods: a wiring bug.
   if (nodeName === '') throw new RangeError('startKubeSource needs the node name');
   const log = logger?.child({ component: 'kube-source', node: nodeName });
-  const connections = new ApiServerConnections();
+  const connections = options.connections ?? new ApiServerConnections();
   const stopping = new AbortController();
   const timeoutMs = options.requestTimeoutMs ?? 30_000;
   const concurrency = options.concurrency ?? 4;
@@ -271,7 +276,7 @@ export function startKubeSource(options: KubeSourceOptions): KubeSource {
     stop: async () => {
       stopping.abort();
       await Promise.all([podWatch.stop(), namespaceWatch.stop(), secrets.stop(), events.stop()]);
-      connections.close();
+      if (options.connections === undefined) connections.close();
     },
   };
 }

@@ -1,18 +1,14 @@
-// Where reports go: the port the reconciler talks to, and its adapter on the API server through
-// client-node's CustomObjectsApi. Writes are server-side apply (PATCH
+// Where reports go: the port the reconciler talks to, and its adapter on the API server, on the
+// agent's pooled connections (kube/api-requests.ts says why not client-node's typed clients).
+// Writes are server-side apply (PATCH
 // application/apply-patch+yaml with a field manager and force, as controller-runtime's and
 // Kyverno's report writers do): the object sent is the whole desired state, so a write needs no
 // read first, and the agent never reads a report (its RBAC has no get/list/watch on them).
 // Failures are values.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { CoreV1Api, CustomObjectsApi, PatchStrategy } from '@kubernetes/client-node';
-import type { ConfigurationOptions } from '@kubernetes/client-node';
-import {
-  apiFailureOf,
-  apiRequestOptions,
-  attemptApi,
-  type ApiFailure,
-} from '../kube/api-requests.ts';
+import { apiFailureOf, type ApiFailure } from '../kube/api-requests.ts';
+import type { ApiServerConnections } from '../kube/connections.ts';
+import { getJson, sendJson, type KubeRequestError } from '../kube/kube-http.ts';
 import type { Result } from '../result.ts';
 import { err, ok } from '../result.ts';
 import type { ObjectRef, ReportObject } from './desired.ts';
@@ -46,45 +42,29 @@ export const FIELD_MANAGER = 'pullwatch-agent';
 /** Bounds each request: a write that hangs must not hold the others back for long. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** The Status `details.kind` of a 404: `namespaces` when the object's namespace is gone. */
-function detailsKindOf(body: unknown): string | undefined {
-  if (typeof body !== 'object' || body === null || !('details' in body)) return undefined;
-  const details = body.details;
-  if (typeof details !== 'object' || details === null || !('kind' in details)) return undefined;
-  return typeof details.kind === 'string' ? details.kind : undefined;
-}
-
 /**
  * What a failed request means. A 404 on a write is the kind not being served (the API server
  * answers "the server could not find the requested resource" with no details) unless the
  * Status names the namespace as what is missing: the namespace went away, and its report with
  * it.
  */
-export function reportFailureOf(error: unknown): ReportSinkFailure {
+export function reportFailureOf(error: KubeRequestError): ReportSinkFailure {
   return classify(apiFailureOf(error));
 }
 
-function classify({ status, message, body }: ApiFailure): ReportSinkFailure {
+function classify({ status, message, detailsKind }: ApiFailure): ReportSinkFailure {
   if (status === undefined) return { kind: 'unavailable', message };
   if (status === 404)
     return {
-      kind: detailsKindOf(body) === 'namespaces' ? 'rejected' : 'kind-not-served',
+      kind: detailsKind === 'namespaces' ? 'rejected' : 'kind-not-served',
       message,
       status,
     };
   return { kind: status === 429 || status >= 500 ? 'unavailable' : 'rejected', message, status };
 }
 
-const attempt = <T>(call: () => Promise<T>): Promise<Result<T, ReportSinkFailure>> =>
-  attemptApi(call, classify);
-
-const requestOptions = (contentType?: string): ConfigurationOptions =>
-  apiRequestOptions(REQUEST_TIMEOUT_MS, contentType);
-
-function groupVersion(apiVersion: string): { group: string; version: string } {
-  const slash = apiVersion.indexOf('/');
-  return { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
-}
+const failed = (error: KubeRequestError): Result<never, ReportSinkFailure> =>
+  err(reportFailureOf(error));
 
 function pluralOf(ref: ObjectRef): string {
   for (const kinds of Object.values(REPORT_KINDS)) {
@@ -95,50 +75,52 @@ function pluralOf(ref: ObjectRef): string {
   throw new Error(`pullwatch writes no ${ref.apiVersion} ${ref.kind}`);
 }
 
-export function apiServerReportSink(kubeConfig: KubeConfig): ReportSink {
-  const objects = kubeConfig.makeApiClient(CustomObjectsApi);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const options = requestOptions();
-  const applyOptions = requestOptions(PatchStrategy.ServerSideApply);
+function objectPath(ref: ObjectRef): string {
+  const namespace =
+    ref.namespace === undefined ? '' : `/namespaces/${encodeURIComponent(ref.namespace)}`;
+  return `/apis/${ref.apiVersion}${namespace}/${pluralOf(ref)}/${encodeURIComponent(ref.name)}`;
+}
+
+export function apiServerReportSink(
+  kubeConfig: KubeConfig,
+  connections?: ApiServerConnections,
+): ReportSink {
+  const options = {
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    ...(connections === undefined ? {} : { connections }),
+  };
   return {
     nodeUid: async (name) => {
-      const read = await attempt(() => core.readNode({ name }, options));
-      if (!read.ok) return read;
-      const uid = read.value.metadata?.uid;
-      return uid === undefined || uid === ''
+      const read = await getJson(
+        kubeConfig,
+        `/api/v1/nodes/${encodeURIComponent(name)}`,
+        {},
+        {
+          ...options,
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        },
+      );
+      if (!read.ok) return failed(read.error);
+      const uid = (read.value as { metadata?: { uid?: unknown } } | null)?.metadata?.uid;
+      return typeof uid !== 'string' || uid === ''
         ? err({ kind: 'unavailable', message: `node ${name} has no uid` })
         : ok(uid);
     },
     apply: async (object) => {
-      const ref = {
-        ...groupVersion(object.apiVersion),
-        plural: pluralOf(refOf(object)),
-        name: object.metadata.name,
-      };
-      const common = { body: object, fieldManager: FIELD_MANAGER, force: true };
-      const namespace = object.metadata.namespace;
-      const applied = await attempt(() =>
-        namespace === undefined
-          ? objects.patchClusterCustomObject({ ...ref, ...common }, applyOptions)
-          : objects.patchNamespacedCustomObject({ ...ref, namespace, ...common }, applyOptions),
-      );
-      return applied.ok ? ok(undefined) : applied;
+      const applied = await sendJson(kubeConfig, 'PATCH', objectPath(refOf(object)), object, {
+        ...options,
+        // JSON is YAML: the API server reads an apply patch of either.
+        contentType: 'application/apply-patch+yaml',
+        query: { fieldManager: FIELD_MANAGER, force: true },
+      });
+      return applied.ok ? ok(undefined) : failed(applied.error);
     },
     delete: async (target) => {
-      const ref = {
-        ...groupVersion(target.apiVersion),
-        plural: pluralOf(target),
-        name: target.name,
-      };
-      const namespace = target.namespace;
-      const deleted = await attempt(() =>
-        namespace === undefined
-          ? objects.deleteClusterCustomObject(ref, options)
-          : objects.deleteNamespacedCustomObject({ ...ref, namespace }, options),
-      );
+      const deleted = await sendJson(kubeConfig, 'DELETE', objectPath(target), undefined, options);
       // Gone already (by hand, or with its namespace): what a delete wants.
-      if (deleted.ok || deleted.error.status === 404) return ok(undefined);
-      return deleted;
+      if (deleted.ok || (deleted.error.kind === 'http' && deleted.error.status === 404))
+        return ok(undefined);
+      return failed(deleted.error);
     },
   };
 }
@@ -151,21 +133,23 @@ export async function listOwnReports(
   kubeConfig: KubeConfig,
   flavor: ReportFlavor,
   node: string,
+  connections?: ApiServerConnections,
 ): Promise<Result<readonly ObjectRef[], ReportSinkFailure>> {
-  const objects = kubeConfig.makeApiClient(CustomObjectsApi);
   const kinds = REPORT_KINDS[flavor];
-  const { group, version } = groupVersion(kinds.apiVersion);
   const refs: ObjectRef[] = [];
   for (const { kind, plural } of [kinds.namespaced, kinds.cluster]) {
-    const listed = await attempt(
-      () =>
-        objects.listClusterCustomObject(
-          { group, version, plural, labelSelector: reportLabelSelector(node) },
-          requestOptions(),
-        ) as Promise<unknown>,
+    const listed = await getJson(
+      kubeConfig,
+      `/apis/${kinds.apiVersion}/${plural}`,
+      { labelSelector: reportLabelSelector(node) },
+      {
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        ...(connections === undefined ? {} : { connections }),
+      },
     );
-    if (!listed.ok) return listed;
-    const items = (listed.value as { items?: unknown }).items;
+    if (!listed.ok) return failed(listed.error);
+    const items = (listed.value as { items?: unknown } | null)?.items;
     for (const item of Array.isArray(items) ? (items as unknown[]) : []) {
       const metadata = (item as { metadata?: { name?: unknown; namespace?: unknown } }).metadata;
       if (typeof metadata?.name !== 'string') continue;
