@@ -1,9 +1,13 @@
 // 3. Footprint of the agent process at 5,000 images / 500 pods: resident memory and CPU while
-// idle (cache polls every 15 s, resync every 60 s, watches with bookmarks), and the heap before
-// and after rounds of 10,000 pod add/update/delete events.
+// idle (cache polls every 15 s, resync every 60 s, watches with bookmarks); issue 16's figures
+// for the build as deployed (RSS at ready, after 1,000 pod updates, on a 5-image node, and
+// NODE_OPTIONS' --max-semi-space-size against CPU and detection latency); where the memory is;
+// and the heap before and after rounds of 10,000 pod add/update/delete events.
 import type { Benchmark, TargetCheck } from './lib/benchmark.ts';
 import { targetTable } from './lib/benchmark.ts';
 import { buildAgent } from './lib/build.ts';
+import type { DeployedRun } from './lib/deployed-agent.ts';
+import { measureDeployedAgent } from './lib/deployed-agent.ts';
 import type { InstrumentedAgent, NodeEnvironment } from './lib/environment.ts';
 import {
   startCliAgent,
@@ -18,7 +22,9 @@ import { measureMemoryBreakdown, memoryBreakdownTable } from './lib/memory-break
 import type { ProcSample } from './lib/proc.ts';
 import { MiB, sampleProcess } from './lib/proc.ts';
 import type { Scenario } from './lib/scenario.ts';
-import { sharedBenchNode, podObject } from './lib/scenario.ts';
+import { buildScenario, sharedBenchNode, podObject } from './lib/scenario.ts';
+import type { SemiSpaceRun } from './lib/semi-space.ts';
+import { semiSpaceOf, semiSpaceSection, withSemiSpace } from './lib/semi-space.ts';
 import { fmt, summarize } from './lib/stats.ts';
 import { sleep, Teardowns } from './lib/teardown.ts';
 
@@ -27,6 +33,18 @@ const IDLE_TARGET_MILLICORES = 5;
 const EVENTS_PER_ROUND = 10_000;
 const BATCH = 10;
 const SETTLE_AFTER_CHURN_MS = 35_000;
+/** Issue 16: the agent on a node with almost nothing cached. */
+const SMALL_NODE_RSS_TARGET_MIB = 96;
+/** Issue 16: pod updates before RSS is sampled, and before a new offending pod is created. */
+const POD_UPDATES = 1000;
+const OFFENDER_TARGET_MS = 500;
+/** NODE_OPTIONS' --max-semi-space-size values compared (MiB); the Dockerfile's is among them. */
+const SEMI_SPACE_MIB = [1, 2, 4, 8] as const;
+const SETTLE_AFTER_READY_MS = 10_000;
+/** The build's steady window, Dockerfile's environment only (s; --quick: 10). */
+const BUILT_STEADY_SECONDS = 30;
+/** From ready to the bursts, for the other --max-semi-space-size settings (--quick: 5 s). */
+const SWEEP_SETTLE_MS = 10_000;
 
 /** What the idle window saw on the API server, for the kube-load benchmark. */
 export interface KubeWindow {
@@ -118,6 +136,37 @@ async function gcSamples(agent: InstrumentedAgent, count: number): Promise<Usage
   return out;
 }
 
+/** A node with 5 cached images (2 private), 5 pods, one of them running another tenant's. */
+function smallNode(): Scenario {
+  return buildScenario({ images: 5, pods: 5, tenants: 3, privateImages: 2, intruderPods: 1 });
+}
+
+/** The build on the small node, in an environment of its own, torn down before returning. */
+async function measureSmallNode(
+  cli: string,
+  imageEnv: Readonly<Record<string, string>>,
+  quick: boolean,
+): Promise<DeployedRun & { readonly scenario: Scenario }> {
+  const scenario = smallNode();
+  const teardowns = new Teardowns();
+  try {
+    const env = await startNodeEnvironment(teardowns, scenario);
+    const run = await measureDeployedAgent(teardowns, env, {
+      name: 'pullwatch-small-node',
+      cli,
+      env: imageEnv,
+      settleMs: SETTLE_AFTER_READY_MS,
+      steadySeconds: quick ? 5 : 30,
+      bursts: 0,
+      updates: 0,
+      probeBase: 0,
+    });
+    return { ...run, scenario };
+  } finally {
+    await teardowns.run();
+  }
+}
+
 const mib = (bytes: number): string => `${fmt(bytes / MiB, 1)} MiB`;
 const signedMib = (bytes: number): string => `${bytes >= 0 ? '+' : ''}${mib(bytes)}`;
 const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => x.heapUsed)).median;
@@ -125,7 +174,8 @@ const heapOf = (xs: readonly UsageMessage[]): number => summarize(xs.map((x) => 
 export const footprintBenchmark: Benchmark = {
   name: 'footprint',
   title: '3. Footprint of the agent process',
-  summary: 'RSS, idle CPU (5 min; 60 s with --quick) and heap across 2 × 10,000 pod events',
+  summary:
+    'RSS (sources; the build at ready, after 1,000 pod updates, on a 5-image node, per --max-semi-space-size), idle CPU (5 min; 60 s with --quick), heap across 2 × 10,000 pod events',
   async run(context) {
     const machine = describeMachine();
     const idleSeconds = context.quick ? 60 : 300;
@@ -163,30 +213,60 @@ export const footprintBenchmark: Benchmark = {
       const busiest = [...perSecond].sort((a, b) => b - a).slice(0, 8);
       await cli.stop();
 
-      // The same agent compiled as the container image runs it (node dist/agent/cli.js).
+      // The same agent compiled as the container image runs it (node dist/agent/cli.js):
+      // at ready, steady, after 1,000 pod updates; then each --max-semi-space-size setting.
       const imageEnv = await dockerfileEnvironment();
       const imageEnvText = Object.entries(imageEnv)
         .map(([key, value]) => `\`${key}=${value}\``)
         .join(', ');
-      const deployed = await startCliAgent(teardowns, env, {
+      const bursts = context.quick ? 3 : 5;
+      const builtSteadySeconds = context.quick ? 10 : BUILT_STEADY_SECONDS;
+      const sweepSettleMs = context.quick ? SWEEP_SETTLE_MS / 2 : SWEEP_SETTLE_MS;
+      const imageSemiSpace = semiSpaceOf(imageEnv);
+      context.log(
+        `footprint: the build as deployed, then ${bursts} × ${POD_UPDATES} pod updates and an offending pod`,
+      );
+      const deployedRun = await measureDeployedAgent(teardowns, env, {
         name: 'pullwatch-built',
         cli: built,
         env: imageEnv,
+        settleMs: SETTLE_AFTER_READY_MS,
+        steadySeconds: builtSteadySeconds,
+        bursts,
+        updates: POD_UPDATES,
+        probeBase: 20_000,
       });
-      await waitForFindings(deployed, scenario.expectedFindings);
-      await sleep(10_000);
-      const builtSamples: ProcSample[] = [await sampleProcess(deployed.pid)];
-      for (let i = 0; i < 30; i += 1) {
-        await sleep(1000);
-        builtSamples.push(await sampleProcess(deployed.pid));
-      }
+      const builtSamples = deployedRun.steady;
       const builtRss = summarize(builtSamples.map((s) => s.rssBytes));
       const builtFirst = builtSamples[0] as ProcSample;
       const builtLast = builtSamples[builtSamples.length - 1] as ProcSample;
       const builtMillicores =
         ((builtLast.cpuSeconds - builtFirst.cpuSeconds) / ((builtLast.at - builtFirst.at) / 1000)) *
         1000;
-      await deployed.stop();
+      const semiSpaceRuns: SemiSpaceRun[] = [];
+      const semiSpaces = [...new Set([...SEMI_SPACE_MIB, imageSemiSpace ?? SEMI_SPACE_MIB[0]])];
+      for (const semiSpace of semiSpaces.sort((a, b) => a - b)) {
+        if (semiSpace === imageSemiSpace) {
+          semiSpaceRuns.push({ semiSpace, run: deployedRun });
+          continue;
+        }
+        context.log(`footprint: the build with --max-semi-space-size=${semiSpace}`);
+        const run = await measureDeployedAgent(teardowns, env, {
+          name: `pullwatch-semi-space-${semiSpace}`,
+          cli: built,
+          env: withSemiSpace(imageEnv, semiSpace),
+          settleMs: sweepSettleMs,
+          steadySeconds: 0,
+          bursts,
+          updates: POD_UPDATES,
+          probeBase: 20_000 + 100 * semiSpace,
+        });
+        semiSpaceRuns.push({ semiSpace, run });
+      }
+
+      // A node with almost nothing on it: what the agent costs before any data.
+      context.log('footprint: the build on a 5-image node');
+      const smallRun = await measureSmallNode(built, imageEnv, context.quick);
 
       // Where the memory is: the agent's parts loaded one by one, then a node's data.
       context.log('footprint: memory breakdown by module and by data');
@@ -235,6 +315,14 @@ export const footprintBenchmark: Benchmark = {
       const growth2 = heapAfter2 - heapAfter1;
       const growthSoon = Math.max(...rounds.map((r) => heapOf(r.soon) - heapBefore));
 
+      const afterUpdates = summarize(deployedRun.afterUpdates.map((x) => x.rssBytes));
+      const smallRss = summarize(smallRun.steady.map((x) => x.rssBytes));
+      const smallSteadySeconds = smallRun.steady.length - 1;
+      const served = deployedRun.bursts.flatMap((b) =>
+        b.servedMs === undefined ? [] : [b.servedMs],
+      );
+      const offender = summarize(served);
+      const offenderMissed = deployedRun.bursts.length - served.length;
       const targets: TargetCheck[] = [
         {
           figure:
@@ -248,6 +336,30 @@ export const footprintBenchmark: Benchmark = {
           target: `< ${RSS_TARGET_MIB} MiB`,
           measured: `median ${mib(builtRss.median)}, max ${mib(builtRss.max)}`,
           met: builtRss.max < RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: `RSS after ready, the build, 5,000 images / 500 pods: when it first serves its findings / ${SETTLE_AFTER_READY_MS / 1000} s later`,
+          target: `< ${RSS_TARGET_MIB} MiB`,
+          measured: `${mib(deployedRun.atReady.rssBytes)} / ${mib(builtFirst.rssBytes)}`,
+          met: Math.max(deployedRun.atReady.rssBytes, builtFirst.rssBytes) < RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: `RSS after ${POD_UPDATES.toLocaleString('en-US')} pod updates, the build, same node (5 s after it is back at its findings, 3 samples 1 s apart)`,
+          target: `< ${RSS_TARGET_MIB} MiB`,
+          measured: `median ${mib(afterUpdates.median)}, max ${mib(afterUpdates.max)}`,
+          met: afterUpdates.max < RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: `RSS on a 5-image node, the build (at ready, and ${smallSteadySeconds} s after settling)`,
+          target: `< ${SMALL_NODE_RSS_TARGET_MIB} MiB`,
+          measured: `at ready ${mib(smallRun.atReady.rssBytes)}; then median ${mib(smallRss.median)}, max ${mib(smallRss.max)}`,
+          met: Math.max(smallRun.atReady.rssBytes, smallRss.max) < SMALL_NODE_RSS_TARGET_MIB * MiB,
+        },
+        {
+          figure: `new offending pod -> finding served on /api/v1/findings right after ${POD_UPDATES.toLocaleString('en-US')} pod updates, the build, median of ${bursts} runs (section 2 measures it on the instrumented agent)`,
+          target: `< ${OFFENDER_TARGET_MS} ms`,
+          measured: `median ${fmt(offender.median)} ms, max ${fmt(offender.max)} ms${offenderMissed > 0 ? `, ${offenderMissed} not served within 15 s` : ''}`,
+          met: offender.median < OFFENDER_TARGET_MS && offenderMissed === 0,
         },
         {
           figure: `heap after 10,000 pod events vs before (forced GC, ${SETTLE_AFTER_CHURN_MS / 1000} s after the churn)`,
@@ -283,7 +395,21 @@ export const footprintBenchmark: Benchmark = {
         '| --- | --- |',
         `| RSS during the idle window | median ${mib(rss.median)}, min–max ${mib(rss.min)}–${mib(rss.max)} (n=${rss.n}) |`,
         `| idle CPU | ${fmt(idleMillicores, 2)} millicores average (${fmt(last.cpuSeconds - first.cpuSeconds, 2)} CPU s in ${fmt(windowSeconds, 0)} s); CPU was used in ${busySeconds} of ${perSecond.length} one-second samples (10 ms ticks); the busiest seconds: ${busiest.map((ms) => fmt(ms, 0)).join(', ')} ms |`,
-        `| the build (\`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image, with the image's environment: ${imageEnvText}), 30 s after settling | RSS median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those 30 s; ready ${fmt(deployed.readyAfterMs / 1000, 1)} s after spawn |`,
+        '',
+        `**As deployed** (issue 16's table; bench/lib/deployed-agent.ts): the build, \`node dist/agent/cli.js run\`, compiled by \`tsc -p tsconfig.build.json\` into a temp dir laid out like the image, started with the Dockerfile's environment (${imageEnvText}) on the same node and measured from outside through /proc. RSS is read when the agent first serves the node's ${scenario.expectedFindings.toLocaleString('en-US')} findings (polled every 250 ms, read 0.5 s after), after ${SETTLE_AFTER_READY_MS / 1000} s of settling, then every second for ${builtSteadySeconds} s${context.quick ? ' (`--quick`; a full run: 30 s)' : ''}. Then ${bursts} bursts, as section 2 runs them (bench/lib/churn-latency.ts): ${POD_UPDATES.toLocaleString('en-US')} status updates to the node's running pods sent back to back through the embedded API server (a Ready condition's \`lastProbeTime\`, round-robin over the ${scenario.pods.length} pods; none can change a finding), then at once a new offending pod, with \`/api/v1/findings\` polled until it is served; the pod is then deleted, its finding seen gone, and the agent left 3 s. After the first burst, once the agent serves its ${scenario.expectedFindings.toLocaleString('en-US')} findings again and 2 s more (about 5.5 s after the offending pod's finding was gone), RSS is read 3 times 1 s apart. Agent CPU is utime + stime from /proc/PID/stat (10 ms ticks), from just before the updates to the pod served, and to the end of the 3 s rest ("settled": everything the burst cost, including work put off).`,
+        '',
+        '| figure | value |',
+        '| --- | --- |',
+        `| ready | ${fmt(deployedRun.readyAfterMs / 1000, 1)} s after spawn (/readyz) |`,
+        `| RSS when it first serves its findings | ${mib(deployedRun.atReady.rssBytes)} |`,
+        `| RSS after ${SETTLE_AFTER_READY_MS / 1000} s of settling, then over ${builtSteadySeconds} s | median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those ${builtSteadySeconds} s |`,
+        `| RSS after the first ${POD_UPDATES.toLocaleString('en-US')} pod updates (and one offending pod) | median ${mib(afterUpdates.median)}, min–max ${mib(afterUpdates.min)}–${mib(afterUpdates.max)} |`,
+        `| a new offending pod right after ${POD_UPDATES.toLocaleString('en-US')} pod updates, served on /api/v1/findings | median ${fmt(offender.median)} ms, min–max ${fmt(offender.min)}–${fmt(offender.max)} ms (n=${offender.n}${offenderMissed > 0 ? `, ${offenderMissed} not served in 15 s` : ''}); agent CPU median ${fmt(summarize(deployedRun.bursts.map((b) => b.agentCpuMs)).median)} ms until served, ${fmt(summarize(deployedRun.bursts.map((b) => b.settledCpuMs)).median)} ms until settled |`,
+        `| on a 5-image node (${smallRun.scenario.describe()}; an environment of its own) | ready ${fmt(smallRun.readyAfterMs / 1000, 1)} s after spawn; RSS ${mib(smallRun.atReady.rssBytes)} when it first serves its ${smallRun.scenario.expectedFindings} findings, then median ${mib(smallRss.median)}, min–max ${mib(smallRss.min)}–${mib(smallRss.max)} over ${smallSteadySeconds} s after ${SETTLE_AFTER_READY_MS / 1000} s of settling |`,
+        '',
+        `**\`--max-semi-space-size\`** (issue 16: trade it against the latency it costs): the build run as above on the 5,000-image node, one agent per setting, with the Dockerfile's environment except NODE_OPTIONS' \`--max-semi-space-size\` (the other flags kept); ${bursts} bursts each, the offending pod's median over them; RSS after the first. The Dockerfile's row is the run above, which had its ${builtSteadySeconds} s steady window before the bursts; the others start the bursts ${sweepSettleMs / 1000} s after ready. V8's young generation is made of semi-spaces of this size: a smaller one keeps RSS down and is scavenged more often, which costs CPU and may delay the work a burst brings.`,
+        '',
+        ...semiSpaceSection(semiSpaceRuns, imageSemiSpace),
         '',
         `**Where the memory is** (issue 16; bench/lib/memory-probe.ts, medians of ${breakdownRuns} fresh processes with the image's environment and \`--expose-gc\`): a process loads the agent's parts from the sources one after another, then builds the data of this node, and after each step reads \`process.memoryUsage()\` after two forced GCs. Steps are cumulative, so a module another already loaded counts with the first; the first row is Node.js with the TypeScript stripper that loads this probe (the image runs compiled JavaScript without it). The data rows are the agent's own structures built as the reconcile benchmark builds them; the benchmark's scenario model is loaded before them and not counted as the agent's.`,
         '',
