@@ -24,7 +24,7 @@ import { MiB, sampleProcess } from './lib/proc.ts';
 import type { Scenario } from './lib/scenario.ts';
 import { buildScenario, sharedBenchNode, podObject } from './lib/scenario.ts';
 import type { SemiSpaceRun } from './lib/semi-space.ts';
-import { semiSpaceOf, semiSpaceSection, withSemiSpace } from './lib/semi-space.ts';
+import { semiSpaceLabel, semiSpaceOf, semiSpaceSection, withSemiSpace } from './lib/semi-space.ts';
 import { fmt, summarize } from './lib/stats.ts';
 import { sleep, Teardowns } from './lib/teardown.ts';
 
@@ -38,7 +38,10 @@ const SMALL_NODE_RSS_TARGET_MIB = 96;
 /** Issue 16: pod updates before RSS is sampled, and before a new offending pod is created. */
 const POD_UPDATES = 1000;
 const OFFENDER_TARGET_MS = 500;
-/** NODE_OPTIONS' --max-semi-space-size values compared (MiB); the Dockerfile's is among them. */
+/**
+ * NODE_OPTIONS' --max-semi-space-size values compared (MiB); the Dockerfile's is among them,
+ * and V8's default (no flag) is run after them.
+ */
 const SEMI_SPACE_MIB = [1, 2, 4, 8] as const;
 const SETTLE_AFTER_READY_MS = 10_000;
 /** The build's steady window, Dockerfile's environment only (s; --quick: 10). */
@@ -244,22 +247,28 @@ export const footprintBenchmark: Benchmark = {
         ((builtLast.cpuSeconds - builtFirst.cpuSeconds) / ((builtLast.at - builtFirst.at) / 1000)) *
         1000;
       const semiSpaceRuns: SemiSpaceRun[] = [];
-      const semiSpaces = [...new Set([...SEMI_SPACE_MIB, imageSemiSpace ?? SEMI_SPACE_MIB[0]])];
-      for (const semiSpace of semiSpaces.sort((a, b) => a - b)) {
+      // The values compared, the Dockerfile's among them, then V8's default (no flag).
+      const semiSpaces = [
+        ...[...new Set([...SEMI_SPACE_MIB, imageSemiSpace ?? SEMI_SPACE_MIB[0]])].sort(
+          (a, b) => a - b,
+        ),
+        undefined,
+      ];
+      for (const [index, semiSpace] of semiSpaces.entries()) {
         if (semiSpace === imageSemiSpace) {
           semiSpaceRuns.push({ semiSpace, run: deployedRun });
           continue;
         }
-        context.log(`footprint: the build with --max-semi-space-size=${semiSpace}`);
+        context.log(`footprint: the build with --max-semi-space-size ${semiSpaceLabel(semiSpace)}`);
         const run = await measureDeployedAgent(teardowns, env, {
-          name: `pullwatch-semi-space-${semiSpace}`,
+          name: `pullwatch-semi-space-${semiSpace ?? 'default'}`,
           cli: built,
           env: withSemiSpace(imageEnv, semiSpace),
           settleMs: sweepSettleMs,
           steadySeconds: 0,
           bursts,
           updates: POD_UPDATES,
-          probeBase: 20_000 + 100 * semiSpace,
+          probeBase: 20_000 + 100 * (index + 1),
         });
         semiSpaceRuns.push({ semiSpace, run });
       }
@@ -407,7 +416,7 @@ export const footprintBenchmark: Benchmark = {
         `| a new offending pod right after ${POD_UPDATES.toLocaleString('en-US')} pod updates, served on /api/v1/findings | median ${fmt(offender.median)} ms, min–max ${fmt(offender.min)}–${fmt(offender.max)} ms (n=${offender.n}${offenderMissed > 0 ? `, ${offenderMissed} not served in 15 s` : ''}); agent CPU median ${fmt(summarize(deployedRun.bursts.map((b) => b.agentCpuMs)).median)} ms until served, ${fmt(summarize(deployedRun.bursts.map((b) => b.settledCpuMs)).median)} ms until settled |`,
         `| on a 5-image node (${smallRun.scenario.describe()}; an environment of its own) | ready ${fmt(smallRun.readyAfterMs / 1000, 1)} s after spawn; RSS ${mib(smallRun.atReady.rssBytes)} when it first serves its ${smallRun.scenario.expectedFindings} findings, then median ${mib(smallRss.median)}, min–max ${mib(smallRss.min)}–${mib(smallRss.max)} over ${smallSteadySeconds} s after ${SETTLE_AFTER_READY_MS / 1000} s of settling |`,
         '',
-        `**\`--max-semi-space-size\`** (issue 16: trade it against the latency it costs): the build run as above on the 5,000-image node, one agent per setting, with the Dockerfile's environment except NODE_OPTIONS' \`--max-semi-space-size\` (the other flags kept); ${bursts} bursts each, the offending pod's median over them; RSS after the first. The Dockerfile's row is the run above, which had its ${builtSteadySeconds} s steady window before the bursts; the others start the bursts ${sweepSettleMs / 1000} s after ready. V8's young generation is made of semi-spaces of this size: a smaller one keeps RSS down and is scavenged more often, which costs CPU and may delay the work a burst brings.`,
+        `**\`--max-semi-space-size\`** (issue 16: trade it against the latency it costs): the build run as above on the 5,000-image node, one agent per setting, with the Dockerfile's environment except NODE_OPTIONS' \`--max-semi-space-size\` (the other flags kept), and once without the flag, where V8 sizes the semi-spaces from the memory it sees (${machine.memoryGiB} GiB here); ${bursts} bursts each, the offending pod's median over them; RSS after the first (as above) and once more after the last burst's 3 s rest. The Dockerfile's row is the run above, which had its ${builtSteadySeconds} s steady window before the bursts; the others start the bursts ${sweepSettleMs / 1000} s after ready. V8's young generation is made of semi-spaces of this size: a smaller one keeps RSS down and is scavenged more often, which costs CPU and may delay the work a burst brings.`,
         '',
         ...semiSpaceSection(semiSpaceRuns, imageSemiSpace),
         '',

@@ -36,6 +36,8 @@ export interface DeployedRun {
   readonly steady: readonly ProcSample[];
   /** After the first burst, once the agent was back at its findings and rested: 3 samples 1 s apart. */
   readonly afterUpdates: readonly ProcSample[];
+  /** After the last burst and its rest (undefined without bursts). */
+  readonly afterBursts: ProcSample | undefined;
   readonly bursts: readonly OutsideChurnRun[];
 }
 
@@ -80,7 +82,15 @@ export async function measureDeployedAgent(
         afterUpdates = await samplesEverySecond(agent.pid, RSS_SAMPLES);
       }
     }
-    return { readyAfterMs: agent.readyAfterMs, atReady, steady, afterUpdates, bursts };
+    const afterBursts = bursts.length > 0 ? await sampleProcess(agent.pid) : undefined;
+    return {
+      readyAfterMs: agent.readyAfterMs,
+      atReady,
+      steady,
+      afterUpdates,
+      afterBursts,
+      bursts,
+    };
   } finally {
     await agent.stop();
   }
