@@ -109,7 +109,7 @@ export function semiSpaceSection(
   const others = figures.filter((f) => f !== image);
   const comparisons = others.map(
     (f) =>
-      `${semiSpaceLabel(f.semiSpace)}: ${signed(f.afterWorst - image.afterWorst, mib(Math.abs(f.afterWorst - image.afterWorst)))} RSS after the updates, ${signed(f.cpuSettled - image.cpuSettled, `${fmt(Math.abs(f.cpuSettled - image.cpuSettled))} ms`)} CPU for them, ${signed(f.served.median - image.served.median, `${fmt(Math.abs(f.served.median - image.served.median))} ms`)} to serve the offending pod`,
+      `${semiSpaceLabel(f.semiSpace)}: ${signed(f.afterWorst - image.afterWorst, mib(Math.abs(f.afterWorst - image.afterWorst)))} RSS after the updates, ${signed(f.cpuSettled - image.cpuSettled, `${Math.round(Math.abs(f.cpuSettled - image.cpuSettled))} ms`)} CPU for them, ${signed(f.served.median - image.served.median, `${fmt(Math.abs(f.served.median - image.served.median))} ms`)} to serve the offending pod`,
   );
   const better = others.filter(
     (f) =>
