@@ -107,6 +107,7 @@ export function derive(
     kubeletRecords: seen.kubeletRecords,
     missingSince: before.missingSince,
     graceMs: seen.forgetGraceMs,
+    memory,
   });
   const state: ProvenanceState = {
     provenance: folded.provenance,

@@ -2,6 +2,7 @@
 // registry's verdicts and the kubelet's events, and what a fold returns.
 import type { ImageLocation } from '../credentials/keyring.ts';
 import type { ImageId } from '../image/digest.ts';
+import type { DetectionMemory } from '../detect/memory.ts';
 import type { Inventory } from '../image/inventory.ts';
 import type {
   CredentialVerdict,
@@ -51,6 +52,11 @@ export interface PodEvidence {
   readonly kubeletEvents?: ReadonlyMap<string, KubeletImageEvent>;
   /** The kubelet's pulled records by image: a recorded credentialHash vouches for a credential. */
   readonly kubeletRecords?: ReadonlyMap<ImageId, PulledRecord>;
+  /**
+   * Detection's memory: which cached image each container gets is asked here first and by the
+   * rules right after, of the same inventory and pods; answered once.
+   */
+  readonly memory?: DetectionMemory;
 }
 
 /** Images whose attribution waits for missing knowledge, with the reason (for findings). */

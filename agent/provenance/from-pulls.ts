@@ -46,7 +46,7 @@ export function fromObservedPulls(
   for (const pod of evidence.pods) {
     for (const container of pod.containers) {
       if (!isStarting(pod, container, now, windowMs)) continue;
-      const imageId = imageIdOfContainer(inventory, container);
+      const imageId = imageIdOfContainer(inventory, container, evidence.memory);
       if (imageId === undefined || !newIds.has(imageId)) continue;
       const puller = pullerOf(evidence, pod, container);
       if (puller.kind === 'pending') notePending(pending, imageId, puller.reason);
@@ -77,7 +77,7 @@ export function fromPulledEvents(
   for (const pod of evidence.pods) {
     for (const container of pod.containers) {
       if (events.get(kubeletEventKey(pod.uid, container.name)) !== 'pulled') continue;
-      const imageId = imageIdOfContainer(evidence.inventory, container);
+      const imageId = imageIdOfContainer(evidence.inventory, container, evidence.memory);
       if (imageId === undefined) continue;
       // Weaker than what is known already: nothing to add (and nothing to wait for).
       const known = prev.get(imageId)?.owners ?? [];

@@ -77,7 +77,7 @@ export function fromRunningPods(
   for (const pod of evidence.pods) {
     for (const container of pod.containers) {
       if (!hasRun(container)) continue;
-      const imageId = imageIdOfContainer(evidence.inventory, container);
+      const imageId = imageIdOfContainer(evidence.inventory, container, evidence.memory);
       if (imageId === undefined) continue;
       const known = prev.get(imageId);
       // Never for an image that has owners from better evidence: a tenant holding a wrong

@@ -1,6 +1,7 @@
 // What a pod says about an image: which cached image a container uses, whether it may have
 // pulled just now, and which of its credentials pulled (or why that is not known yet).
 import { cachedImageIn } from '../detect/container-image.ts';
+import type { DetectionMemory } from '../detect/memory.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { Inventory } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
@@ -28,8 +29,9 @@ const PULL_FAILED_REASONS: ReadonlySet<string> = new Set([
 export function imageIdOfContainer(
   inventory: Inventory,
   container: PodContainer,
+  memory?: DetectionMemory,
 ): ImageId | undefined {
-  return cachedImageIn(inventory, container)?.entry.id;
+  return cachedImageIn(inventory, container, memory)?.entry.id;
 }
 
 /** Whether the kubelet may have pulled this container's image just now. */
@@ -107,7 +109,7 @@ export function pullerOf(
   const { matching, unknownSecrets } = evidence.credentialsOf(pod, reference.value);
   if (unknownSecrets.length > 0)
     return { kind: 'pending', reason: unknownSecretsReason(pod, unknownSecrets) };
-  const imageId = imageIdOfContainer(evidence.inventory, container);
+  const imageId = imageIdOfContainer(evidence.inventory, container, evidence.memory);
   const usable = matching.find(
     (held) =>
       imageId === undefined ||
