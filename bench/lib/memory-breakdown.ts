@@ -53,3 +53,15 @@ export function memoryBreakdownTable(steps: readonly MemoryStep[]): string[] {
     ...rows,
   ];
 }
+
+/** Module steps that added more than `overBytes` of RSS, with what each added. */
+export function heavyModuleSteps(
+  steps: readonly MemoryStep[],
+  overBytes: number,
+): { readonly step: string; readonly addedBytes: number }[] {
+  return steps.flatMap((s, i) => {
+    const previous = steps[i - 1];
+    const added = previous === undefined ? s.rss : s.rss - previous.rss;
+    return s.kind === 'modules' && added > overBytes ? [{ step: s.step, addedBytes: added }] : [];
+  });
+}

@@ -19,6 +19,13 @@ export interface ProcSample {
   /** user + system CPU seconds since the process started. */
   readonly cpuSeconds: number;
   readonly rssBytes: number;
+  /**
+   * RSS split as /proc/PID/status does: anonymous memory (the process's own heap, stacks,
+   * buffers) and file pages (the node binary's and libraries' text: shared with every process
+   * that maps the same files, and clean, so the kernel may reclaim them).
+   */
+  readonly anonBytes: number;
+  readonly fileBytes: number;
   /** When it was taken (performance.now()). */
   readonly at: number;
 }
@@ -32,10 +39,13 @@ export async function sampleProcess(pid: number): Promise<ProcSample> {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
-  const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? Number.NaN);
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
   return {
     cpuSeconds: (utime + stime) / ticksPerSecond(),
-    rssBytes: rssKb * 1024,
+    rssBytes: kb('VmRSS'),
+    anonBytes: kb('RssAnon'),
+    fileBytes: kb('RssFile'),
     at: performance.now(),
   };
 }
