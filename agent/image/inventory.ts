@@ -67,31 +67,26 @@ export class Inventory {
   /** Sum of the runtime's per-image sizes (layers shared between images count once per image). */
   readonly totalBytes: bigint;
   readonly #entries: readonly InventoryEntry[];
-  readonly #byId: ReadonlyMap<string, InventoryEntry>;
+  /** Each ID's entry, with what the runtime listed for it (a later listing that repeats it reuses the entry). */
+  readonly #byId: ReadonlyMap<string, Listed>;
   readonly #byRepoTag: ReadonlyMap<string, InventoryEntry>;
   readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
   readonly #ids: ImageIdIndex;
-  /** What the runtime listed for each entry, to reuse the entry when a later listing repeats it. */
-  readonly #listed: ReadonlyMap<ImageId, readonly CachedImageRecord[]>;
 
   /**
    * @param previous the inventory of the runtime's previous listing: entries listed exactly as
    * before are taken over instead of parsed again (a poll rarely changes more than a few images).
    */
   constructor(images: readonly CachedImageRecord[], previous?: Inventory) {
-    const { entries, rejected, listed } = mergeById(images, (id, listings) => {
-      if (previous === undefined) return undefined;
-      const before = previous.#listed.get(id);
-      return before !== undefined && sameListings(before, listings)
-        ? previous.#byId.get(id)
-        : undefined;
-    });
-    this.#listed = listed;
+    const { entries, rejected, byId } = mergeById(
+      images,
+      previous === undefined ? undefined : previous.#byId,
+    );
+    this.#byId = byId;
     this.#entries = Object.freeze(entries);
     this.rejectedImages = Object.freeze(rejected);
     this.size = entries.length;
     this.totalBytes = entries.reduce((sum, entry) => sum + entry.sizeBytes, 0n);
-    this.#byId = new Map(entries.map((entry) => [entry.id, entry]));
     // containerd keys one image per name; should a runtime list a name twice, the first listing wins.
     this.#byRepoTag = indexFirstWins(entries, (entry) => entry.repoTags);
     this.#byRepoDigest = indexFirstWins(entries, (entry) => entry.repoDigests);
@@ -102,14 +97,14 @@ export class Inventory {
   sameAs(other: Inventory): boolean {
     return (
       this.#entries.length === other.#entries.length &&
-      this.#entries.every((entry) => other.#byId.get(entry.id) === entry) &&
+      this.#entries.every((entry) => other.#byId.get(entry.id)?.entry === entry) &&
       this.rejectedImages.length === other.rejectedImages.length &&
       this.rejectedImages.every((r, i) => r.image.id === other.rejectedImages[i]?.image.id)
     );
   }
 
   byId(id: string): InventoryEntry | undefined {
-    return this.#byId.get(id);
+    return this.#byId.get(id)?.entry;
   }
 
   entries(): readonly InventoryEntry[] {
@@ -174,7 +169,7 @@ export class Inventory {
 
   #presentById(...ids: readonly string[]): Presence {
     for (const id of ids) {
-      const image = this.#byId.get(id);
+      const image = this.#byId.get(id)?.entry;
       if (image !== undefined) {
         return { present: true, image, matchedBy: 'id' };
       }
@@ -184,7 +179,7 @@ export class Inventory {
 
   #presentByIdPrefix(query: string, referenceError: ReferenceError | undefined): Presence {
     const lookup = this.#ids.lookup(query);
-    const image = lookup.kind === 'found' ? this.#byId.get(lookup.id) : undefined;
+    const image = lookup.kind === 'found' ? this.#byId.get(lookup.id)?.entry : undefined;
     if (lookup.kind === 'found' && image !== undefined) {
       return { present: true, image, matchedBy: lookup.exact ? 'id' : 'id-prefix' };
     }
@@ -254,24 +249,29 @@ function readStatusQuery(statusImageId: string): StatusQuery {
     : { kind: 'invalid', error: repoDigest.error };
 }
 
-/** The listings of one image ID (a runtime lists an ID once; more are merged). */
-interface Draft {
-  readonly id: ImageId;
-  readonly listings: CachedImageRecord[];
+/** An ID's entry and the listings it was made from (a runtime lists an ID once; more are merged). */
+interface Listed {
+  readonly listings: readonly CachedImageRecord[];
+  readonly entry: InventoryEntry;
 }
 
+/**
+ * Groups the listing by image ID, in listing order. An ID the previous listing held with the
+ * same listings keeps its entry (a poll rarely changes more than a few images), and an ID it
+ * held is known to be valid: only new IDs are checked.
+ */
 function mergeById(
   images: readonly CachedImageRecord[],
-  reusable: (id: ImageId, listings: readonly CachedImageRecord[]) => InventoryEntry | undefined,
+  previous: ReadonlyMap<string, Listed> | undefined,
 ): {
   entries: InventoryEntry[];
   rejected: RejectedImage[];
-  listed: Map<ImageId, readonly CachedImageRecord[]>;
+  byId: Map<string, Listed>;
 } {
-  const drafts = new Map<ImageId, Draft>();
+  const grouped = new Map<ImageId, CachedImageRecord[]>();
   const rejected: RejectedImage[] = [];
   for (const image of images) {
-    const id = parseImageId(image.id);
+    const id = previous?.has(image.id) === true ? (image.id as ImageId) : parseImageId(image.id);
     if (id === undefined) {
       rejected.push({
         image,
@@ -279,17 +279,22 @@ function mergeById(
       });
       continue;
     }
-    const draft = drafts.get(id);
-    if (draft === undefined) drafts.set(id, { id, listings: [image] });
-    else draft.listings.push(image);
+    const listings = grouped.get(id);
+    if (listings === undefined) grouped.set(id, [image]);
+    else listings.push(image);
   }
   const entries: InventoryEntry[] = [];
-  const listed = new Map<ImageId, readonly CachedImageRecord[]>();
-  for (const draft of drafts.values()) {
-    entries.push(reusable(draft.id, draft.listings) ?? entryOf(draft));
-    listed.set(draft.id, draft.listings);
+  const byId = new Map<string, Listed>();
+  for (const [id, listings] of grouped) {
+    const before = previous?.get(id);
+    const entry =
+      before !== undefined && sameListings(before.listings, listings)
+        ? before.entry
+        : entryOf(id, listings);
+    entries.push(entry);
+    byId.set(id, { listings, entry });
   }
-  return { entries, rejected, listed };
+  return { entries, rejected, byId };
 }
 
 function sameListings(a: readonly CachedImageRecord[], b: readonly CachedImageRecord[]): boolean {
@@ -312,19 +317,19 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function entryOf(draft: Draft): InventoryEntry {
+function entryOf(id: ImageId, listings: readonly CachedImageRecord[]): InventoryEntry {
   const repoTags = new Map<RepoTag, ImageReference>();
   const repoDigests = new Map<RepoDigest, ImageReference>();
   const unparsedNames = new Map<string, UnparsedName>();
   let sizeBytes = 0n;
   let pinned = false;
-  for (const image of draft.listings) {
+  for (const image of listings) {
     // One image has one size; if two listings disagree, keep the larger as an upper bound.
     if (image.sizeBytes > sizeBytes) sizeBytes = image.sizeBytes;
     pinned ||= image.pinned;
   }
-  const tagNames = draft.listings.flatMap((image) => image.repoTags);
-  const digestNames = draft.listings.flatMap((image) => image.repoDigests);
+  const tagNames = listings.flatMap((image) => image.repoTags);
+  const digestNames = listings.flatMap((image) => image.repoDigests);
   for (const name of tagNames) {
     const parsed = parseImageReference(name);
     const repoTag = parsed.ok ? repoTagOf(parsed.value) : undefined;
@@ -348,7 +353,7 @@ function entryOf(draft: Draft): InventoryEntry {
     }
   }
   return Object.freeze({
-    id: draft.id,
+    id,
     repoTags: Object.freeze([...repoTags.keys()]),
     repoDigests: Object.freeze([...repoDigests.keys()]),
     references: Object.freeze([...repoTags.values(), ...repoDigests.values()]),
