@@ -67,7 +67,7 @@ export class Inventory {
   /** Sum of the runtime's per-image sizes (layers shared between images count once per image). */
   readonly totalBytes: bigint;
   readonly #entries: readonly InventoryEntry[];
-  /** Each ID's entry, with what the runtime listed for it (a later listing that repeats it reuses the entry). */
+  /** Each ID's entry, with what the runtime listed for it (a repeating listing reuses the entry). */
   readonly #byId: ReadonlyMap<string, Listed>;
   readonly #byRepoTag: ReadonlyMap<string, InventoryEntry>;
   readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
