@@ -49,6 +49,9 @@ const OFFENDER_TARGET_MS = 500;
  */
 const SEMI_SPACE_MIB = [1, 2, 4, 8] as const;
 const SETTLE_AFTER_READY_MS = 10_000;
+/** More starts of the build for RSS at ready (the first start, with its bursts, counts too). */
+const FRESH_STARTS = 4;
+const FRESH_STARTS_QUICK = 2;
 /** The build's steady window, Dockerfile's environment only (s; --quick: 10). */
 const BUILT_STEADY_SECONDS = 30;
 /** From ready to the bursts, for the other --max-semi-space-size settings (--quick: 5 s). */
@@ -295,6 +298,27 @@ export const footprintBenchmark: Benchmark = {
         semiSpaceRuns.push({ semiSpace, run });
       }
 
+      // RSS at ready varies by tens of MiB between identical starts (when V8 last collected):
+      // more fresh starts, without bursts, for the median.
+      const freshStarts = context.quick ? FRESH_STARTS_QUICK : FRESH_STARTS;
+      context.log(`footprint: the build started ${freshStarts} more times, RSS at ready`);
+      const readySamples: ProcSample[] = [deployedRun.atReady];
+      for (let i = 0; i < freshStarts; i += 1) {
+        const run = await measureDeployedAgent(teardowns, env, {
+          name: `pullwatch-fresh-${i}`,
+          cli: built,
+          env: imageEnv,
+          settleMs: 0,
+          steadySeconds: 0,
+          bursts: 0,
+          updates: 0,
+          probeBase: 0,
+        });
+        readySamples.push(run.atReady);
+      }
+      const readyRss = summarize(readySamples.map((x) => x.rssBytes));
+      const readyAnon = summarize(readySamples.map((x) => x.anonBytes));
+
       // A node with almost nothing on it: what the agent costs before any data.
       context.log('footprint: the build on a 5-image node');
       const smallRun = await measureSmallNode(built, imageEnv, context.quick);
@@ -369,10 +393,10 @@ export const footprintBenchmark: Benchmark = {
           met: builtRss.max < RSS_TARGET_MIB * MiB,
         },
         {
-          figure: `RSS after ready, the build, 5,000 images / 500 pods: when it first serves its findings / ${SETTLE_AFTER_READY_MS / 1000} s later`,
+          figure: `RSS after ready, the build, 5,000 images / 500 pods: when it first serves its findings (${readyRss.n} fresh starts) / ${SETTLE_AFTER_READY_MS / 1000} s later (the first start)`,
           target: `< ${RSS_TARGET_MIB} MiB`,
-          measured: `${mib(deployedRun.atReady.rssBytes)} / ${mib(builtFirst.rssBytes)}`,
-          met: Math.max(deployedRun.atReady.rssBytes, builtFirst.rssBytes) < RSS_TARGET_MIB * MiB,
+          measured: `median ${mib(readyRss.median)}, min–max ${mib(readyRss.min)}–${mib(readyRss.max)} / ${mib(builtFirst.rssBytes)}`,
+          met: Math.max(readyRss.median, builtFirst.rssBytes) < RSS_TARGET_MIB * MiB,
         },
         {
           figure: `RSS after ${POD_UPDATES.toLocaleString('en-US')} pod updates, the build, same node (5 s after it is back at its findings, 3 samples 1 s apart)`,
@@ -432,7 +456,8 @@ export const footprintBenchmark: Benchmark = {
         '| figure | value |',
         '| --- | --- |',
         `| ready | ${fmt(deployedRun.readyAfterMs / 1000, 1)} s after spawn (/readyz) |`,
-        `| RSS when it first serves its findings | ${mib(deployedRun.atReady.rssBytes)}: ${mib(deployedRun.atReady.anonBytes)} anonymous (the process's own: V8's heap, native buffers) + ${mib(deployedRun.atReady.fileBytes)} file pages (the node binary's and libraries' text, shared with every process that maps the same files, and reclaimable) |`,
+        `| RSS when it first serves its findings, over ${readyRss.n} fresh starts | median ${mib(readyRss.median)}, min–max ${mib(readyRss.min)}–${mib(readyRss.max)}; anonymous memory median ${mib(readyAnon.median)}, min–max ${mib(readyAnon.min)}–${mib(readyAnon.max)} |`,
+        `| … the first start | ${mib(deployedRun.atReady.rssBytes)}: ${mib(deployedRun.atReady.anonBytes)} anonymous (the process's own: V8's heap, native buffers) + ${mib(deployedRun.atReady.fileBytes)} file pages (the node binary's and libraries' text, shared with every process that maps the same files, and reclaimable) |`,
         `| RSS after ${SETTLE_AFTER_READY_MS / 1000} s of settling, then over ${builtSteadySeconds} s | median ${mib(builtRss.median)}, min–max ${mib(builtRss.min)}–${mib(builtRss.max)}; CPU ${fmt(builtMillicores, 2)} millicores over those ${builtSteadySeconds} s |`,
         `| RSS after the first ${POD_UPDATES.toLocaleString('en-US')} pod updates (and one offending pod) | median ${mib(afterUpdates.median)}, min–max ${mib(afterUpdates.min)}–${mib(afterUpdates.max)} |`,
         `| a new offending pod right after ${POD_UPDATES.toLocaleString('en-US')} pod updates, served on /api/v1/findings | median ${fmt(offender.median)} ms, min–max ${fmt(offender.min)}–${fmt(offender.max)} ms (n=${offender.n}${offenderMissed > 0 ? `, ${offenderMissed} not served in 15 s` : ''}); agent CPU median ${fmt(summarize(deployedRun.bursts.map((b) => b.agentCpuMs)).median)} ms until served, ${fmt(summarize(deployedRun.bursts.map((b) => b.settledCpuMs)).median)} ms until settled |`,
