@@ -33,14 +33,14 @@ export function fromObservedPulls(
 ): Attribution {
   const { previousImageIds, inventory, now } = evidence;
   const pending = new Map<ImageId, string>();
-  if (previousImageIds === undefined) return { provenance: new Map(prev), pending };
+  if (previousImageIds === undefined) return { provenance: prev, pending };
   const newIds = new Set(
     inventory
       .entries()
       .map((entry) => entry.id)
       .filter((id) => !previousImageIds.has(id)),
   );
-  if (newIds.size === 0) return { provenance: new Map(prev), pending };
+  if (newIds.size === 0) return { provenance: prev, pending };
   const windowMs = evidence.startingWindowMs ?? STARTING_WINDOW_MS;
   const additions = new Map<ImageId, Addition>();
   for (const pod of evidence.pods) {
@@ -72,7 +72,7 @@ export function fromPulledEvents(
 ): Attribution {
   const pending = new Map<ImageId, string>();
   const events = evidence.kubeletEvents;
-  if (events === undefined || events.size === 0) return { provenance: new Map(prev), pending };
+  if (events === undefined || events.size === 0) return { provenance: prev, pending };
   const additions = new Map<ImageId, Addition>();
   for (const pod of evidence.pods) {
     for (const container of pod.containers) {

@@ -59,10 +59,12 @@ export function withAdditions(
   prev: ProvenanceMap,
   additions: ReadonlyMap<ImageId, Addition>,
   corrections?: OwnerCorrection[],
-): Map<ImageId, ImageProvenance> {
-  const next = new Map(prev);
+): ProvenanceMap {
+  // Copied on the first change only: most resyncs change nothing, and the map holds every
+  // cached image's provenance.
+  let next: Map<ImageId, ImageProvenance> | undefined;
   for (const [imageId, addition] of additions) {
-    const known = next.get(imageId);
+    const known = (next ?? prev).get(imageId);
     const base = known ?? emptyProvenance(imageId);
     const owners = strongestOwners(mergeOwners([...base.owners, ...addition.owners]));
     const merged: ImageProvenance = {
@@ -78,9 +80,10 @@ export function withAdditions(
     if (dropped.length > 0 && by !== undefined) corrections?.push({ imageId, dropped, by });
     // Evidence seen again (the kubelet's records are read on every resync) changes nothing:
     // the known object stays, so that what was worked out from it stays valid.
-    if (known === undefined || !sameImageProvenance(known, merged)) next.set(imageId, merged);
+    if (known === undefined || !sameImageProvenance(known, merged))
+      (next ??= new Map(prev)).set(imageId, merged);
   }
-  return next;
+  return next ?? prev;
 }
 
 function sameImageProvenance(a: ImageProvenance, b: ImageProvenance): boolean {

@@ -14,6 +14,7 @@
 //   the strongest source that named any, so a later, stronger source corrects owners a weaker
 //   one gave, persisted ones included.
 import type { ImageId } from '../image/digest.ts';
+import type { ImageProvenance } from '../model/snapshot.ts';
 import type { Inventory } from '../image/inventory.ts';
 import type { OwnerCorrection, PendingOwners, ProvenanceMap, PullEvidence } from './evidence.ts';
 import { fromKubeletRecords } from './from-kubelet-records.ts';
@@ -40,14 +41,16 @@ export function noteCacheArrivals(
   previousImageIds: ReadonlySet<ImageId> | undefined,
   now: number,
 ): ProvenanceMap {
-  const next = new Map(prev);
-  if (previousImageIds === undefined) return next;
+  if (previousImageIds === undefined) return prev;
+  // Copied on the first arrival only (the map holds every cached image's provenance).
+  let next: Map<ImageId, ImageProvenance> | undefined;
   for (const { id } of inventory.entries()) {
     if (previousImageIds.has(id)) continue;
-    const known = next.get(id) ?? emptyProvenance(id);
-    if (known.cachedSince === undefined) next.set(id, { ...known, cachedSince: now });
+    const known = (next ?? prev).get(id) ?? emptyProvenance(id);
+    if (known.cachedSince === undefined)
+      (next ??= new Map(prev)).set(id, { ...known, cachedSince: now });
   }
-  return next;
+  return next ?? prev;
 }
 
 export interface RemovalTracking {
@@ -74,20 +77,20 @@ export function forgetRemoved(
   inventory: Inventory,
   tracking: RemovalTracking,
 ): Forgetting {
-  const provenance = new Map(prev);
+  let provenance: Map<ImageId, ImageProvenance> | undefined;
   const missingSince = new Map<ImageId, number>();
   const forgotten: ImageId[] = [];
   for (const imageId of prev.keys()) {
     if (inventory.byId(imageId) !== undefined) continue;
     const since = tracking.missingSince.get(imageId) ?? tracking.now;
     if (tracking.now - since >= tracking.graceMs) {
-      provenance.delete(imageId);
+      (provenance ??= new Map(prev)).delete(imageId);
       forgotten.push(imageId);
     } else {
       missingSince.set(imageId, since);
     }
   }
-  return { provenance, missingSince, forgotten };
+  return { provenance: provenance ?? prev, missingSince, forgotten };
 }
 
 export interface ResyncEvidence extends PullEvidence {
