@@ -1,9 +1,12 @@
 // 1. Full reconcile (snapshot to findings): what the agent computes on every change, at
 // 1,000 / 5,000 / 20,000 cached images × 50 / 250 / 500 pods, against the raw CRI ListImages
 // round trip for a 5,000-image cache on the real containerd.
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { CachePoller } from '../agent/cri/cache-poller.ts';
 import type { CriReader } from '../agent/cri/client.ts';
@@ -26,6 +29,7 @@ import { err, ok } from '../agent/result.ts';
 import type { BenchContext, Benchmark, TargetCheck } from './lib/benchmark.ts';
 import { targetTable } from './lib/benchmark.ts';
 import { realContainerdUnavailable, startContainerdWithImages } from './lib/containerd-cache.ts';
+import { dockerfileEnvironment } from './lib/image-environment.ts';
 import { machineLine, describeMachine } from './lib/machine.ts';
 import type { Measured, MeasureOptions } from './lib/measure.ts';
 import { collectGarbage, cpuMsNow, measureAsync, measureSync } from './lib/measure.ts';
@@ -67,7 +71,7 @@ function fixedListing(images: readonly CriImage[]): CriReader {
   return changingListing(() => images);
 }
 
-function changingListing(next: () => readonly CriImage[]): CriReader {
+export function changingListing(next: () => readonly CriImage[]): CriReader {
   return {
     endpoint: 'bench',
     version: () =>
@@ -88,7 +92,7 @@ function changingListing(next: () => readonly CriImage[]): CriReader {
  * Listings as the runtime hands them over: fresh objects every time (gRPC decodes anew), the
  * cache alternating between the scenario's images and the same plus one newly pulled image.
  */
-function alternatingListings(images: readonly CriImage[]): () => readonly CriImage[] {
+export function alternatingListings(images: readonly CriImage[]): () => readonly CriImage[] {
   const pulled = criImages({
     images: [
       {
@@ -181,18 +185,28 @@ export async function nodeAgentFor(
   return { agent, cache };
 }
 
-async function measurePoint(images: number, pods: number, options: MeasureOptions): Promise<Point> {
-  const scenario = buildScenario({ images, pods });
+/**
+ * What the agent does when the runtime's listing changed: the poller signs and indexes the new
+ * listing (reusing what did not change), then the agent reconciles.
+ */
+export async function measureListingReconcile(
+  scenario: Scenario,
+  options: MeasureOptions,
+): Promise<Measured> {
   const parts = snapshotParts(scenario);
-
-  // What the agent does when the runtime's listing changed: the poller signs and indexes the
-  // new listing (reusing what did not change), then the agent reconciles.
   const changing = await nodeAgentFor(scenario, changingListing(alternatingListings(parts.images)));
   const reconcile = await measureAsync(async () => {
     await changing.cache.refresh();
     changing.agent.reconcile();
   }, options);
   await changing.agent.stop();
+  return reconcile;
+}
+
+async function measurePoint(images: number, pods: number, options: MeasureOptions): Promise<Point> {
+  const scenario = buildScenario({ images, pods });
+  const parts = snapshotParts(scenario);
+  const reconcile = await measureListingReconcile(scenario, options);
 
   const steady = await nodeAgentFor(scenario);
   const agent = measureSync(() => {
@@ -369,6 +383,24 @@ function rowSlope(
   );
 }
 
+const CHILD = fileURLToPath(new URL('./lib/reconcile-child.ts', import.meta.url));
+const runChild = promisify(execFile);
+
+/** measureListingReconcile in a child process with `env` added to this one's environment. */
+async function reconcileInChild(
+  images: number,
+  pods: number,
+  options: MeasureOptions,
+  env: Readonly<Record<string, string>>,
+): Promise<Measured> {
+  const { stdout } = await runChild(
+    process.execPath,
+    [CHILD, JSON.stringify([images, pods, options])],
+    { env: { ...process.env, ...env }, maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout) as Measured;
+}
+
 export const reconcileBenchmark: Benchmark = {
   name: 'reconcile',
   title: '1. Full reconcile (snapshot to findings)',
@@ -395,6 +427,24 @@ export const reconcileBenchmark: Benchmark = {
         points.push(await measurePoint(images, pods, options));
       }
     }
+
+    // The same reconcile in processes of their own: with the image's NODE_OPTIONS (as the agent
+    // runs) and with none (V8's default young generation, as this process has).
+    const imageEnv = await dockerfileEnvironment();
+    const flagRuns: { label: string; measured: Measured }[] = [];
+    for (const [label, env] of [
+      [
+        `the image's environment (${Object.entries(imageEnv)
+          .map(([k, v]) => `\`${k}=${v}\``)
+          .join(', ')})`,
+        imageEnv,
+      ],
+      ['no NODE_OPTIONS (V8 sizes the young generation itself)', { NODE_OPTIONS: '' }],
+    ] as const) {
+      context.log(`reconcile at 5000 images × 500 pods, a process with ${label}`);
+      flagRuns.push({ label, measured: await reconcileInChild(5000, 500, options, env) });
+    }
+    const asDeployed = (flagRuns[0] as { measured: Measured }).measured;
 
     context.log('reconcile: breakdown at 5000 images × 500 pods');
     const steps = breakdown(5000, 500, options);
@@ -484,10 +534,11 @@ export const reconcileBenchmark: Benchmark = {
         met: at.reconcile.cpu.median < TARGET_MS,
       },
       {
-        figure: 'reconcile CPU p99, 5,000 images / 500 pods',
+        figure:
+          "reconcile CPU p99, 5,000 images / 500 pods, as the image runs the agent (the Dockerfile's NODE_OPTIONS, a process of its own)",
         target: `< ${TARGET_MS} ms`,
-        measured: `${fmt(at.reconcile.cpu.p99)} ms`,
-        met: at.reconcile.cpu.p99 < TARGET_MS,
+        measured: `${fmt(asDeployed.cpu.p99)} ms (median ${fmt(asDeployed.cpu.median)} ms; in this process, V8's default young generation: p99 ${fmt(at.reconcile.cpu.p99)} ms)`,
+        met: asDeployed.cpu.p99 < TARGET_MS,
       },
       {
         figure: `reconcile vs CRI ListImages (${runtimeName}, 5,000 images)`,
@@ -508,7 +559,23 @@ export const reconcileBenchmark: Benchmark = {
         met: at.cold.cpu.median < TARGET_MS,
       },
     ];
-    lines.push('', '**Targets at 5,000 images / 500 pods:**', '', ...targetTable(targets));
+    lines.push(
+      '',
+      `**The young generation's cost** (bench/lib/reconcile-child.ts): the reconcile after a new listing at 5,000 images / 500 pods, as above, in a process of its own started with:`,
+      '',
+      '| process | CPU median (ms) | p99 | min–max | n |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      ...flagRuns.map(
+        (r) =>
+          `| ${r.label} | ${fmt(r.measured.cpu.median)} | ${fmt(r.measured.cpu.p99)} | ${fmt(r.measured.cpu.min)}–${fmt(r.measured.cpu.max)} | ${r.measured.cpu.n} |`,
+      ),
+      '',
+      "A listing's garbage (the new inventory's maps, the fold's and detection's working sets) outgrows a 2 MiB semi-space within a reconcile, so some of it is promoted and collected by the old generation's slower GC; footprint's --max-semi-space-size table (section 3) shows what the larger settings cost in RSS.",
+      '',
+      '**Targets at 5,000 images / 500 pods:**',
+      '',
+      ...targetTable(targets),
+    );
     return { body: lines.join('\n'), targets };
   },
 };
