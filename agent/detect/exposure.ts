@@ -3,7 +3,7 @@
 import type { ImageReference } from '../image/reference.ts';
 import type { InventoryEntry } from '../image/inventory.ts';
 import type { ImageProvenance, NodeSnapshot, TenantId } from '../model/snapshot.ts';
-import { accessWith, isAuthorized, keyringOf, type PodKeyring } from './access.ts';
+import { accessWith, isAuthorized, keyringOf, privacyOf, type PodKeyring } from './access.ts';
 import type { DetectionMemory } from './memory.ts';
 
 export interface TenantKeyrings {
@@ -76,4 +76,20 @@ export function exposedImageFacts(
     registry: reference.registry,
     repository: reference.repository,
   };
+}
+
+/**
+ * The first of a cached image's names that is private on this node, and why; undefined when
+ * none is (the exposure rules' question before they ask who could start it).
+ */
+export function privateNameOf(
+  snapshot: NodeSnapshot,
+  entry: InventoryEntry,
+  provenance: ImageProvenance | undefined,
+): { readonly reference: ImageReference; readonly basis: string } | undefined {
+  for (const reference of entry.references) {
+    const privacy = privacyOf(snapshot, reference.name, provenance);
+    if (privacy.private) return { reference, basis: privacy.basis };
+  }
+  return undefined;
 }

@@ -4,9 +4,7 @@
 // images under NeverVerifyPreloadedImages, or under NeverVerifyAllowlistedImages when the
 // allowlist covers it (pkg/kubelet/images/pullmanager image_pull_policies.go), and tenants
 // without a right to it run pods here that are not forced to pull.
-import type { ImageReference } from '../../image/reference.ts';
-import { privacyOf, type Privacy } from '../access.ts';
-import { exposedImageFacts, exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
+import { exposedImageFacts, exposedTenantsOf, privateNameOf, tenantKeyrings } from '../exposure.ts';
 import type { PreloadedPrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
 import { isPreloadedExemption, kubeletCheckOfEntry } from '../kubelet-posture.ts';
@@ -31,14 +29,9 @@ export function preloadedPrivateImageExposed(
     const kubelet = kubeletCheckOfEntry(snapshot, entry);
     if (!isPreloadedExemption(kubelet)) continue;
     const provenance = snapshot.provenance.get(entry.id);
-    let reference: ImageReference | undefined;
-    let privacy: Privacy | undefined;
-    for (const r of entry.references) {
-      privacy = privacyOf(snapshot, r.name, provenance);
-      reference = r;
-      if (privacy.private) break;
-    }
-    if (reference === undefined || privacy?.private !== true) continue;
+    const privateName = privateNameOf(snapshot, entry, provenance);
+    if (privateName === undefined) continue;
+    const { reference, basis } = privateName;
     keyrings ??= tenantKeyrings(snapshot, memory);
     const exposedTenants = exposedTenantsOf(
       snapshot,
@@ -69,7 +62,7 @@ export function preloadedPrivateImageExposed(
       kubeletPolicy: policy,
       allowlistEntry,
       evidence: [
-        `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${privacy.basis}.`,
+        `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${basis}.`,
         `The kubelet holds no KEP-2535 pulled record of it: it did not pull it (an import with ctr or crictl, a pre-puller, or the node's image), so ${exemption}. Any pod naming it starts from the cache without its credentials being checked.`,
         owners.length > 0
           ? `It is known to have been brought here with the credentials of ${describeOwners(provenance)}.`

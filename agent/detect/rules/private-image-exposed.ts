@@ -1,9 +1,7 @@
 // Rule private-image-exposed: a private image sits in the cache of a node where another
 // tenant, without credentials for it, runs pods the kubelet would serve from the cache.
-import type { ImageReference } from '../../image/reference.ts';
-import type { PodKeyring, Privacy } from '../access.ts';
-import { privacyOf } from '../access.ts';
-import { exposedImageFacts, exposedTenantsOf, tenantKeyrings } from '../exposure.ts';
+import type { PodKeyring } from '../access.ts';
+import { exposedImageFacts, exposedTenantsOf, privateNameOf, tenantKeyrings } from '../exposure.ts';
 import { isPreloadedExemption, kubeletCheckOfEntry } from '../kubelet-posture.ts';
 import type { PrivateImageExposed } from '../finding.ts';
 import { findingId } from '../finding.ts';
@@ -111,14 +109,9 @@ function exposureOf(
   keyringsByTenant: ReadonlyMap<TenantId, readonly PodKeyring[]>,
   memory: DetectionMemory,
 ): PrivateImageExposed | undefined {
-  let reference: ImageReference | undefined;
-  let privacy: Privacy | undefined;
-  for (const r of entry.references) {
-    privacy = privacyOf(snapshot, r.name, provenance);
-    reference = r;
-    if (privacy.private) break;
-  }
-  if (reference === undefined || privacy?.private !== true) return undefined;
+  const privateName = privateNameOf(snapshot, entry, provenance);
+  if (privateName === undefined) return undefined;
+  const { reference, basis } = privateName;
 
   const exposed = exposedTenantsOf(snapshot, entry, reference, provenance, keyringsByTenant);
   if (exposed.length === 0) return undefined;
@@ -135,7 +128,7 @@ function exposureOf(
     owners: ownerRefs(provenance),
     exposedTenants,
     evidence: [
-      `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${privacy.basis}.`,
+      `Private image ${image} (${entry.id}) is in the cache of node ${snapshot.node}; it is private because ${basis}.`,
       `It was brought here with the credentials of ${describeOwners(provenance)}.`,
       `Tenant${exposedTenants.length > 1 ? 's' : ''} ${exposedTenants.join(', ')} run${exposedTenants.length > 1 ? '' : 's'} pods on this node that are not forced to pull and hold no credential known to read it: a pod naming this image would start from the cache.`,
     ],
