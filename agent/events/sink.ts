@@ -72,15 +72,7 @@ export function apiServerEventSink(
       return created.ok ? ok(undefined) : { ok: false, error: failureOf(created.error) };
     },
     seriesCount: async (namespace, name) => {
-      const read = await getJson(
-        kubeConfig,
-        eventsPath(namespace, name),
-        {},
-        {
-          ...options,
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        },
-      );
+      const read = await getJson(kubeConfig, eventsPath(namespace, name), {}, options);
       if (!read.ok) return { ok: false, error: failureOf(read.error) };
       const count = (read.value as { series?: { count?: unknown } } | null)?.series?.count;
       return ok(typeof count === 'number' ? count : 1);

@@ -157,12 +157,12 @@ export interface PostOptions extends Partial<RequestOptions> {
   readonly timeoutMs: number;
 }
 
-/** GET that reads the whole answer as JSON. */
+/** GET that reads the whole answer as JSON; the timeout bounds it, a signal may cut it short. */
 export async function getJson(
   kubeConfig: KubeConfig,
   path: string,
   query: Query,
-  options: GetOptions,
+  options: PostOptions,
 ): Promise<Result<unknown, KubeRequestError>> {
   const first = await requestJsonOnce(kubeConfig, 'GET', path, query, undefined, options);
   // The server may close an idle keep-alive socket just as we send on it (Node's

@@ -75,6 +75,12 @@ function pluralOf(ref: ObjectRef): string {
   throw new Error(`pullwatch writes no ${ref.apiVersion} ${ref.kind}`);
 }
 
+/** Every report request: bounded, and on the agent's pooled connections when given. */
+const requestOptions = (connections: ApiServerConnections | undefined) => ({
+  timeoutMs: REQUEST_TIMEOUT_MS,
+  ...(connections === undefined ? {} : { connections }),
+});
+
 function objectPath(ref: ObjectRef): string {
   const namespace =
     ref.namespace === undefined ? '' : `/namespaces/${encodeURIComponent(ref.namespace)}`;
@@ -85,20 +91,14 @@ export function apiServerReportSink(
   kubeConfig: KubeConfig,
   connections?: ApiServerConnections,
 ): ReportSink {
-  const options = {
-    timeoutMs: REQUEST_TIMEOUT_MS,
-    ...(connections === undefined ? {} : { connections }),
-  };
+  const options = requestOptions(connections);
   return {
     nodeUid: async (name) => {
       const read = await getJson(
         kubeConfig,
         `/api/v1/nodes/${encodeURIComponent(name)}`,
         {},
-        {
-          ...options,
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        },
+        options,
       );
       if (!read.ok) return failed(read.error);
       const uid = (read.value as { metadata?: { uid?: unknown } } | null)?.metadata?.uid;
@@ -142,11 +142,7 @@ export async function listOwnReports(
       kubeConfig,
       `/apis/${kinds.apiVersion}/${plural}`,
       { labelSelector: reportLabelSelector(node) },
-      {
-        timeoutMs: REQUEST_TIMEOUT_MS,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        ...(connections === undefined ? {} : { connections }),
-      },
+      requestOptions(connections),
     );
     if (!listed.ok) return failed(listed.error);
     const items = (listed.value as { items?: unknown } | null)?.items;
