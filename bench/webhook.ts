@@ -15,11 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ADMISSION_PATH } from '../agent/controller/admission-webhook.ts';
-import { issueBoundToken } from '../test/kit/bound-tokens.ts';
 import type { EmbeddedApiServer } from '../test/kit/embedded/kube-apiserver.ts';
 import { startEmbeddedApiServer } from '../test/kit/embedded/kube-apiserver.ts';
 import { dockerConfigSecret } from '../test/kit/embedded/kubelet-pods.ts';
-import { startControllerProcess } from '../test/helpers/controller-process.ts';
+import {
+  controllerKubeconfigYaml,
+  startControllerProcess,
+} from '../test/helpers/controller-process.ts';
 import { findTool } from '../test/helpers/real-parts.ts';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { selfSignedCertificate } from '../test/helpers/tls.ts';
@@ -121,12 +123,7 @@ async function startWebhook(
   const controller = await startControllerProcess(teardowns, {
     dir,
     name,
-    kubeconfigYaml: world.api.kubeconfigYaml({
-      token: issueBoundToken(world.api, {
-        namespace: 'pullwatch',
-        serviceAccount: 'pullwatch-controller',
-      }),
-    }),
+    kubeconfigYaml: controllerKubeconfigYaml(world.api),
     certFile: tls.cert,
     keyFile: tls.key,
     extraArgs: ['--prevention', 'enforce', '--log-level', 'info', ...extraArgs],

@@ -14,6 +14,7 @@ import { issueBoundToken } from '../kit/bound-tokens.ts';
 import { startEmbeddedApiServer, type EmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
 import { openReportsCrds, openReportsCrdsPresent } from '../kit/report-crds.ts';
 import {
+  controllerKubeconfigYaml,
   startControllerProcess,
   type ControllerAnswer,
   type ControllerProcess,
@@ -107,12 +108,7 @@ t.test(
     const tls = await selfSignedCertificate(dir, 'controller');
     const controller: ControllerProcess = await startControllerProcess(t, {
       dir,
-      kubeconfigYaml: api.kubeconfigYaml({
-        token: issueBoundToken(api, {
-          namespace: 'pullwatch',
-          serviceAccount: 'pullwatch-controller',
-        }),
-      }),
+      kubeconfigYaml: controllerKubeconfigYaml(api),
       certFile: tls.cert,
       keyFile: tls.key,
     });

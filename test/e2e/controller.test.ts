@@ -11,7 +11,11 @@ import { startEmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
 import { dockerConfigSecret, markRunning, pendingPod } from '../kit/embedded/kubelet-pods.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { startContainerd } from '../helpers/containerd.ts';
-import { startControllerProcess } from '../helpers/controller-process.ts';
+import {
+  controllerKubeconfigYaml,
+  startControllerProcess,
+  viaControllerArgs,
+} from '../helpers/controller-process.ts';
 import { pullImage } from '../helpers/cri-mutate.ts';
 import { buildImageLayout } from '../helpers/oci.ts';
 import { requireTools } from '../helpers/real-parts.ts';
@@ -66,14 +70,10 @@ t.test(
     const agentPod = { namespace: 'pullwatch', serviceAccount: 'pullwatch-agent', pod: 'agent-x1' };
     const agentApiToken = issueBoundToken(api, { ...agentPod, node: NODE });
     const agentToken = issueBoundToken(api, { ...agentPod, node: NODE, audience: AUDIENCE });
-    const controllerApiToken = issueBoundToken(api, {
-      namespace: 'pullwatch',
-      serviceAccount: 'pullwatch-controller',
-    });
     const tls = await selfSignedCertificate(dir, 'controller');
     const controllerOptions = {
       dir,
-      kubeconfigYaml: api.kubeconfigYaml({ token: controllerApiToken }),
+      kubeconfigYaml: controllerKubeconfigYaml(api),
       certFile: tls.cert,
       keyFile: tls.key,
     };
@@ -89,14 +89,7 @@ t.test(
       extraArgs: [
         '--cri-poll-interval',
         '1s',
-        '--secrets-from',
-        'controller',
-        '--controller-url',
-        controller.url,
-        '--controller-ca-file',
-        tls.cert,
-        '--controller-token-file',
-        tokenFile,
+        ...viaControllerArgs({ url: controller.url, caFile: tls.cert, tokenFile }),
       ],
     });
 

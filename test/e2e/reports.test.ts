@@ -13,7 +13,11 @@ import { parse } from 'yaml';
 import type { StatusJson } from '../../agent/http/representation.ts';
 import { findingsOfClusterReport } from '../../agent/reports/decode.ts';
 import type { AgentProcess } from '../helpers/agent-process.ts';
-import { startControllerProcess } from '../helpers/controller-process.ts';
+import {
+  controllerKubeconfigYaml,
+  startControllerProcess,
+  viaControllerArgs,
+} from '../helpers/controller-process.ts';
 import type { Seed } from '../helpers/embedded-story.ts';
 import { flagAdmin2, NODE, podEvents, seed } from '../helpers/embedded-story.ts';
 import { requireTools } from '../helpers/real-parts.ts';
@@ -340,12 +344,7 @@ t.test(
     const tls = await selfSignedCertificate(dir, 'controller');
     const controller = await startControllerProcess(t, {
       dir,
-      kubeconfigYaml: api.kubeconfigYaml({
-        token: issueBoundToken(api, {
-          namespace: 'pullwatch',
-          serviceAccount: 'pullwatch-controller',
-        }),
-      }),
+      kubeconfigYaml: controllerKubeconfigYaml(api),
       certFile: tls.cert,
       keyFile: tls.key,
     });
@@ -354,16 +353,11 @@ t.test(
       tokenFile,
       issueBoundToken(api, { ...AGENT, node: NODE, audience: 'pullwatch-controller' }),
     );
-    const viaController = [
-      '--secrets-from',
-      'controller',
-      '--controller-url',
-      controller.url,
-      '--controller-ca-file',
-      tls.cert,
-      '--controller-token-file',
+    const viaController = viaControllerArgs({
+      url: controller.url,
+      caFile: tls.cert,
       tokenFile,
-    ];
+    });
     const kinds = FLAVORS.openreports;
     const agent = await s.startAgent('pullwatch-brokered', viaController, 'brokered-state');
     await flagAdmin2(s, agent);

@@ -5,6 +5,8 @@ import { Agent, request } from 'node:https';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { issueBoundToken } from '../kit/bound-tokens.ts';
+import type { EmbeddedApiServer } from '../kit/embedded/kube-apiserver.ts';
 import { freePort } from './ports.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
 import { safeTeardown, type TeardownHost } from './tmp.ts';
@@ -40,6 +42,31 @@ export interface ControllerProcess {
   /** GETs a path, with a bearer token when given (the findings API wants one). */
   getText(path: string, token?: string): Promise<ControllerAnswer>;
   stop(): Promise<number | null>;
+}
+
+/** A kubeconfig for the controller's own service account (pullwatch/pullwatch-controller). */
+export function controllerKubeconfigYaml(api: EmbeddedApiServer): string {
+  return api.kubeconfigYaml({
+    token: issueBoundToken(api, { namespace: 'pullwatch', serviceAccount: 'pullwatch-controller' }),
+  });
+}
+
+/** The agent's flags for learning its pull secrets from this controller (the default mode). */
+export function viaControllerArgs(o: {
+  readonly url: string;
+  readonly caFile: string;
+  readonly tokenFile: string;
+}): string[] {
+  return [
+    '--secrets-from',
+    'controller',
+    '--controller-url',
+    o.url,
+    '--controller-ca-file',
+    o.caFile,
+    '--controller-token-file',
+    o.tokenFile,
+  ];
 }
 
 /** `pullwatch controller`'s arguments as the tests and the benchmark (bench/controller.ts) run it. */

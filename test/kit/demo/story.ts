@@ -18,6 +18,7 @@ import type { Finding } from '../../../agent/detect/finding.ts';
 import type { Logger } from '../../../agent/log.ts';
 import { runAgent } from '../../../agent/main.ts';
 import type { RunningAgent } from '../../../agent/main.ts';
+import { viaControllerArgs } from '../../helpers/controller-process.ts';
 import { issueBoundToken } from '../bound-tokens.ts';
 import type { EmbeddedApiServer } from '../embedded/kube-apiserver.ts';
 import { startEmbeddedApiServer } from '../embedded/kube-apiserver.ts';
@@ -205,14 +206,7 @@ export async function playDemo(options: DemoOptions): Promise<Demo> {
 
   const config = loadConfig(
     [
-      '--secrets-from',
-      'controller',
-      '--controller-url',
-      controller.url,
-      '--controller-ca-file',
-      caFile,
-      '--controller-token-file',
-      tokenFile,
+      ...viaControllerArgs({ url: controller.url, caFile, tokenFile }),
       '--node-name',
       NODE,
       '--cri-endpoint',
