@@ -102,7 +102,6 @@ t.test(
     await eventually(
       () => [...lw.items().values()].some((s) => s.image === 'registry.example/app:2.0'),
       'the spec change',
-      1000,
     );
     const watched = changes.filter((c) => c.type !== 'resync');
     t.same(
