@@ -1,6 +1,7 @@
 // The agent's settings from flags, PULLWATCH_* environment variables and a YAML file, in that
 // order of precedence, validated at start with errors that name the flag and the fix.
 import { z } from 'zod';
+import { SERVICE_ACCOUNT_DIR } from './kube/in-cluster.ts';
 import type { Result } from './result.ts';
 import {
   LOG_LEVELS,
@@ -24,6 +25,10 @@ export const SETTINGS = {
   'node-name': ['string', 'this node (env NODE_NAME from the downward API also works)'],
   'cri-endpoint': ['string', 'runtime socket; default: auto-detected among the well-known sockets'],
   kubeconfig: ['string', 'kubeconfig file; default: in-cluster, then $KUBECONFIG'],
+  'service-account-dir': [
+    'string',
+    'in-cluster: where the token and ca.crt for the API server are (default /var/run/secrets/kubernetes.io/serviceaccount)',
+  ],
   listen: ['string', 'HOST:PORT of the HTTP API and /metrics (default 0.0.0.0:9746)'],
   'state-dir': [
     'string',
@@ -123,6 +128,7 @@ const schema = z
       .min(1),
     'cri-endpoint': z.string().optional(),
     kubeconfig: z.string().optional(),
+    'service-account-dir': z.string().min(1).default(SERVICE_ACCOUNT_DIR),
     listen: listenAddress.default({ host: '0.0.0.0', port: 9746 }),
     'state-dir': z.string().default('/var/lib/pullwatch'),
     'kubelet-root': z.string().default('/var/lib/kubelet'),

@@ -4,7 +4,6 @@
 // decision about what the node holds is made in agent/core and agent/detect.
 import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
 import { CachePoller } from './cri/cache-poller.ts';
 import { connectCri } from './cri/client.ts';
@@ -40,12 +39,13 @@ import { createHttpApp } from './http/app.ts';
 import { eventsStatusJson, reportsStatusJson } from './http/outputs-status.ts';
 import { allowAll, kubernetesAuthorizer } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
+import { loadClusterAccess, type ClusterAccess } from './kube/cluster-access.ts';
 import { createMetricsRegistry } from './metrics/registry.ts';
 
 /** The sources and the detection loop, without the HTTP server (what `scan --once` needs). */
 export interface AgentCore {
   readonly agent: NodeAgent;
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: ClusterAccess;
   /** Writes Warning Events on flagged pods; undefined with --events off. */
   readonly events: EventWriter | undefined;
   /** Keeps the node's report objects equal to its findings; undefined with --reports off. */
@@ -61,15 +61,7 @@ export interface RunningAgent extends AgentCore {
 export interface RunDependencies {
   readonly logger: Logger;
   /** Overrides the kubeconfig lookup (the demo hands in its embedded API server). */
-  readonly kubeConfig?: KubeConfig;
-}
-
-export function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path !== undefined) kc.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST !== undefined) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
+  readonly kubeConfig?: ClusterAccess;
 }
 
 async function fingerprintKeyFor(stateDir: string, logger: Logger): Promise<FingerprintKey> {
@@ -98,7 +90,7 @@ async function criEndpointFor(config: AgentConfig, logger: Logger): Promise<CriE
 /** The Event writer, unless --events off or the node cannot be named in a label. */
 function eventWriterFor(
   config: AgentConfig,
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   connections: ApiServerConnections,
   logger: Logger,
 ): EventWriter | undefined {
@@ -117,7 +109,7 @@ function eventWriterFor(
 /** The report writer, unless --reports off or the node cannot be named in a label. */
 function reportReconcilerFor(
   config: AgentConfig,
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   connections: ApiServerConnections,
   broker: BrokerClient | undefined,
   agent: () => NodeAgent | undefined,
@@ -220,7 +212,12 @@ export async function startAgentCore(
     },
   });
 
-  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(config.kubeconfig);
+  const kubeConfig =
+    deps.kubeConfig ??
+    (await loadClusterAccess({
+      kubeconfig: config.kubeconfig,
+      serviceAccountDir: config['service-account-dir'],
+    }));
   const broker = brokerFor(config, logger);
   // One keep-alive pool for every request to the API server: watches, reads, Events, reports.
   const connections = new ApiServerConnections();

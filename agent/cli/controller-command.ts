@@ -2,7 +2,7 @@ import { settingsHelp } from '../settings.ts';
 import { CONTROLLER_SETTINGS, loadControllerConfig } from '../controller/config.ts';
 import { runController } from '../controller/main.ts';
 import { createLogger } from '../log.ts';
-import { loadKubeConfig } from '../main.ts';
+import { loadKubeConfig } from '../kube/kubeconfig.ts';
 import { buildInfo } from '../version.ts';
 import type { CommandIo } from './io.ts';
 import { runUntilSignalled } from './until-signalled.ts';

@@ -2,7 +2,7 @@
 // events.k8s.io/v1, on the agent's pooled connections (kube/api-requests.ts says why not
 // client-node's typed client). Failures are values, sorted into what
 // a retry may fix (the server is away or busy) and what it cannot (the request is refused).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../kube/cluster-access.ts';
 import { apiFailureOf, type ApiFailure } from '../kube/api-requests.ts';
 import type { ApiServerConnections } from '../kube/connections.ts';
 import { getJson, sendJson, type KubeRequestError } from '../kube/kube-http.ts';
@@ -52,7 +52,7 @@ const eventsPath = (namespace: string, name?: string): string =>
 
 /** events.k8s.io/v1 on the agent's pooled connections (kube-http.ts). */
 export function apiServerEventSink(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   connections?: ApiServerConnections,
 ): EventSink {
   const options = {

@@ -5,7 +5,7 @@
 // under a rate budget.
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../kube/cluster-access.ts';
 import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import { postReview, type KubeRequestError } from '../kube/kube-http.ts';
@@ -31,7 +31,7 @@ export type Review<T> =
 
 export interface TokenReviewOptions {
   /** The caller's own credentials; its service account needs system:auth-delegator. */
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: ClusterAccess;
   readonly logger: Logger;
   /** How long a valid token's identity (and an allowed decision) is reused (default 60 s). */
   readonly allowedTtlMs?: number;

@@ -1,5 +1,6 @@
-// Raw GET, review POST, write (create, patch, delete) and watch requests to the API server with the kubeconfig's credentials
-// applied by client-node itself (KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer
+// Raw GET, review POST, write (create, patch, delete) and watch requests to the API server with
+// the credentials a ClusterAccess applies (cluster-access.ts: in a pod, the service account's
+// token and CA; else client-node's KubeConfig.applyToHTTPSOptions: CA, client certificate, bearer
 // token from a token, token file, exec plugin or OIDC provider, proxy agent), so that objects
 // arrive as the server's JSON and a watch's timeouts are ours to choose. Given an
 // ApiServerConnections, requests share its keep-alive sockets instead of client-node's agent
@@ -10,7 +11,7 @@
 // minute (cacher defaultBookmarkFrequency); every quiet node would reconnect twice a minute.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './cluster-access.ts';
 import { err, ok, type Result } from '../result.ts';
 import type { ApiServerConnections } from './connections.ts';
 
@@ -69,7 +70,7 @@ function headerObject(
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 async function prepare(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   method: Method,
   path: string,
   query: Query,
@@ -159,7 +160,7 @@ export interface PostOptions extends Partial<RequestOptions> {
 
 /** GET that reads the whole answer as JSON; the timeout bounds it, a signal may cut it short. */
 export async function getJson(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   path: string,
   query: Query,
   options: PostOptions,
@@ -178,7 +179,7 @@ export async function getJson(
  * is sent once more on a new socket when a reused one turns out to be closed already.
  */
 export async function postReview(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   path: string,
   body: unknown,
   options: PostOptions,
@@ -192,7 +193,7 @@ export async function postReview(
 
 /** PUT of a whole object (an update); a 409 says it changed since it was read. */
 export async function putJson(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   path: string,
   body: unknown,
   options: PostOptions,
@@ -212,7 +213,7 @@ export interface SendOptions extends PostOptions {
  * new socket when a reused one turns out to be closed already; a POST creates, and is not.
  */
 export async function sendJson(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   method: 'POST' | 'PATCH' | 'DELETE',
   path: string,
   body: unknown,
@@ -231,7 +232,7 @@ interface Attempt {
 }
 
 async function requestJsonOnce(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   method: Method,
   path: string,
   query: Query,
@@ -355,7 +356,7 @@ export type WatchEnd = 'ended' | 'stopped' | 'deadline';
 
 /** A watch request (`watch=true` is added) whose events are handed to `onEvent` as they come. */
 export async function streamWatch(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   path: string,
   query: Query,
   options: WatchStreamOptions,

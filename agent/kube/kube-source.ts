@@ -4,7 +4,7 @@
 // image (targeted event queries). Sources only gather; detection happens elsewhere. Every
 // request goes over one pool of keep-alive connections to the API server.
 import { isDeepStrictEqual } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './cluster-access.ts';
 import type { Logger } from 'pino';
 import {
   secretKey,
@@ -49,7 +49,7 @@ export interface KubeSourceTuning {
 }
 
 export interface KubeSourceOptions extends KubeSourceTuning {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: ClusterAccess;
   /** This node's name (--node-name / NODE_NAME): only its pods and its kubelet's events count. */
   readonly nodeName: string;
   /** Used by the direct read only (the controller fingerprints brokered secrets). */

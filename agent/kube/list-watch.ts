@@ -5,7 +5,7 @@
 // resourceVersion with bookmarks, re-watch from the last resourceVersion when a stream ends,
 // relist only when the server says that resourceVersion is gone (410), and back off on errors,
 // for as long as the process runs.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './cluster-access.ts';
 import type { Logger } from 'pino';
 import { Backoff, sleepUnlessAborted, type BackoffOptions } from '../backoff.ts';
 import type { ApiServerConnections } from './connections.ts';
@@ -61,7 +61,7 @@ export interface ListWatchTuning {
 }
 
 export interface ListWatchOptions<T> extends ListWatchTuning {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: ClusterAccess;
   /** Keep-alive sockets shared with the caller's other requests (default: one per request). */
   readonly connections?: ApiServerConnections;
   /** The collection, e.g. `/api/v1/pods` or `/api/v1/namespaces`. */

@@ -5,7 +5,7 @@
 // Kyverno's report writers do): the object sent is the whole desired state, so a write needs no
 // read first, and the agent never reads a report (its RBAC has no get/list/watch on them).
 // Failures are values.
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../kube/cluster-access.ts';
 import { apiFailureOf, type ApiFailure } from '../kube/api-requests.ts';
 import type { ApiServerConnections } from '../kube/connections.ts';
 import { getJson, sendJson, type KubeRequestError } from '../kube/kube-http.ts';
@@ -88,7 +88,7 @@ function objectPath(ref: ObjectRef): string {
 }
 
 export function apiServerReportSink(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   connections?: ApiServerConnections,
 ): ReportSink {
   const options = requestOptions(connections);
@@ -130,7 +130,7 @@ export function apiServerReportSink(
  * /api/v1/reports/own; the direct-secrets component grants the list).
  */
 export async function listOwnReports(
-  kubeConfig: KubeConfig,
+  kubeConfig: ClusterAccess,
   flavor: ReportFlavor,
   node: string,
   connections?: ApiServerConnections,

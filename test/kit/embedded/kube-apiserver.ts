@@ -15,8 +15,9 @@
 // writes), as webhooks.ts describes.
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Cluster, Context, User } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { Result } from '../../../agent/result.ts';
@@ -91,6 +92,13 @@ export interface EmbeddedApiServerOptions {
    * `<name>.<namespace>.svc` with the webhook's caBundle. See webhooks.ts.
    */
   readonly webhookServices?: WebhookServices;
+  /**
+   * Serve HTTPS with this certificate and key (PEM), as a real API server does, instead of
+   * plain HTTP: for clients that, like client-go's in-cluster config, only speak HTTPS. The
+   * kubeconfigs then carry the certificate as the cluster's CA (it must be self-signed and valid
+   * for 127.0.0.1; test/helpers/tls.ts makes one).
+   */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** The shape `KubeConfig.loadFromOptions` takes. */
@@ -168,7 +176,7 @@ export interface AuthControl {
 }
 
 export interface EmbeddedApiServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with the tls option) */
   readonly url: string;
   readonly port: number;
   readonly adminToken: string;
@@ -292,7 +300,7 @@ export async function startEmbeddedApiServer(
     requestLog,
     serverAddress: () => `127.0.0.1:${port}`,
   };
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     handleRequest(context, req, res).catch((e: unknown) => {
       // A throw here is a bug in the embedded server: answer like the real server's panic handler.
       const record = requestLog.at(-1) ?? {
@@ -309,19 +317,28 @@ export async function startEmbeddedApiServer(
       };
       sendError(res, record, errorForCode(500, `Internal error occurred: ${String(e)}`));
     });
-  });
+  };
+  // https.Server has http.Server's connection handling; node's types keep them apart.
+  const server: Server = options.tls
+    ? (createTlsServer(options.tls, handler) as unknown as Server)
+    : createServer(handler);
   server.keepAliveTimeout = 30_000;
   let connections = 0;
   server.on('connection', () => {
     connections++;
   });
   port = await listen(server, options.port ?? 0);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const caData = options.tls ? Buffer.from(options.tls.cert).toString('base64') : undefined;
   let down = false;
   let stopped = false;
 
   const kubeconfig = (request: KubeConfigRequest = {}): KubeConfigOptions => ({
-    clusters: [{ name: 'embedded', server: url, skipTLSVerify: true }],
+    clusters: [
+      caData === undefined
+        ? { name: 'embedded', server: url, skipTLSVerify: true }
+        : { name: 'embedded', server: url, caData, skipTLSVerify: false },
+    ],
     users: [{ name: 'embedded-user', token: request.token ?? adminToken }],
     contexts: [
       {
@@ -339,7 +356,15 @@ export async function startEmbeddedApiServer(
       apiVersion: 'v1',
       kind: 'Config',
       // client-node refuses an http:// server unless TLS verification is explicitly off.
-      clusters: [{ name: 'embedded', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
+      clusters: [
+        {
+          name: 'embedded',
+          cluster:
+            caData === undefined
+              ? { server: url, 'insecure-skip-tls-verify': true }
+              : { server: url, 'certificate-authority-data': caData },
+        },
+      ],
       users: [{ name: 'embedded-user', user: { token: request.token ?? adminToken } }],
       contexts: [
         {
