@@ -11,6 +11,7 @@ import { isIPv6 } from 'node:net';
 import { join } from 'node:path';
 import { err, ok, type Result } from '../result.ts';
 import type { ClusterAccess } from './cluster-access.ts';
+import { isHeaderList } from './kube-http.ts';
 
 /** Where the kubelet mounts a pod's service account token, CA and namespace. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -85,7 +86,13 @@ export function inClusterAccess(
         await rereading;
       }
       request.ca = current.ca;
-      request.headers = { ...request.headers, Authorization: `Bearer ${current.token}` };
+      const authorization = `Bearer ${current.token}`;
+      const headers = request.headers;
+      // Node takes headers as an object or as a flat [name, value, ...] list.
+      request.headers =
+        headers !== undefined && isHeaderList(headers)
+          ? [...headers, 'Authorization', authorization]
+          : { ...headers, Authorization: authorization };
     },
   });
 }

@@ -50,7 +50,7 @@ function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function isHeaderList(
+export function isHeaderList(
   headers: http.OutgoingHttpHeaders | readonly string[],
 ): headers is readonly string[] {
   return Array.isArray(headers);

@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import type { EmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.t
 import { startEmbeddedApiServer } from '../../test/kit/embedded/kube-apiserver.ts';
 import { saveProvenance } from '../../agent/provenance/state-store.ts';
 import { freePort } from '../../test/helpers/ports.ts';
+import { selfSignedCertificate } from '../../test/helpers/tls.ts';
 import type { ManagedProcess } from '../../test/helpers/process.ts';
 import { startProcess } from '../../test/helpers/process.ts';
 import type { ChildMessage, FindingEventMessage, UsageMessage } from './instrumented-agent.ts';
@@ -43,11 +44,32 @@ export interface NodeEnvironment {
   readonly runtime: EmbeddedCriRuntime;
   /** `pullwatch run` flags for this node (without --listen). */
   readonly runFlags: readonly string[];
+  /** Environment the agent process needs besides them (the pod's Service variables in-cluster). */
+  readonly agentEnv: Readonly<Record<string, string>>;
 }
 
 export interface EnvironmentOptions {
   /** BOOKMARK interval of the API server's watches (default 60 s, as kube-apiserver's cacher). */
   readonly bookmarkIntervalMs?: number;
+  /**
+   * Reach the API server as an agent in a pod does (issue 16's "as deployed"): HTTPS with a
+   * self-signed CA, the service account's token and ca.crt in a directory
+   * (--service-account-dir) and KUBERNETES_SERVICE_HOST/PORT; default: a kubeconfig file over
+   * plain HTTP.
+   */
+  readonly inCluster?: boolean;
+}
+
+/** The API server's serving pair, and where an in-cluster agent finds its token and CA. */
+async function inClusterCredentials(
+  dir: string,
+): Promise<{ readonly tls: { cert: string; key: string }; readonly serviceAccountDir: string }> {
+  const pair = await selfSignedCertificate(dir, 'apiserver');
+  const [cert, key] = await Promise.all([readFile(pair.cert, 'utf8'), readFile(pair.key, 'utf8')]);
+  const serviceAccountDir = join(dir, 'serviceaccount');
+  await mkdir(serviceAccountDir);
+  await writeFile(join(serviceAccountDir, 'ca.crt'), cert);
+  return { tls: { cert, key }, serviceAccountDir };
 }
 
 /** The scenario's namespaces, pull secrets and pods (running for an hour) in the API server. */
@@ -80,9 +102,11 @@ export async function startNodeEnvironment(
     images: criImages(scenario),
   });
   teardowns.teardown(() => runtime.stop());
+  const inCluster = options.inCluster === true ? await inClusterCredentials(dir) : undefined;
   const api = await startEmbeddedApiServer({
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
     historySize: 20_000,
+    ...(inCluster === undefined ? {} : { tls: inCluster.tls }),
   });
   teardowns.teardown(() => api.stop());
   populateApiServer(api, scenario);
@@ -93,13 +117,24 @@ export async function startNodeEnvironment(
     images: provenanceState(scenario, Date.now() - 24 * 3_600_000),
   });
   if (!saved.ok) throw new Error(saved.error);
-  const kubeconfig = join(dir, 'kubeconfig.yaml');
-  await writeFile(kubeconfig, api.kubeconfigYaml());
+  let access: readonly string[];
+  if (inCluster === undefined) {
+    const kubeconfig = join(dir, 'kubeconfig.yaml');
+    await writeFile(kubeconfig, api.kubeconfigYaml());
+    access = ['--kubeconfig', kubeconfig];
+  } else {
+    await writeFile(join(inCluster.serviceAccountDir, 'token'), api.adminToken);
+    access = ['--service-account-dir', inCluster.serviceAccountDir];
+  }
   return {
     dir,
     scenario,
     api,
     runtime,
+    agentEnv:
+      inCluster === undefined
+        ? {}
+        : { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(api.port) },
     runFlags: [
       '--secrets-from',
       'direct',
@@ -107,8 +142,7 @@ export async function startNodeEnvironment(
       NODE,
       '--cri-endpoint',
       runtime.target,
-      '--kubeconfig',
-      kubeconfig,
+      ...access,
       '--state-dir',
       stateDir,
       '--kubelet-root',
@@ -201,7 +235,7 @@ export async function startCliAgent(
   const proc: ManagedProcess = startProcess(
     process.execPath,
     [options.cli ?? CLI, 'run', ...env.runFlags, '--listen', `127.0.0.1:${port}`],
-    { name, logPath, env: { ...process.env, ...options.env, KUBECONFIG: '' } },
+    { name, logPath, env: { ...process.env, ...env.agentEnv, ...options.env, KUBECONFIG: '' } },
   );
   const stop = async (): Promise<void> => {
     await proc.stop(10_000);
@@ -250,7 +284,10 @@ export async function startInstrumentedAgent(
         '--listen',
         `127.0.0.1:${port}`,
       ],
-      { stdio: ['ignore', fd, fd, 'ipc'], env: { ...process.env, KUBECONFIG: '' } },
+      {
+        stdio: ['ignore', fd, fd, 'ipc'],
+        env: { ...process.env, ...env.agentEnv, KUBECONFIG: '' },
+      },
     );
   } finally {
     closeSync(fd);

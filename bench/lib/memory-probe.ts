@@ -46,9 +46,9 @@ await import(agent('cri/client.ts'));
 sample('@grpc/grpc-js, @grpc/proto-loader, agent/cri', 'modules');
 kept.push(cri.loadCriServices('v1'));
 sample('the CRI v1 proto parsed (loadCriServices)', 'modules');
-await import('@kubernetes/client-node');
+await import(agent('kube/cluster-access.ts'));
 await import(agent('kube/kube-source.ts'));
-sample('@kubernetes/client-node, agent/kube', 'modules');
+sample('agent/kube (list-watch, in-cluster access; no client-node)', 'modules');
 await import(agent('http/app.ts'));
 await import(agent('http/server.ts'));
 sample('express, agent/http', 'modules');
@@ -89,5 +89,13 @@ sample("detection's memos (DetectionMemory) after one detect()", 'data');
 const store = new FindingsStore();
 kept.push(store.apply(detected, snapshot.takenAt), store);
 sample(`${detected.length.toLocaleString('en-US')} findings in the findings store`, 'data');
+
+// What the agent no longer loads in a pod (it did before issue 16): client-node, which an agent
+// given --kubeconfig, and the controller, still load.
+await import('@kubernetes/client-node');
+sample(
+  '@kubernetes/client-node: not loaded by the agent in a pod; loaded with --kubeconfig and by the controller',
+  'baseline',
+);
 
 process.stdout.write(`${JSON.stringify(steps)}\n`);

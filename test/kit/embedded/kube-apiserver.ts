@@ -318,9 +318,8 @@ export async function startEmbeddedApiServer(
       sendError(res, record, errorForCode(500, `Internal error occurred: ${String(e)}`));
     });
   };
-  // https.Server has http.Server's connection handling; node's types keep them apart.
   const server: Server = options.tls
-    ? (createTlsServer(options.tls, handler) as unknown as Server)
+    ? createTlsServer(options.tls, handler)
     : createServer(handler);
   server.keepAliveTimeout = 30_000;
   let connections = 0;
