@@ -51,6 +51,12 @@ const added = (...findings: Finding[]): FindingsChange => ({
   active: findings,
 });
 
+const retired = (...findings: Finding[]): FindingsChange => ({
+  added: [],
+  retired: findings,
+  active: [],
+});
+
 type Failure = SinkFailure | 'hang';
 
 /** Stored Events by namespace/name, and the requests made, with failures to inject. */
@@ -206,6 +212,38 @@ t.test('a finding raised again continues one Event as a series', async (t) => {
   t.equal(h.store.events.get(KEY)?.eventTime, '2026-12-03T11:00:00.000000Z', 'first time kept');
   t.same(h.writer.counts().written, { create: 1, series: 2 });
 });
+
+t.test(
+  'a retired finding is forgotten; raised again, its series continues from the server',
+  async (t) => {
+    const cases: readonly [name: string, hangFirstCreate: boolean, expected: readonly string[]][] =
+      [
+        // Retired while nothing is being written: the next raise finds the Event by its 409.
+        [
+          'retired after its Event was written',
+          false,
+          [`create ${NAME}`, `create ${NAME}`, `read ${NAME}`, `patch ${NAME} 2`],
+        ],
+        // Retired during the create: kept until the write is done, so the repeat patches.
+        ['retired while its create is under way', true, [`create ${NAME}`, `patch ${NAME} 2`]],
+      ];
+    for (const [name, hang, expected] of cases) {
+      const store = new FakeEventStore();
+      if (hang) store.failures.push('hang');
+      const h = harness(store);
+      h.writer.record(added(use()));
+      if (!hang) await h.settle();
+      h.writer.record(retired(use()));
+      store.release();
+      await h.settle();
+      h.advance(60_000);
+      h.writer.record(added(use()));
+      await h.settle();
+      t.same(store.requests, expected, name);
+      t.equal(store.events.get(KEY)?.series?.count, 2, `${name}: one series of 2`);
+    }
+  },
+);
 
 t.test('repeats during a write go out together in the next one', async (t) => {
   const store = new FakeEventStore();

@@ -99,6 +99,9 @@ export class EventWriter {
     for (const finding of change.added) {
       if (isEventFinding(finding)) this.#observe(finding);
     }
+    for (const finding of change.retired) {
+      if (isEventFinding(finding)) this.#forget(eventName(finding));
+    }
   }
 
   counts(): EventCounts {
@@ -140,6 +143,17 @@ export class EventWriter {
     const state = { again: false, done: Promise.resolve() };
     state.done = this.#flush(name, state).finally(() => this.#writing.delete(name));
     this.#writing.set(name, state);
+  }
+
+  /**
+   * A retired finding's Event is not remembered (unless a write of it is under way): its pod is
+   * usually gone, and the Event's name holds the pod's UID, so its series cannot continue. Under
+   * pod churn, the cache then holds the node's current findings instead of the last 4,096
+   * pods'. Should the same pod raise the finding again, the create meets the stored Event (409)
+   * and continues its series from the server's count, as after a restart.
+   */
+  #forget(name: string): void {
+    if (!this.#writing.has(name)) this.#tracked.delete(name);
   }
 
   /** Writes the Event's current state, again as long as repeats arrive during a write. */
