@@ -45,7 +45,23 @@ t.test('holds at most two generations, and keeps what is still asked for', async
   t.equal(computed.filter((n) => n === 7).length, 1, 'the hot key was computed once, then kept');
 });
 
+t.test('resized, it holds at most two generations of the new size', async (t) => {
+  const cases: readonly [name: string, from: number, to: number][] = [
+    ['grown', 4, 50],
+    ['shrunk', 50, 4],
+  ];
+  for (const [name, from, to] of cases) {
+    const memo = new GenerationalMemo<number, number>(from);
+    for (let n = 0; n < 1000; n += 1) memo.get(n, (x) => x);
+    memo.resize(to);
+    for (let n = 1000; n < 2000; n += 1) memo.get(n, (x) => x);
+    t.ok(memo.size <= 2 * to, `${name}: ${memo.size} entries, at most ${2 * to}`);
+    t.ok(memo.size > 2 * Math.min(from, to) - 2, `${name}: the room is used`);
+  }
+});
+
 t.test('refuses a size that bounds nothing', async (t) => {
   t.throws(() => new GenerationalMemo(0), RangeError);
   t.throws(() => new GenerationalMemo(1.5), RangeError);
+  t.throws(() => new GenerationalMemo(4).resize(0), RangeError);
 });

@@ -24,5 +24,7 @@ export function detect(
   snapshot: NodeSnapshot,
   memory: DetectionMemory = new DetectionMemory(),
 ): DetectedFinding[] {
-  return rules.flatMap((rule) => rule(snapshot, memory));
+  const findings = rules.flatMap((rule) => rule(snapshot, memory));
+  memory.fitFindings(findings.length);
+  return findings;
 }

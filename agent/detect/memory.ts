@@ -19,16 +19,26 @@ export interface RememberedExposure<T> {
   readonly answers: WeakMap<object, T>;
 }
 
+/** The finding-ID memo's smallest generation. */
+export const MIN_FINDING_IDS = 1024;
+
 export class DetectionMemory {
   /** Pod keyrings per (namespace, pull secrets) group, per secrets map. */
   readonly keyrings = new WeakMap<NodeSnapshot['secrets'], Map<string, PodKeyring>>();
   /** The cached image each container gets, per inventory. */
   readonly cachedImages = new WeakMap<Inventory, WeakMap<PodContainer, CachedImage | null>>();
   /**
-   * Finding IDs (a hash each) of the findings a node has now: two generations of 8,192, so a
-   * 20,000-image node's ~5,000 findings fit in one.
+   * Finding IDs (a hash each) of the findings a node has now. Each generation holds twice the
+   * last snapshot's findings (at least MIN_FINDING_IDS), so the current ones always fit and,
+   * under pod churn, the IDs of retired findings are dropped at that bound instead of filling a
+   * fixed size made for the largest node (fitFindings).
    */
-  readonly findingIds = new GenerationalMemo<string, string>(8192);
+  readonly findingIds = new GenerationalMemo<string, string>(MIN_FINDING_IDS);
   /** private-image-exposed's answers for the last context it saw (see that rule). */
   exposure: RememberedExposure<unknown> | undefined;
+
+  /** Sizes the finding-ID memo for a snapshot that had `count` findings. */
+  fitFindings(count: number): void {
+    this.findingIds.resize(Math.max(MIN_FINDING_IDS, 2 * count));
+  }
 }
