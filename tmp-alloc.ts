@@ -30,4 +30,15 @@ console.log('--- self');
 for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(mb(v), k);
 console.log('--- total');
 for (const [k, v] of [...total].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(mb(v), k);
+const tree = (n: Node, depth: number, pad: string, parentTotal: number): void => {
+  const sum = (x: Node): number => x.selfSize + x.children.reduce((a, c) => a + sum(c), 0);
+  const kids = n.children.map((c) => [c, sum(c)] as const).sort((a, b) => b[1] - a[1]);
+  for (const [c, v] of kids) {
+    if (v / N < 0.04 * 1048576) continue;
+    console.log(pad + mb(v), c.callFrame.functionName || '(anon)', c.callFrame.url.replace(/.*\/main\//, '') + ':' + (c.callFrame.lineNumber + 1));
+    if (depth > 0) tree(c, depth - 1, pad + '  ', v);
+  }
+};
+const find = (n: Node, name: string): Node | undefined => n.callFrame.functionName === name ? n : n.children.map((c) => find(c, name)).find((x) => x);
+for (const f of ['fromRunningPods', 'Inventory', 'detect', 'askFor', 'reconcile']) { const n = find(profile.head, f); if (n) { console.log('=== ' + f); tree(n, 4, '  ', 0); } }
 await changing.agent.stop();

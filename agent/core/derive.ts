@@ -13,7 +13,7 @@ import { tenantResolver } from '../detect/tenancy.ts';
 import { kubeletPostureOf } from '../detect/kubelet-posture.ts';
 import type { KubeletConfigReading } from '../model/kubelet-config.ts';
 import type { ImageId } from '../image/digest.ts';
-import type { Inventory } from '../image/inventory.ts';
+import type { ImageIdSet, Inventory } from '../image/inventory.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
 import { foldResync, type OwnerCorrection } from '../provenance/update.ts';
 import type { ImageLocation } from '../credentials/keyring.ts';
@@ -25,7 +25,7 @@ export interface ProvenanceState {
   /** When each known image was first missing from a listing. */
   readonly missingSince: ReadonlyMap<ImageId, number>;
   /** The image IDs the last derive saw: an arrival is folded as new only once. */
-  readonly foldedImageIds: ReadonlySet<ImageId>;
+  readonly foldedImageIds: ImageIdSet;
   /** Arrivals whose observed-pull attribution waits (a starting pod's secret is not read yet). */
   readonly pendingArrivals: ReadonlySet<ImageId>;
   /** Images whose owner is undecided, with why; never persisted. */
@@ -51,7 +51,7 @@ export interface Observation {
   readonly now: number;
   readonly inventory: Inventory;
   /** The image IDs of the listing before the current one; undefined until two were seen. */
-  readonly listedBefore: ReadonlySet<string> | undefined;
+  readonly listedBefore: ImageIdSet | undefined;
   readonly pods: readonly PodView[];
   readonly namespaces: ReadonlyMap<string, Readonly<Record<string, string>>>;
   readonly tenantLabel: string | undefined;
@@ -86,14 +86,16 @@ export function derive(
   // pod started minutes after a pull, holding any credential for the registry (a wrong one
   // included), would be recorded as the puller and its own unauthorized use whitewashed. An
   // arrival whose attribution waits stays new until it is decided.
-  const previousImageIds =
-    seen.listedBefore === undefined
+  const listedBefore = seen.listedBefore;
+  // A question, not a set: building one from two 5,000-image listings cost every reconcile.
+  const previousImageIds: ImageIdSet | undefined =
+    listedBefore === undefined
       ? undefined
-      : new Set(
-          [...(seen.listedBefore as ReadonlySet<ImageId>), ...before.foldedImageIds].filter(
-            (id) => !before.pendingArrivals.has(id),
-          ),
-        );
+      : {
+          has: (id) =>
+            (listedBefore.has(id) || before.foldedImageIds.has(id)) &&
+            !before.pendingArrivals.has(id as ImageId),
+        };
   const folded = foldResync(before.provenance, {
     inventory: seen.inventory,
     pods: seen.pods,
@@ -112,7 +114,7 @@ export function derive(
   const state: ProvenanceState = {
     provenance: folded.provenance,
     missingSince: folded.missingSince,
-    foldedImageIds: new Set(seen.inventory.entries().map((e) => e.id)),
+    foldedImageIds: seen.inventory,
     pendingArrivals:
       previousImageIds === undefined
         ? new Set()

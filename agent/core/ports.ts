@@ -9,7 +9,7 @@ import type {
   SecretView,
 } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
-import type { Inventory } from '../image/inventory.ts';
+import type { ImageIdSet, Inventory } from '../image/inventory.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
 import type { PulledRecord } from '../provenance/kubelet-record-format.ts';
 import type { KubeletConfigReading } from '../model/kubelet-config.ts';
@@ -27,7 +27,7 @@ export interface CachePort {
   /** The same object until the cache changes. */
   inventory(): Inventory;
   /** Image IDs of the listing before the current one; undefined until two were seen. */
-  previousImageIds(): ReadonlySet<string> | undefined;
+  previousImageIds(): ImageIdSet | undefined;
   status(): SourceState;
 }
 

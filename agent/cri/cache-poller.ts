@@ -10,7 +10,7 @@
 //   (not at the next listing) and the retries above notice its return; when the connection
 //   is back while the source is down, it is listed at once.
 import { Backoff } from '../backoff.ts';
-import { Inventory } from '../image/inventory.ts';
+import { Inventory, type ImageIdSet } from '../image/inventory.ts';
 import type { CriReader } from './client.ts';
 import type { CriError } from './errors.ts';
 import { describeCriError, isLastingError } from './errors.ts';
@@ -41,7 +41,7 @@ export class CachePoller {
   readonly #options: CachePollerOptions;
   readonly #now: () => number;
   #inventory = new Inventory([]);
-  #previousIds: ReadonlySet<string> | undefined;
+  #previous: Inventory | undefined;
   #status: SourceStatus = { up: false, synced: false, lastSync: undefined, lastError: undefined };
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
@@ -74,8 +74,8 @@ export class CachePoller {
    * Image IDs of the listing before the current one: what arrived since is new. Undefined
    * until two listings were seen: at start, everything cached is old, not a fresh pull.
    */
-  previousImageIds(): ReadonlySet<string> | undefined {
-    return this.#previousIds;
+  previousImageIds(): ImageIdSet | undefined {
+    return this.#previous;
   }
 
   status(): SourceStatus {
@@ -220,7 +220,7 @@ export class CachePoller {
       if (!wasUp) this.#options.onChange();
       return;
     }
-    this.#previousIds = first ? undefined : new Set(this.#inventory.entries().map((e) => e.id));
+    this.#previous = first ? undefined : this.#inventory;
     this.#inventory = next;
     this.#options.onChange();
   }

@@ -59,7 +59,12 @@ export type Presence =
       readonly candidates: readonly ImageId[];
     };
 
-export class Inventory {
+/** Which image IDs a listing held: the one question provenance asks of an earlier listing. */
+export interface ImageIdSet {
+  has(id: string): boolean;
+}
+
+export class Inventory implements ImageIdSet {
   /** Images whose runtime ID was unusable: reported, not indexed. */
   readonly rejectedImages: readonly RejectedImage[];
   /** Number of distinct image IDs. */
@@ -101,6 +106,11 @@ export class Inventory {
       this.rejectedImages.length === other.rejectedImages.length &&
       this.rejectedImages.every((r, i) => r.image.id === other.rejectedImages[i]?.image.id)
     );
+  }
+
+  /** Whether the listing held this image ID. */
+  has(id: string): boolean {
+    return this.#byId.has(id);
   }
 
   byId(id: string): InventoryEntry | undefined {

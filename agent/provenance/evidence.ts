@@ -3,7 +3,7 @@
 import type { ImageLocation } from '../credentials/keyring.ts';
 import type { ImageId } from '../image/digest.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
-import type { Inventory } from '../image/inventory.ts';
+import type { ImageIdSet, Inventory } from '../image/inventory.ts';
 import type {
   CredentialVerdict,
   CredentialView,
@@ -73,7 +73,7 @@ export interface PullEvidence extends PodEvidence {
    * The image IDs of the previous listing; undefined when there was none (the first listing
    * after the agent started), in which case no image counts as new.
    */
-  readonly previousImageIds: ReadonlySet<ImageId> | undefined;
+  readonly previousImageIds: ImageIdSet | undefined;
   /** How long after a container started it still counts as starting; STARTING_WINDOW_MS. */
   readonly startingWindowMs?: number;
 }
@@ -83,8 +83,4 @@ export interface OwnerCorrection {
   readonly imageId: ImageId;
   readonly dropped: readonly ImageOwner[];
   readonly by: ProvenanceSource;
-}
-
-export function imageIdsOf(inventory: Inventory): ReadonlySet<ImageId> {
-  return new Set(inventory.entries().map((entry) => entry.id));
 }

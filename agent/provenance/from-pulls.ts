@@ -34,12 +34,8 @@ export function fromObservedPulls(
   const { previousImageIds, inventory, now } = evidence;
   const pending = new Map<ImageId, string>();
   if (previousImageIds === undefined) return { provenance: prev, pending };
-  const newIds = new Set(
-    inventory
-      .entries()
-      .map((entry) => entry.id)
-      .filter((id) => !previousImageIds.has(id)),
-  );
+  const newIds = new Set<ImageId>();
+  for (const { id } of inventory.entries()) if (!previousImageIds.has(id)) newIds.add(id);
   if (newIds.size === 0) return { provenance: prev, pending };
   const windowMs = evidence.startingWindowMs ?? STARTING_WINDOW_MS;
   const additions = new Map<ImageId, Addition>();

@@ -27,7 +27,6 @@ import {
   fromObservedPulls,
   fromPulledEvents,
   fromRunningPods,
-  imageIdsOf,
   mergeOwners,
   noteCacheArrivals,
   type CredentialsOf,
@@ -397,7 +396,7 @@ for (const c of observedCases) {
   t.test(`observed pull: ${c.name}`, async (t) => {
     const previous = 'previous' in c ? c.previous : inventoryBefore;
     const next = fromObservedPulls(c.prev ?? empty, {
-      previousImageIds: previous === undefined ? undefined : imageIdsOf(previous),
+      previousImageIds: previous === undefined ? undefined : previous,
       inventory: inventoryAfter,
       pods: c.pods,
       credentialsOf,
@@ -876,12 +875,12 @@ function permutations<T>(items: readonly T[]): T[][] {
 
 t.test('cache arrivals', async (t) => {
   t.test('a newly listed image is cached since now', async (t) => {
-    const next = noteCacheArrivals(empty, inventoryAfter, imageIdsOf(inventoryBefore), T0);
+    const next = noteCacheArrivals(empty, inventoryAfter, inventoryBefore, T0);
     t.same([...next.values()], [provenance(appId, { cachedSince: T0 })]);
   });
   t.test('a known cachedSince is kept', async (t) => {
     const prev = new Map([[appId, provenance(appId, { cachedSince: T0 - MINUTE })]]);
-    const next = noteCacheArrivals(prev, inventoryAfter, imageIdsOf(inventoryBefore), T0);
+    const next = noteCacheArrivals(prev, inventoryAfter, inventoryBefore, T0);
     t.equal(next.get(appId)?.cachedSince, T0 - MINUTE);
   });
   t.test('without a previous listing nothing is new', async (t) => {
@@ -945,7 +944,7 @@ t.test('provenance survives the deletion of the pod that pulled the image', asyn
   ) =>
     foldResync(prev, {
       kubeletRecords: new Map(),
-      previousImageIds: imageIdsOf(previous),
+      previousImageIds: previous,
       inventory: inventoryAfter,
       pods,
       credentialsOf,
@@ -969,7 +968,7 @@ t.test('provenance survives the deletion of the pod that pulled the image', asyn
 
 t.test('provenance survives an agent restart (saved, loaded, first resync)', async (t) => {
   const pulled = fromObservedPulls(empty, {
-    previousImageIds: imageIdsOf(inventoryBefore),
+    previousImageIds: inventoryBefore,
     inventory: inventoryAfter,
     pods: [pod({ namespace: 'team-a' })],
     credentialsOf,

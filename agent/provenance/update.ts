@@ -15,7 +15,7 @@
 //   one gave, persisted ones included.
 import type { ImageId } from '../image/digest.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
-import type { Inventory } from '../image/inventory.ts';
+import type { ImageIdSet, Inventory } from '../image/inventory.ts';
 import type { OwnerCorrection, PendingOwners, ProvenanceMap, PullEvidence } from './evidence.ts';
 import { fromKubeletRecords } from './from-kubelet-records.ts';
 import { fromObservedPulls, fromPulledEvents } from './from-pulls.ts';
@@ -24,7 +24,6 @@ import { emptyProvenance } from './owner-merge.ts';
 import type { PulledRecord } from './kubelet-record-format.ts';
 
 export type * from './evidence.ts';
-export { imageIdsOf } from './evidence.ts';
 export { fromKubeletRecords } from './from-kubelet-records.ts';
 export { fromObservedPulls, fromPulledEvents } from './from-pulls.ts';
 export { fromRunningPods } from './from-running-pods.ts';
@@ -38,7 +37,7 @@ export { STARTING_WINDOW_MS } from './pod-evidence.ts';
 export function noteCacheArrivals(
   prev: ProvenanceMap,
   inventory: Inventory,
-  previousImageIds: ReadonlySet<ImageId> | undefined,
+  previousImageIds: ImageIdSet | undefined,
   now: number,
 ): ProvenanceMap {
   if (previousImageIds === undefined) return prev;
