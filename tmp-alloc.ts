@@ -40,5 +40,5 @@ const tree = (n: Node, depth: number, pad: string, parentTotal: number): void =>
   }
 };
 const find = (n: Node, name: string): Node | undefined => n.callFrame.functionName === name ? n : n.children.map((c) => find(c, name)).find((x) => x);
-for (const f of ['fromRunningPods', 'Inventory', 'detect', 'askFor', 'reconcile']) { const n = find(profile.head, f); if (n) { console.log('=== ' + f); tree(n, 4, '  ', 0); } }
+for (const f of (process.env.FNS ?? 'reconcile').split(',')) { const n = find(profile.head, f); if (n) { console.log('=== ' + f); tree(n, 4, '  ', 0); } }
 await changing.agent.stop();

@@ -11,6 +11,11 @@ export type ImageIdLookup =
   | { readonly kind: 'ambiguous'; readonly candidates: readonly ImageId[] }
   | { readonly kind: 'missing' };
 
+/** What the index needs of an inventory entry. */
+export interface IdHolder {
+  readonly id: ImageId;
+}
+
 interface SplitId {
   readonly id: ImageId;
   readonly algorithm: string;
@@ -20,21 +25,34 @@ interface SplitId {
 // go-digest's DigestRegexp: a query of this shape is split even for an unknown algorithm.
 const goDigestSyntax = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
+/** The shape of every digest a runtime lists (go-digest: lowercase hex). */
+const lowerHex = /^[0-9a-f]+$/;
+
 export class ImageIdIndex {
-  readonly #source: Iterable<ImageId>;
+  /** The listing's entries, in listing order; walked by index, never copied. */
+  readonly #source: readonly IdHolder[];
+  /**
+   * Every ID's hex is lowercase hex, worked out on the first lookup: then a query with another
+   * character (an image name the cache does not hold, which the kubelet's lookup also tries as
+   * an ID prefix) matches nothing, and the buckets need not be built for it.
+   */
+  #allHex: boolean | undefined;
   /**
    * IDs by the first character of their hex, built on the first lookup: most inventories never
    * see a prefix query, and the ones a pod's image name causes are answered by an empty bucket.
    */
   #byFirst: ReadonlyMap<string, readonly SplitId[]> | undefined;
 
-  constructor(ids: Iterable<ImageId>) {
-    this.#source = ids;
+  constructor(entries: readonly IdHolder[]) {
+    this.#source = entries;
   }
 
   lookup(query: string): ImageIdLookup {
     const wanted = splitQuery(query);
     if (wanted.hex === '') {
+      return { kind: 'missing' };
+    }
+    if (!lowerHex.test(wanted.hex) && (this.#allHex ??= everyHexLowercase(this.#source))) {
       return { kind: 'missing' };
     }
     const byFirst = (this.#byFirst ??= indexByFirstCharacter(this.#source));
@@ -56,9 +74,27 @@ export class ImageIdIndex {
   }
 }
 
-function indexByFirstCharacter(ids: Iterable<ImageId>): Map<string, SplitId[]> {
+function everyHexLowercase(entries: readonly IdHolder[]): boolean {
+  for (let i = 0; i < entries.length; i += 1) {
+    const id = (entries[i] as IdHolder).id;
+    if (!isLowerHexFrom(id, id.indexOf(':') + 1)) return false;
+  }
+  return true;
+}
+
+// By character codes: a slice per ID would be 5,000 strings of garbage.
+function isLowerHexFrom(id: string, start: number): boolean {
+  if (start >= id.length) return false;
+  for (let i = start; i < id.length; i += 1) {
+    const c = id.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+function indexByFirstCharacter(entries: readonly IdHolder[]): Map<string, SplitId[]> {
   const byFirst = new Map<string, SplitId[]>();
-  for (const id of ids) {
+  for (const { id } of entries) {
     const colon = id.indexOf(':');
     const entry: SplitId =
       colon === -1

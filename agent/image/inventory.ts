@@ -69,8 +69,6 @@ export class Inventory implements ImageIdSet {
   readonly rejectedImages: readonly RejectedImage[];
   /** Number of distinct image IDs. */
   readonly size: number;
-  /** Sum of the runtime's per-image sizes (layers shared between images count once per image). */
-  readonly totalBytes: bigint;
   readonly #entries: readonly InventoryEntry[];
   /** Each ID's entry, with what the runtime listed for it (a repeating listing reuses the entry). */
   readonly #byId: ReadonlyMap<string, Listed>;
@@ -91,11 +89,21 @@ export class Inventory implements ImageIdSet {
     this.#entries = Object.freeze(entries);
     this.rejectedImages = Object.freeze(rejected);
     this.size = entries.length;
-    this.totalBytes = entries.reduce((sum, entry) => sum + entry.sizeBytes, 0n);
     // containerd keys one image per name; should a runtime list a name twice, the first listing wins.
     this.#byRepoTag = indexFirstWins(entries, (entry) => entry.repoTags);
     this.#byRepoDigest = indexFirstWins(entries, (entry) => entry.repoDigests);
-    this.#ids = new ImageIdIndex(entries.map((entry) => entry.id));
+    this.#ids = new ImageIdIndex(entries);
+  }
+
+  /**
+   * Sum of the runtime's per-image sizes (layers shared between images count once per image).
+   * Worked out when asked: the agent never asks, and 5,000 BigInt sums are garbage per listing.
+   */
+  get totalBytes(): bigint {
+    let sum = 0n;
+    for (let i = 0; i < this.#entries.length; i += 1)
+      sum += (this.#entries[i] as InventoryEntry).sizeBytes;
+    return sum;
   }
 
   /** Holds exactly what `other` holds: every entry taken over from it, nothing more or less. */
@@ -267,7 +275,8 @@ interface Listed {
 
 /**
  * Groups the listing by image ID, in listing order. An ID the previous listing held with the
- * same listings keeps its entry (a poll rarely changes more than a few images), and an ID it
+ * same listings keeps its entry and its Listed record (a poll rarely changes more than a few
+ * images, and a reconcile's garbage is what a small young generation pays for), and an ID it
  * held is known to be valid: only new IDs are checked.
  */
 function mergeById(
@@ -278,10 +287,15 @@ function mergeById(
   rejected: RejectedImage[];
   byId: Map<string, Listed>;
 } {
-  const grouped = new Map<ImageId, CachedImageRecord[]>();
+  // First the previous record where an ID is listed exactly as before, else its listings so far.
+  const grouped = new Map<string, Listed | CachedImageRecord[]>();
   const rejected: RejectedImage[] = [];
-  for (const image of images) {
-    const id = previous?.has(image.id) === true ? (image.id as ImageId) : parseImageId(image.id);
+  // Indexed loops and forEach: a reconcile runs these once per listing, often before the
+  // optimizing compiler elides for-of's iterator results and entry pairs (5,000 each).
+  for (let i = 0; i < images.length; i += 1) {
+    const image = images[i] as CachedImageRecord;
+    const before = previous?.get(image.id);
+    const id = before !== undefined ? (image.id as ImageId) : parseImageId(image.id);
     if (id === undefined) {
       rejected.push({
         image,
@@ -289,38 +303,45 @@ function mergeById(
       });
       continue;
     }
-    const listings = grouped.get(id);
-    if (listings === undefined) grouped.set(id, [image]);
-    else listings.push(image);
+    const seen = grouped.get(id);
+    if (seen === undefined) {
+      const only = before?.listings.length === 1 ? before.listings[0] : undefined;
+      grouped.set(
+        id,
+        before !== undefined && only !== undefined && sameListing(only, image) ? before : [image],
+      );
+    } else if (Array.isArray(seen)) seen.push(image);
+    else grouped.set(id, [...seen.listings, image]);
   }
   const entries: InventoryEntry[] = [];
-  const byId = new Map<string, Listed>();
-  for (const [id, listings] of grouped) {
-    const before = previous?.get(id);
-    const entry =
-      before !== undefined && sameListings(before.listings, listings)
-        ? before.entry
-        : entryOf(id, listings);
-    entries.push(entry);
-    byId.set(id, { listings, entry });
-  }
-  return { entries, rejected, byId };
+  grouped.forEach((group, id) => {
+    let listed: Listed;
+    if (!Array.isArray(group)) listed = group;
+    else {
+      const before = previous?.get(id);
+      listed =
+        before !== undefined && sameListings(before.listings, group)
+          ? before
+          : { listings: group, entry: entryOf(id as ImageId, group) };
+      // Replacing a key's value keeps its place in the map's order.
+      grouped.set(id, listed);
+    }
+    entries.push(listed.entry);
+  });
+  return { entries, rejected, byId: grouped as Map<string, Listed> };
 }
 
 function sameListings(a: readonly CachedImageRecord[], b: readonly CachedImageRecord[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) {
-    const x = a[i] as CachedImageRecord;
-    const y = b[i] as CachedImageRecord;
-    if (
-      x.sizeBytes !== y.sizeBytes ||
-      x.pinned !== y.pinned ||
-      !sameStrings(x.repoTags, y.repoTags) ||
-      !sameStrings(x.repoDigests, y.repoDigests)
-    )
-      return false;
-  }
-  return true;
+  return a.length === b.length && a.every((x, i) => sameListing(x, b[i] as CachedImageRecord));
+}
+
+function sameListing(x: CachedImageRecord, y: CachedImageRecord): boolean {
+  return (
+    x.sizeBytes === y.sizeBytes &&
+    x.pinned === y.pinned &&
+    sameStrings(x.repoTags, y.repoTags) &&
+    sameStrings(x.repoDigests, y.repoDigests)
+  );
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {

@@ -1,6 +1,7 @@
 // Provenance from pulls: one seen happening (an image arriving while a pod starts) and one the
 // kubelet reported ("Successfully pulled image").
 import type { ImageId } from '../image/digest.ts';
+import type { InventoryEntry } from '../image/inventory.ts';
 import { kubeletEventKey, sourceStrength } from '../model/snapshot.ts';
 import type {
   Attribution,
@@ -35,7 +36,12 @@ export function fromObservedPulls(
   const pending = new Map<ImageId, string>();
   if (previousImageIds === undefined) return { provenance: prev, pending };
   const newIds = new Set<ImageId>();
-  for (const { id } of inventory.entries()) if (!previousImageIds.has(id)) newIds.add(id);
+  const entries = inventory.entries();
+  // Indexed: run once per listing, a for-of's 5,000 iterator results would be its garbage.
+  for (let i = 0; i < entries.length; i += 1) {
+    const id = (entries[i] as InventoryEntry).id;
+    if (!previousImageIds.has(id)) newIds.add(id);
+  }
   if (newIds.size === 0) return { provenance: prev, pending };
   const windowMs = evidence.startingWindowMs ?? STARTING_WINDOW_MS;
   const additions = new Map<ImageId, Addition>();

@@ -15,7 +15,7 @@
 //   one gave, persisted ones included.
 import type { ImageId } from '../image/digest.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
-import type { ImageIdSet, Inventory } from '../image/inventory.ts';
+import type { ImageIdSet, Inventory, InventoryEntry } from '../image/inventory.ts';
 import type { OwnerCorrection, PendingOwners, ProvenanceMap, PullEvidence } from './evidence.ts';
 import { fromKubeletRecords } from './from-kubelet-records.ts';
 import { fromObservedPulls, fromPulledEvents } from './from-pulls.ts';
@@ -43,7 +43,10 @@ export function noteCacheArrivals(
   if (previousImageIds === undefined) return prev;
   // Copied on the first arrival only (the map holds every cached image's provenance).
   let next: Map<ImageId, ImageProvenance> | undefined;
-  for (const { id } of inventory.entries()) {
+  const entries = inventory.entries();
+  // Indexed: run once per listing, a for-of's 5,000 iterator results would be its garbage.
+  for (let i = 0; i < entries.length; i += 1) {
+    const id = (entries[i] as InventoryEntry).id;
     if (previousImageIds.has(id)) continue;
     const known = (next ?? prev).get(id) ?? emptyProvenance(id);
     if (known.cachedSince === undefined)
