@@ -32,19 +32,24 @@ export class ImageIdIndex {
   /** The listing's entries, in listing order; walked by index, never copied. */
   readonly #source: readonly IdHolder[];
   /**
-   * Every ID's hex is lowercase hex, worked out on the first lookup: then a query with another
-   * character (an image name the cache does not hold, which the kubelet's lookup also tries as
-   * an ID prefix) matches nothing, and the buckets need not be built for it.
+   * Every ID's hex is lowercase hex: then a query with another character (an image name the
+   * cache does not hold, which the kubelet's lookup also tries as an ID prefix) matches
+   * nothing, and the buckets need not be built for it.
    */
-  #allHex: boolean | undefined;
+  readonly #allLowerHex: boolean;
   /**
    * IDs by the first character of their hex, built on the first lookup: most inventories never
    * see a prefix query, and the ones a pod's image name causes are answered by an empty bucket.
    */
   #byFirst: ReadonlyMap<string, readonly SplitId[]> | undefined;
 
-  constructor(entries: readonly IdHolder[]) {
+  /** @param allLowerHex every ID's hex is lowercase hex (false when unsure: slower, same answers). */
+  constructor(
+    entries: readonly IdHolder[],
+    allLowerHex = entries.every((e) => isLowerHexId(e.id)),
+  ) {
     this.#source = entries;
+    this.#allLowerHex = allLowerHex;
   }
 
   lookup(query: string): ImageIdLookup {
@@ -52,7 +57,7 @@ export class ImageIdIndex {
     if (wanted.hex === '') {
       return { kind: 'missing' };
     }
-    if (!lowerHex.test(wanted.hex) && (this.#allHex ??= everyHexLowercase(this.#source))) {
+    if (this.#allLowerHex && !lowerHex.test(wanted.hex)) {
       return { kind: 'missing' };
     }
     const byFirst = (this.#byFirst ??= indexByFirstCharacter(this.#source));
@@ -74,16 +79,10 @@ export class ImageIdIndex {
   }
 }
 
-function everyHexLowercase(entries: readonly IdHolder[]): boolean {
-  for (let i = 0; i < entries.length; i += 1) {
-    const id = (entries[i] as IdHolder).id;
-    if (!isLowerHexFrom(id, id.indexOf(':') + 1)) return false;
-  }
-  return true;
-}
-
-// By character codes: a slice per ID would be 5,000 strings of garbage.
-function isLowerHexFrom(id: string, start: number): boolean {
+/** Whether an ID's hex (after `algorithm:`, if any) is lowercase hex. */
+export function isLowerHexId(id: string): boolean {
+  // By character codes: a slice per ID would be 5,000 strings of garbage.
+  const start = id.indexOf(':') + 1;
   if (start >= id.length) return false;
   for (let i = start; i < id.length; i += 1) {
     const c = id.charCodeAt(i);

@@ -3,9 +3,11 @@
 // https://github.com/containerd/containerd/blob/main/internal/cri/server/images/service.go (LocalResolve)
 import type { CachedImageRecord } from '../model/cached-image.ts';
 import { GenerationalMemo } from '../memo.ts';
-import { digestOfImageId, parseDigest, parseImageId, type ImageId } from './digest.ts';
+import { digestOfImageId, parseDigest, type ImageId } from './digest.ts';
 import { ImageIdIndex } from './image-id-index.ts';
-import { notARepoDigest, notARepoTag, quoteInput, type ReferenceError } from './reference-error.ts';
+import type { LayeredMap } from './layered-map.ts';
+import { mergeListing, type Listed, type ListingIndexes } from './listing-merge.ts';
+import { notARepoDigest, notARepoTag, type ReferenceError } from './reference-error.ts';
 import {
   parseDockerRef,
   parseImageReference,
@@ -70,10 +72,11 @@ export class Inventory implements ImageIdSet {
   /** Number of distinct image IDs. */
   readonly size: number;
   readonly #entries: readonly InventoryEntry[];
-  /** Each ID's entry, with what the runtime listed for it (a repeating listing reuses the entry). */
-  readonly #byId: ReadonlyMap<string, Listed>;
-  readonly #byRepoTag: ReadonlyMap<string, InventoryEntry>;
-  readonly #byRepoDigest: ReadonlyMap<string, InventoryEntry>;
+  /** Each ID's entry with what the runtime listed for it, the name indexes (listing-merge.ts). */
+  readonly #indexes: ListingIndexes;
+  readonly #byId: LayeredMap<string, Listed>;
+  readonly #byRepoTag: LayeredMap<string, InventoryEntry>;
+  readonly #byRepoDigest: LayeredMap<string, InventoryEntry>;
   readonly #ids: ImageIdIndex;
 
   /**
@@ -81,18 +84,25 @@ export class Inventory implements ImageIdSet {
    * before are taken over instead of parsed again (a poll rarely changes more than a few images).
    */
   constructor(images: readonly CachedImageRecord[], previous?: Inventory) {
-    const { entries, rejected, byId } = mergeById(
+    const merged = mergeListing(
       images,
-      previous === undefined ? undefined : previous.#byId,
+      previous === undefined ? undefined : previous.#indexes,
+      entryOf,
     );
-    this.#byId = byId;
-    this.#entries = Object.freeze(entries);
-    this.rejectedImages = Object.freeze(rejected);
-    this.size = entries.length;
-    // containerd keys one image per name; should a runtime list a name twice, the first listing wins.
-    this.#byRepoTag = indexFirstWins(entries, (entry) => entry.repoTags);
-    this.#byRepoDigest = indexFirstWins(entries, (entry) => entry.repoDigests);
-    this.#ids = new ImageIdIndex(entries);
+    this.#indexes = {
+      listed: merged.listed,
+      byId: merged.byId,
+      byRepoTag: merged.byRepoTag,
+      byRepoDigest: merged.byRepoDigest,
+      allIdsLowerHex: merged.allIdsLowerHex,
+    };
+    this.#byId = merged.byId;
+    this.#byRepoTag = merged.byRepoTag.byName;
+    this.#byRepoDigest = merged.byRepoDigest.byName;
+    this.#entries = Object.freeze(merged.entries);
+    this.rejectedImages = Object.freeze(merged.rejected);
+    this.size = merged.entries.length;
+    this.#ids = new ImageIdIndex(this.#entries, merged.allIdsLowerHex);
   }
 
   /**
@@ -267,87 +277,6 @@ function readStatusQuery(statusImageId: string): StatusQuery {
     : { kind: 'invalid', error: repoDigest.error };
 }
 
-/** An ID's entry and the listings it was made from (a runtime lists an ID once; more are merged). */
-interface Listed {
-  readonly listings: readonly CachedImageRecord[];
-  readonly entry: InventoryEntry;
-}
-
-/**
- * Groups the listing by image ID, in listing order. An ID the previous listing held with the
- * same listings keeps its entry and its Listed record (a poll rarely changes more than a few
- * images, and a reconcile's garbage is what a small young generation pays for), and an ID it
- * held is known to be valid: only new IDs are checked.
- */
-function mergeById(
-  images: readonly CachedImageRecord[],
-  previous: ReadonlyMap<string, Listed> | undefined,
-): {
-  entries: InventoryEntry[];
-  rejected: RejectedImage[];
-  byId: Map<string, Listed>;
-} {
-  // First the previous record where an ID is listed exactly as before, else its listings so far.
-  const grouped = new Map<string, Listed | CachedImageRecord[]>();
-  const rejected: RejectedImage[] = [];
-  // Indexed loops and forEach: a reconcile runs these once per listing, often before the
-  // optimizing compiler elides for-of's iterator results and entry pairs (5,000 each).
-  for (let i = 0; i < images.length; i += 1) {
-    const image = images[i] as CachedImageRecord;
-    const before = previous?.get(image.id);
-    const id = before !== undefined ? (image.id as ImageId) : parseImageId(image.id);
-    if (id === undefined) {
-      rejected.push({
-        image,
-        reason: `image id ${quoteInput(image.id)} is empty or contains whitespace`,
-      });
-      continue;
-    }
-    const seen = grouped.get(id);
-    if (seen === undefined) {
-      const only = before?.listings.length === 1 ? before.listings[0] : undefined;
-      grouped.set(
-        id,
-        before !== undefined && only !== undefined && sameListing(only, image) ? before : [image],
-      );
-    } else if (Array.isArray(seen)) seen.push(image);
-    else grouped.set(id, [...seen.listings, image]);
-  }
-  const entries: InventoryEntry[] = [];
-  grouped.forEach((group, id) => {
-    let listed: Listed;
-    if (!Array.isArray(group)) listed = group;
-    else {
-      const before = previous?.get(id);
-      listed =
-        before !== undefined && sameListings(before.listings, group)
-          ? before
-          : { listings: group, entry: entryOf(id as ImageId, group) };
-      // Replacing a key's value keeps its place in the map's order.
-      grouped.set(id, listed);
-    }
-    entries.push(listed.entry);
-  });
-  return { entries, rejected, byId: grouped as Map<string, Listed> };
-}
-
-function sameListings(a: readonly CachedImageRecord[], b: readonly CachedImageRecord[]): boolean {
-  return a.length === b.length && a.every((x, i) => sameListing(x, b[i] as CachedImageRecord));
-}
-
-function sameListing(x: CachedImageRecord, y: CachedImageRecord): boolean {
-  return (
-    x.sizeBytes === y.sizeBytes &&
-    x.pinned === y.pinned &&
-    sameStrings(x.repoTags, y.repoTags) &&
-    sameStrings(x.repoDigests, y.repoDigests)
-  );
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 function entryOf(id: ImageId, listings: readonly CachedImageRecord[]): InventoryEntry {
   const repoTags = new Map<RepoTag, ImageReference>();
   const repoDigests = new Map<RepoDigest, ImageReference>();
@@ -392,19 +321,4 @@ function entryOf(id: ImageId, listings: readonly CachedImageRecord[]): Inventory
     sizeBytes,
     pinned,
   });
-}
-
-function indexFirstWins(
-  entries: readonly InventoryEntry[],
-  namesOf: (entry: InventoryEntry) => readonly string[],
-): ReadonlyMap<string, InventoryEntry> {
-  const index = new Map<string, InventoryEntry>();
-  // Walked backwards, a later set is an earlier listing: the first listing of a name wins
-  // with one map operation per name.
-  for (let i = entries.length - 1; i >= 0; i -= 1) {
-    const names = namesOf(entries[i] as InventoryEntry);
-    for (let j = names.length - 1; j >= 0; j -= 1)
-      index.set(names[j] as string, entries[i] as InventoryEntry);
-  }
-  return index;
 }
