@@ -32,6 +32,8 @@ function bootstrapCandidate(
   const { matching, unknownSecrets } = evidence.credentialsOf(pod, reference.value);
   if (unknownSecrets.length > 0)
     return { kind: 'pending', reason: unknownSecretsReason(pod, unknownSecrets) };
+  // Most running images are public: no credential matches, and nothing more is worked out.
+  if (matching.length === 0) return { kind: 'none' };
   const recorded = new Set<string>();
   for (const credentials of evidence.kubeletRecords?.get(imageId)?.credentialMapping.values() ?? [])
     for (const { credentialHash } of credentials.kubernetesSecrets)
