@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterAccess } from '../kube/cluster-access.ts';
-import { decodeJwt } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
 import type { Logger } from 'pino';
 import { postReview, type KubeRequestError } from '../kube/kube-http.ts';
 import { ExpiringCache } from './decision-cache.ts';
