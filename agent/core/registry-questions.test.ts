@@ -10,7 +10,12 @@ import {
   secret,
   snapshotOf,
 } from '../../test/kit/snapshot-builder.ts';
-import type { CredentialVerdict, CredentialView, RepositoryVisibility } from '../model/snapshot.ts';
+import {
+  SETTLED_UNKNOWN,
+  type CredentialVerdict,
+  type CredentialView,
+  type RepositoryVisibility,
+} from '../model/snapshot.ts';
 import type { RegistryPort } from './ports.ts';
 import { RegistryQuestions } from './registry-questions.ts';
 
@@ -163,3 +168,47 @@ t.test('an "unknown" answer is asked again after a minute, a definite one after 
   }
   t.same([...h.questions.answers().verdicts.values()], ['can-read']);
 });
+
+t.test(
+  'an "unknown" the settings decide stands ten minutes, and a repeat changes nothing',
+  async (t) => {
+    let now = 1_000_000;
+    const answers: Record<string, RepositoryVisibility> = {
+      'probing off': {
+        visibility: 'unknown',
+        basis: SETTLED_UNKNOWN.probeOff,
+        nodeCredentials: false,
+      },
+      'not a repository': {
+        visibility: 'unknown',
+        basis: SETTLED_UNKNOWN.invalidName,
+        nodeCredentials: false,
+      },
+    };
+    for (const [name, answer] of Object.entries(answers)) {
+      const h = harness(
+        {
+          repositoryVisibility: (repo: string): Promise<RepositoryVisibility> => {
+            h.asked.push(`visibility ${repo}`);
+            return Promise.resolve(answer);
+          },
+        },
+        () => now,
+      );
+      const memory = new DetectionMemory();
+      const askAt = async (at: number): Promise<number> => {
+        now = at;
+        h.asked.length = 0;
+        h.questions.askFor(snapshot, memory);
+        await settled(h);
+        return h.asked.filter((q) => q.startsWith('visibility')).length;
+      };
+      const start = 1_000_000;
+      t.equal(await askAt(start), 1, `${name}: asked`);
+      const first = h.questions.answers();
+      t.equal(await askAt(start + 61_000), 0, `${name}: a minute later it still stands`);
+      t.equal(await askAt(start + 601_000), 1, `${name}: ten minutes later it is asked again`);
+      t.equal(h.questions.answers(), first, `${name}: the same answer keeps the answers object`);
+    }
+  },
+);

@@ -6,7 +6,7 @@ import { cachedImageOf } from '../detect/container-image.ts';
 import { podCredentialsFor } from '../detect/access.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
 import type { CredentialVerdict, NodeSnapshot, RepositoryVisibility } from '../model/snapshot.ts';
-import { verdictKey } from '../model/snapshot.ts';
+import { isSettledUnknown, verdictKey } from '../model/snapshot.ts';
 import type { InventoryEntry } from '../image/inventory.ts';
 import { parseDockerRef } from '../image/reference.ts';
 import type { RegistryPort } from './ports.ts';
@@ -37,8 +37,21 @@ interface Answer<T> {
   readonly at: number;
 }
 
-const isUnknown = (value: RepositoryVisibility | CredentialVerdict): boolean =>
-  typeof value === 'string' ? value === 'unknown' : value.visibility === 'unknown';
+/** An "unknown" that may be known soon (an outage, a rate limit), not one that stays. */
+const mayChangeSoon = (value: RepositoryVisibility | CredentialVerdict): boolean =>
+  typeof value === 'string'
+    ? value === 'unknown'
+    : value.visibility === 'unknown' && !isSettledUnknown(value);
+
+function sameAnswer(
+  a: RepositoryVisibility | CredentialVerdict,
+  b: RepositoryVisibility | CredentialVerdict,
+): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return (
+    a.visibility === b.visibility && a.basis === b.basis && a.nodeCredentials === b.nodeCredentials
+  );
+}
 
 export class RegistryQuestions {
   readonly #o: RegistryQuestionsOptions;
@@ -82,7 +95,7 @@ export class RegistryQuestions {
     const fresh = (answer: Answer<RepositoryVisibility | CredentialVerdict> | undefined) =>
       answer !== undefined &&
       now - answer.at <
-        (isUnknown(answer.value) ? UNKNOWN_ANSWER_REFRESH_MS : REGISTRY_ANSWER_REFRESH_MS);
+        (mayChangeSoon(answer.value) ? UNKNOWN_ANSWER_REFRESH_MS : REGISTRY_ANSWER_REFRESH_MS);
     // Every cached name is walked once a minute; in between, only the entries a new listing
     // brought (a listing reuses the entries it repeats).
     const walkAll =
@@ -161,9 +174,15 @@ export class RegistryQuestions {
       if (asked.at < cutoff) this.#namesAskedAt.delete(name);
   }
 
-  #set<T>(map: Map<string, Answer<T>>, key: string, value: T): void {
+  #set<T extends RepositoryVisibility | CredentialVerdict>(
+    map: Map<string, Answer<T>>,
+    key: string,
+    value: T,
+  ): void {
+    const before = map.get(key);
     map.set(key, { value, at: this.#o.now() });
-    this.#answers = undefined;
+    // The same answer again keeps the answers object, and so detection's memory of them.
+    if (before === undefined || !sameAnswer(before.value, value)) this.#answers = undefined;
   }
 
   #ask(key: string, work: () => Promise<void>, onFailure?: () => void): void {

@@ -159,6 +159,24 @@ export interface RepositoryVisibility {
   readonly nodeCredentials: boolean;
 }
 
+/**
+ * Why a visibility is "unknown" for good: asking again gives the same answer until the agent's
+ * or the controller's settings change (the registry port's own words, shared so that the
+ * questions' owner can tell them from an outage).
+ */
+export const SETTLED_UNKNOWN = {
+  probeOff: 'registry probing is off (--registry-probe=off)',
+  invalidName: 'not a registry/repository name',
+} as const;
+
+/** An "unknown" that asking again within minutes cannot change. */
+export function isSettledUnknown(value: RepositoryVisibility): boolean {
+  return (
+    value.visibility === 'unknown' &&
+    (value.basis === SETTLED_UNKNOWN.probeOff || value.basis === SETTLED_UNKNOWN.invalidName)
+  );
+}
+
 export type CredentialVerdict = 'can-read' | 'cannot-read' | 'unknown';
 
 /** What the kubelet's events say about a container's image at its start. */

@@ -4,7 +4,11 @@
 // first; otherwise an anonymous or credentialed manifest probe, cached, limited per registry
 // host and deduplicated. A registry outage keeps the last known answer instead of flipping
 // findings.
-import type { CredentialVerdict, RepositoryVisibility } from '../model/snapshot.ts';
+import {
+  SETTLED_UNKNOWN,
+  type CredentialVerdict,
+  type RepositoryVisibility,
+} from '../model/snapshot.ts';
 import { LruCache } from '../lru.ts';
 import type { RegistryAuthorization } from '../model/credential.ts';
 import type { ManifestTarget } from './address.ts';
@@ -97,11 +101,11 @@ export interface ResolverStats {
 export const BASIS = {
   publicListed: 'listed in --public-registries',
   nodeCredentials: 'the node holds credentials for this registry (--node-credential-registries)',
-  probeOff: 'registry probing is off (--registry-probe=off)',
+  probeOff: SETTLED_UNKNOWN.probeOff,
   readable: 'anonymous manifest request succeeded',
   notFound: 'anonymous manifest request answered 404',
   rateLimited: "not probed: the registry's probe rate limit was reached",
-  invalidName: 'not a registry/repository name',
+  invalidName: SETTLED_UNKNOWN.invalidName,
 } as const;
 
 /** A definite answer and until when it is fresh; kept after expiry as the last known one. */
