@@ -63,5 +63,7 @@ t.test('resized, it holds at most two generations of the new size', async (t) =>
 t.test('refuses a size that bounds nothing', async (t) => {
   t.throws(() => new GenerationalMemo(0), RangeError);
   t.throws(() => new GenerationalMemo(1.5), RangeError);
-  t.throws(() => new GenerationalMemo(4).resize(0), RangeError);
+  t.throws(() => {
+    new GenerationalMemo(4).resize(0);
+  }, RangeError);
 });

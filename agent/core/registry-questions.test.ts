@@ -82,6 +82,25 @@ const settled = async (h: Harness) => {
   while (!h.questions.settled()) await new Promise((r) => setImmediate(r));
 };
 
+/**
+ * askFor on the test snapshot at a given time, with one DetectionMemory throughout: how many
+ * questions (starting with `kind`) reached the registry port.
+ */
+function askingAt(
+  h: Harness,
+  setNow: (at: number) => void,
+  kind = '',
+): (at: number) => Promise<number> {
+  const memory = new DetectionMemory();
+  return async (at) => {
+    setNow(at);
+    h.asked.length = 0;
+    h.questions.askFor(snapshot, memory);
+    await settled(h);
+    return h.asked.filter((q) => q.startsWith(kind)).length;
+  };
+}
+
 t.test(
   'asks once per repository and credential while the answers are fresh, Always included',
   async (t) => {
@@ -141,14 +160,9 @@ t.test('an "unknown" answer is asked again after a minute, a definite one after 
     },
     () => now,
   );
-  const memory = new DetectionMemory();
-  const askAt = async (at: number): Promise<number> => {
+  const askAt = askingAt(h, (at) => {
     now = at;
-    h.asked.length = 0;
-    h.questions.askFor(snapshot, memory);
-    await settled(h);
-    return h.asked.length;
-  };
+  });
   const start = 1_000_000;
   const cases: readonly { name: string; at: number; then?: 'known'; asked: number }[] = [
     { name: 'first round: both questions asked, both unknown', at: start, asked: 2 },
@@ -195,14 +209,13 @@ t.test(
         },
         () => now,
       );
-      const memory = new DetectionMemory();
-      const askAt = async (at: number): Promise<number> => {
-        now = at;
-        h.asked.length = 0;
-        h.questions.askFor(snapshot, memory);
-        await settled(h);
-        return h.asked.filter((q) => q.startsWith('visibility')).length;
-      };
+      const askAt = askingAt(
+        h,
+        (at) => {
+          now = at;
+        },
+        'visibility',
+      );
       const start = 1_000_000;
       t.equal(await askAt(start), 1, `${name}: asked`);
       const first = h.questions.answers();

@@ -105,17 +105,17 @@ t.test(
     t.equal(lastUser(), 'system:serviceaccount:pullwatch:second');
 
     // The same server through a kubeconfig (client-node's path), which carries its CA.
-  const kubeconfig = join(dir, 'kubeconfig');
-  await writeFile(kubeconfig, server.kubeconfigYaml({ token: 'first-token' }));
-  const fromFile = await loadClusterAccess({ kubeconfig });
-  t.match(
-    await getJson(fromFile, '/api/v1/namespaces/default', {}, { timeoutMs: 5000 }),
-    { ok: true },
-    'a kubeconfig of the HTTPS server verifies it with its CA',
-  );
-  t.equal(lastUser(), 'system:serviceaccount:pullwatch:first');
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeFile(kubeconfig, server.kubeconfigYaml({ token: 'first-token' }));
+    const fromFile = await loadClusterAccess({ kubeconfig });
+    t.match(
+      await getJson(fromFile, '/api/v1/namespaces/default', {}, { timeoutMs: 5000 }),
+      { ok: true },
+      'a kubeconfig of the HTTPS server verifies it with its CA',
+    );
+    t.equal(lastUser(), 'system:serviceaccount:pullwatch:first');
 
-  const other = await selfSignedCertificate(dir, 'other-ca');
+    const other = await selfSignedCertificate(dir, 'other-ca');
     await makeServiceAccountDir(sa, 'second-token', await readFile(other.cert, 'utf8'));
     now += TOKEN_REREAD_MS;
     t.match(
