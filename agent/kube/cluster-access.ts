@@ -1,8 +1,8 @@
 // Where the API server is and how a request to it gets its credentials: the one port every
 // request to the API server goes through (kube-http.ts). client-node's KubeConfig fits it as is;
 // in a pod, the agent uses its own in-cluster access (in-cluster.ts) and never loads client-node,
-// whose KubeConfig imports the whole generated API (about 42 MiB of RSS on every node; see
-// BENCHMARKS.md section 3).
+// whose KubeConfig imports the whole generated API (+42 MiB of RSS where the agent loaded it,
+// +21 MiB of V8 heap; BENCHMARKS.md section 3).
 import type https from 'node:https';
 import { inClusterAccess, SERVICE_ACCOUNT_DIR } from './in-cluster.ts';
 
