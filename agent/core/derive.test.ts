@@ -11,13 +11,23 @@ import {
   pod,
   secret,
 } from '../../test/kit/snapshot-builder.ts';
-import type { KubeletImageEvent, PodView, SecretView } from '../model/snapshot.ts';
+import type {
+  ImageOwner,
+  ImageProvenance,
+  KubeletImageEvent,
+  PodView,
+  SecretView,
+} from '../model/snapshot.ts';
+import type { ImageId } from '../image/digest.ts';
 import { kubeletEventKey, secretKey } from '../model/snapshot.ts';
 import { Inventory } from '../image/inventory.ts';
 import {
   derive,
   initialProvenanceState,
+  provenanceChangeOf,
+  provenanceSaveDue,
   type Observation,
+  type ProvenanceChange,
   type ProvenanceState,
 } from './derive.ts';
 
@@ -85,7 +95,7 @@ t.test(
       [['team-a', 'pull', 'observed-pull']],
     );
     t.equal(second.state.ownerPending.size, 0);
-    t.ok(second.provenanceChanged, 'worth saving');
+    t.equal(second.provenanceChange, 'knowledge', 'worth saving');
   },
 );
 
@@ -98,7 +108,7 @@ t.test('nothing new: the same objects come back and nothing is worth saving', as
     { ...seen, listedBefore: new Set(after.entries().map((e) => e.id)) },
     memory,
   );
-  t.equal(again.provenanceChanged, false);
+  t.equal(again.provenanceChange, 'none');
   t.equal(again.state.ownerPending, first.state.ownerPending);
   t.equal(again.state.provenance.get(imageId('app')), first.state.provenance.get(imageId('app')));
 });
@@ -149,4 +159,63 @@ t.test('the first listing after a start makes nothing new', async (t) => {
   );
   t.equal(derived.state.provenance.size, 0);
   t.equal(derived.state.pendingArrivals.size, 0);
+});
+
+t.test('what a provenance change is, and when it is saved', async (t) => {
+  const owner = (over: Partial<ImageOwner> = {}): ImageOwner => ({
+    tenant: 'team-a' as ImageOwner['tenant'],
+    namespace: 'team-a',
+    secret: 'pull',
+    fingerprint: undefined,
+    credentialHash: undefined,
+    source: 'kubelet-record',
+    firstSeen: 1_000,
+    lastSeen: 1_000,
+    ...over,
+  });
+  const id = imageId('app');
+  const provenance = (over: Partial<ImageProvenance> = {}) =>
+    new Map<ImageId, ImageProvenance>([
+      [id, { imageId: id, owners: [owner()], nodeWide: false, cachedSince: 500, ...over }],
+    ]);
+  const base = provenance();
+  const changes: readonly [
+    name: string,
+    next: ReadonlyMap<ImageId, ImageProvenance>,
+    change: ProvenanceChange,
+  ][] = [
+    ['the same map', base, 'none'],
+    ['equal content in new objects', provenance(), 'none'],
+    [
+      'an owner seen again later',
+      provenance({ owners: [owner({ lastSeen: 2_000 })] }),
+      'last-seen',
+    ],
+    ['another owner', provenance({ owners: [owner({ secret: 'other' })] }), 'knowledge'],
+    [
+      'an owner more',
+      provenance({ owners: [owner(), owner({ tenant: 'team-b' as ImageOwner['tenant'] })] }),
+      'knowledge',
+    ],
+    [
+      'a stronger source',
+      provenance({ owners: [owner({ source: 'observed-pull' })] }),
+      'knowledge',
+    ],
+    ['cached since another time', provenance({ cachedSince: 600 }), 'knowledge'],
+    ['node-wide now', provenance({ nodeWide: true }), 'knowledge'],
+    ['an image gone', new Map(), 'knowledge'],
+  ];
+  for (const [name, next, change] of changes) t.equal(provenanceChangeOf(base, next), change, name);
+
+  const minute = 60_000;
+  const saves: readonly [name: string, change: ProvenanceChange, sinceSave: number, due: string][] =
+    [
+      ['knowledge: at once', 'knowledge', 1_000, 'now'],
+      ['nothing new: nothing', 'none', 60 * minute, 'nothing'],
+      ['last-seen within ten minutes: later', 'last-seen', 9 * minute, 'later'],
+      ['last-seen after ten minutes: now', 'last-seen', 10 * minute, 'now'],
+    ];
+  for (const [name, change, sinceSave, due] of saves)
+    t.equal(provenanceSaveDue(change, 100 * minute + sinceSave, 100 * minute), due, name);
 });

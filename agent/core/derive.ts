@@ -3,6 +3,7 @@
 import { podCredentialsFor } from '../detect/access.ts';
 import type { DetectionMemory } from '../detect/memory.ts';
 import type {
+  ImageOwner,
   ImageProvenance,
   KubeletImageEvent,
   NodeSnapshot,
@@ -72,8 +73,34 @@ export interface Derived {
   readonly state: ProvenanceState;
   readonly snapshot: NodeSnapshot;
   readonly corrections: readonly OwnerCorrection[];
-  /** The provenance differs from the state's before: it is worth saving. */
-  readonly provenanceChanged: boolean;
+  /** How the provenance differs from the state's before (what decides a save). */
+  readonly provenanceChange: ProvenanceChange;
+}
+
+/**
+ * `knowledge`: an image, owner, source or cached-since time changed, worth saving at once;
+ * `last-seen`: only the times owners were last seen moved on (every resync sees them again);
+ * `none`: nothing.
+ */
+export type ProvenanceChange = 'none' | 'last-seen' | 'knowledge';
+
+/** Owners' last-seen times alone are saved at most this often (the agent saves the latest at stop). */
+export const LAST_SEEN_SAVE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * When a change is saved: knowledge at once; last-seen times at most every
+ * LAST_SEEN_SAVE_INTERVAL_MS ('later': kept for the next save). Every resync sees running
+ * owners again, and writing 5,000 images' provenance once a minute for that was most of an
+ * idle agent's state-dir work.
+ */
+export function provenanceSaveDue(
+  change: ProvenanceChange,
+  now: number,
+  lastSavedAt: number,
+): 'now' | 'later' | 'nothing' {
+  if (change === 'knowledge') return 'now';
+  if (change === 'none') return 'nothing';
+  return now - lastSavedAt >= LAST_SEEN_SAVE_INTERVAL_MS ? 'now' : 'later';
 }
 
 export function derive(
@@ -145,7 +172,7 @@ export function derive(
     state,
     snapshot,
     corrections: folded.corrections,
-    provenanceChanged: !sameProvenance(before.provenance, folded.provenance),
+    provenanceChange: provenanceChangeOf(before.provenance, folded.provenance),
   };
 }
 
@@ -167,12 +194,13 @@ function sameEntries<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): boolean 
   return true;
 }
 
-/** Equal knowledge, whether or not the objects are the same (what decides a save). */
-function sameProvenance(
+/** What changed between two provenance maps, whether or not the objects are the same. */
+export function provenanceChangeOf(
   a: ReadonlyMap<ImageId, ImageProvenance>,
   b: ReadonlyMap<ImageId, ImageProvenance>,
-): boolean {
-  if (a.size !== b.size) return false;
+): ProvenanceChange {
+  if (a.size !== b.size) return 'knowledge';
+  let lastSeenMoved = false;
   for (const [id, p] of a) {
     const q = b.get(id);
     if (q === p) continue;
@@ -180,19 +208,16 @@ function sameProvenance(
       q === undefined ||
       q.cachedSince !== p.cachedSince ||
       q.nodeWide !== p.nodeWide ||
-      q.owners.length !== p.owners.length ||
-      !p.owners.every((x, i) => {
-        const y = q.owners[i];
-        return (
-          y !== undefined &&
-          x.tenant === y.tenant &&
-          x.secret === y.secret &&
-          x.lastSeen === y.lastSeen &&
-          x.source === y.source
-        );
-      })
+      q.owners.length !== p.owners.length
     )
-      return false;
+      return 'knowledge';
+    for (let i = 0; i < p.owners.length; i += 1) {
+      const x = p.owners[i] as ImageOwner;
+      const y = q.owners[i] as ImageOwner;
+      if (x.tenant !== y.tenant || x.secret !== y.secret || x.source !== y.source)
+        return 'knowledge';
+      if (x.lastSeen !== y.lastSeen) lastSeenMoved = true;
+    }
   }
-  return true;
+  return lastSeenMoved ? 'last-seen' : 'none';
 }

@@ -10,7 +10,13 @@ import { placeOf } from '../detect/finding.ts';
 import { DetectionMemory } from '../detect/memory.ts';
 import type { ImageProvenance } from '../model/snapshot.ts';
 import type { ImageId } from '../image/digest.ts';
-import { derive, initialProvenanceState, type ProvenanceState } from './derive.ts';
+import {
+  derive,
+  initialProvenanceState,
+  provenanceSaveDue,
+  type ProvenanceChange,
+  type ProvenanceState,
+} from './derive.ts';
 import { KubeletRecords } from './kubelet-records.ts';
 import type {
   CachePort,
@@ -72,6 +78,10 @@ export class NodeAgent {
   readonly #questions: RegistryQuestions;
   readonly #saver: StateSaver<ReadonlyMap<ImageId, ImageProvenance>>;
   readonly #timesSaver: StateSaver<ReadonlyMap<string, FindingTimes>> | undefined;
+  /** When provenance was last handed to its saver. */
+  #provenanceSavedAt = 0;
+  /** Owners' last-seen times moved on since then (saved by the next save, or by stop()). */
+  #lastSeenUnsaved = false;
   /** When finding times were last handed to their saver. */
   #timesSavedAt = -Infinity;
   #state: ProvenanceState;
@@ -224,10 +234,21 @@ export class NodeAgent {
     this.#questions.askFor(snapshot, this.#memory);
     this.#o.onPublished?.(change);
     this.#noteKubeHealth();
-    const current = () => this.#state.provenance;
-    if (derived.provenanceChanged) this.#saver.changed(current);
-    else this.#saver.retry(current);
+    this.#saveProvenance(derived.provenanceChange, snapshot.takenAt);
     this.#saveTimes(change, snapshot.takenAt);
+  }
+
+  #saveProvenance(change: ProvenanceChange, now: number): void {
+    const current = () => this.#state.provenance;
+    const due = provenanceSaveDue(change, now, this.#provenanceSavedAt);
+    if (due === 'now') {
+      this.#provenanceSavedAt = now;
+      this.#lastSeenUnsaved = false;
+      this.#saver.changed(current);
+      return;
+    }
+    if (due === 'later') this.#lastSeenUnsaved = true;
+    this.#saver.retry(current);
   }
 
   /**
@@ -259,7 +280,9 @@ export class NodeAgent {
     this.#stopped = true;
     if (this.#scheduled !== undefined) clearTimeout(this.#scheduled);
     if (this.#resyncTimer !== undefined) clearInterval(this.#resyncTimer);
-    await this.#saver.flush(() => this.#state.provenance);
+    const current = () => this.#state.provenance;
+    if (this.#lastSeenUnsaved) this.#saver.changed(current);
+    await this.#saver.flush(current);
     // The last lastSeen too, so a restart right after forgets nothing it should keep.
     const times = () => this.view.findingTimes();
     this.#timesSaver?.changed(times);
