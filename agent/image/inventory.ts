@@ -89,13 +89,7 @@ export class Inventory implements ImageIdSet {
       previous === undefined ? undefined : previous.#indexes,
       entryOf,
     );
-    this.#indexes = {
-      listed: merged.listed,
-      byId: merged.byId,
-      byRepoTag: merged.byRepoTag,
-      byRepoDigest: merged.byRepoDigest,
-      allIdsLowerHex: merged.allIdsLowerHex,
-    };
+    this.#indexes = merged;
     this.#byId = merged.byId;
     this.#byRepoTag = merged.byRepoTag.byName;
     this.#byRepoDigest = merged.byRepoDigest.byName;

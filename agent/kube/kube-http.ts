@@ -148,11 +148,6 @@ interface RequestOptions {
   readonly connections?: ApiServerConnections | undefined;
 }
 
-export interface GetOptions extends RequestOptions {
-  /** Bounds the whole exchange. */
-  readonly timeoutMs: number;
-}
-
 export interface PostOptions extends Partial<RequestOptions> {
   /** Bounds the whole exchange. */
   readonly timeoutMs: number;
