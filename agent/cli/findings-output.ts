@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../code-unit-order.ts';
 import type { Finding } from '../detect/finding.ts';
 import { placeOf, severityRank } from '../detect/finding.ts';
 import { renderTable } from './table.ts';
@@ -6,9 +7,9 @@ export function sortFindings(findings: readonly Finding[]): Finding[] {
   return [...findings].sort(
     (a, b) =>
       severityRank(b.severity) - severityRank(a.severity) ||
-      a.rule.localeCompare(b.rule) ||
-      (placeOf(a).namespace ?? '').localeCompare(placeOf(b).namespace ?? '') ||
-      (placeOf(a).pod ?? '').localeCompare(placeOf(b).pod ?? ''),
+      byCodeUnits(a.rule, b.rule) ||
+      byCodeUnits(placeOf(a).namespace ?? '', placeOf(b).namespace ?? '') ||
+      byCodeUnits(placeOf(a).pod ?? '', placeOf(b).pod ?? ''),
   );
 }
 

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { byCodeUnits } from '../code-unit-order.ts';
 import { connectCri } from '../cri/client.ts';
 import { resolveCriEndpoint } from '../cri/endpoint.ts';
 import { describeCriError } from '../cri/errors.ts';
@@ -53,7 +54,7 @@ export async function imagesCommand(argv: readonly string[], io: CommandIo): Pro
       return EXIT.failure;
     }
     const inventory = new Inventory(listing.value.items);
-    const images = [...inventory.entries()].sort((a, b) => a.id.localeCompare(b.id));
+    const images = [...inventory.entries()].sort((a, b) => byCodeUnits(a.id, b.id));
     const warn = (text: string): void => {
       io.stderr(`pullwatch images: warning: ${text}\n`);
     };

@@ -1,3 +1,4 @@
+import { byCodeUnits } from '../code-unit-order.ts';
 import type { OwnerRef } from './finding.ts';
 import type { ImageOwner, ImageProvenance, ProvenanceSource } from '../model/snapshot.ts';
 import { isPossibleOwner } from '../model/snapshot.ts';
@@ -28,9 +29,9 @@ function refsOf(owners: readonly ImageOwner[]): OwnerRef[] {
   }
   return [...seen.values()].sort(
     (a, b) =>
-      a.tenant.localeCompare(b.tenant) ||
-      a.namespace.localeCompare(b.namespace) ||
-      (a.secret ?? '').localeCompare(b.secret ?? ''),
+      byCodeUnits(a.tenant, b.tenant) ||
+      byCodeUnits(a.namespace, b.namespace) ||
+      byCodeUnits(a.secret ?? '', b.secret ?? ''),
   );
 }
 

@@ -4,6 +4,7 @@
 // their number is capped: past the cap the least severe, newest findings are left out and
 // counted in pullwatch_finding_info_dropped.
 import { Gauge } from 'prom-client';
+import { byCodeUnits } from '../code-unit-order.ts';
 import type { Finding } from '../detect/finding.ts';
 import { CONFIDENCES, placeOf, severityRank } from '../detect/finding.ts';
 import type { RegisterCollector } from './collector.ts';
@@ -45,8 +46,8 @@ function byImportance(a: Finding, b: Finding): number {
   return (
     severityRank(b.severity) - severityRank(a.severity) ||
     CONFIDENCES.indexOf(b.confidence) - CONFIDENCES.indexOf(a.confidence) ||
-    a.firstSeen.localeCompare(b.firstSeen) ||
-    a.id.localeCompare(b.id)
+    byCodeUnits(a.firstSeen, b.firstSeen) ||
+    byCodeUnits(a.id, b.id)
   );
 }
 
