@@ -18,6 +18,8 @@ const LAYERS = [
       'log.ts',
       'backoff.ts',
       'settings.ts',
+      'node-http.ts',
+      'code-unit-order.ts',
     ],
   },
   { name: 'model', parts: ['model', 'image'] },
@@ -97,6 +99,24 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  {
+    // agent/node-http.ts says why: a value import of node:http loads undici into the agent.
+    files: ['agent/**/*.ts'],
+    ignores: ['**/*.test.ts', '**/*.test-helper.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:http', 'http'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message:
+              "import { http } from agent/node-http.ts: an ES module's import of node:http loads undici.",
+          })),
+        },
+      ],
+    },
+  },
   {
     // Detection is a pure function of its inputs: what it remembers lives in the
     // DetectionMemory the loop passes in, never in module state.

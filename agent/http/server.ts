@@ -5,10 +5,10 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
 import type { RequestListener, Server, ServerResponse } from 'node:http';
-import { STATUS_CODES, createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import { http } from '../node-http.ts';
 import type { Logger } from 'pino';
 import type { Result } from '../result.ts';
 import { err, ok } from '../result.ts';
@@ -119,7 +119,7 @@ function answerClientError(e: Error & { code?: string }, socket: Socket): void {
     error: status === 431 ? 'request headers too large' : 'malformed HTTP request',
   });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
@@ -214,7 +214,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   let unwatch = (): void => undefined;
   let swap: ((source: TlsPems) => Promise<Result<void, string>>) | undefined;
   if (tls === undefined) {
-    server = createHttpServer(options.app);
+    server = http.createServer(options.app);
   } else {
     const pair = await readKeyPair(tls);
     const httpsServer = createHttpsServer(pair, options.app);

@@ -6,8 +6,9 @@
 // The pool holds no credentials: TLS material and the bearer token are applied to each request
 // by the kubeconfig (kube-http.ts). Node's agent keys its sockets by those TLS options, so a
 // rotated client certificate gets new connections and the old ones idle out.
-import http from 'node:http';
+import type { Agent, AgentOptions } from 'node:http';
 import https from 'node:https';
+import { http } from '../node-http.ts';
 
 export interface ApiServerConnectionsOptions {
   /** Sockets open at once per API server, watches included; more requests wait (default 16). */
@@ -19,7 +20,7 @@ export interface ApiServerConnectionsOptions {
 export class ApiServerConnections {
   readonly #maxSockets: number;
   readonly #idleTimeoutMs: number;
-  readonly #agents = new Map<string, http.Agent>();
+  readonly #agents = new Map<string, Agent>();
   #closed = false;
 
   constructor(options: ApiServerConnectionsOptions = {}) {
@@ -36,12 +37,12 @@ export class ApiServerConnections {
   }
 
   /** The agent for the server `url` belongs to (scheme, host and port); none once closed. */
-  agentFor(url: URL): http.Agent | undefined {
+  agentFor(url: URL): Agent | undefined {
     if (this.#closed) return undefined;
     const origin = url.origin;
     let agent = this.#agents.get(origin);
     if (agent === undefined) {
-      const options: http.AgentOptions = {
+      const options: AgentOptions = {
         keepAlive: true,
         maxSockets: this.#maxSockets,
         maxTotalSockets: this.#maxSockets,

@@ -9,8 +9,9 @@
 // Why not client-node's Watch: it aborts a stream after 30 s without data, a limit its public
 // API does not let us raise, while the API server sends watch bookmarks only about once a
 // minute (cacher defaultBookmarkFrequency); every quiet node would reconnect twice a minute.
-import http from 'node:http';
+import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
+import { http } from '../node-http.ts';
 import type { ClusterAccess } from './cluster-access.ts';
 import { err, ok, type Result } from '../result.ts';
 import type { ApiServerConnections } from './connections.ts';
@@ -51,18 +52,18 @@ function messageOf(e: unknown): string {
 }
 
 export function isHeaderList(
-  headers: http.OutgoingHttpHeaders | readonly string[],
+  headers: OutgoingHttpHeaders | readonly string[],
 ): headers is readonly string[] {
   return Array.isArray(headers);
 }
 
 // Node also accepts headers as a flat [name, value, ...] list; client-node writes an object.
 function headerObject(
-  given: http.OutgoingHttpHeaders | readonly string[] | undefined,
-): http.OutgoingHttpHeaders {
+  given: OutgoingHttpHeaders | readonly string[] | undefined,
+): OutgoingHttpHeaders {
   if (given === undefined) return {};
   if (!isHeaderList(given)) return { ...given };
-  const headers: http.OutgoingHttpHeaders = {};
+  const headers: OutgoingHttpHeaders = {};
   for (let i = 0; i + 1 < given.length; i += 2) headers[given[i] ?? ''] = given[i + 1];
   return headers;
 }
@@ -266,7 +267,7 @@ async function requestJsonOnce(
     const onAbort = (): void => {
       fail({ kind: 'aborted', message: 'the request was cancelled' });
     };
-    let req: http.ClientRequest;
+    let req: ClientRequest;
     try {
       req = request(url, requestOptions, (res) => {
         answered = true;
@@ -398,7 +399,7 @@ export async function streamWatch(
       finish(err({ kind: 'aborted', message: 'the watch was cancelled' }));
     };
 
-    let req: http.ClientRequest;
+    let req: ClientRequest;
     try {
       req = request(url, requestOptions, (res) => {
         const status = res.statusCode ?? 0;
