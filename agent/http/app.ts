@@ -15,7 +15,7 @@ import { parseFindingsFilter, selectFindings } from './findings-query.ts';
 import { LastAnswer } from './last-answer.ts';
 import type { OutputsStatusJson } from './outputs-status.ts';
 import type { OpenApiDocument } from './openapi.ts';
-import { loadOpenApiDocument, servedOpenApiDocument } from './openapi.ts';
+import { loadOpenApiDocument, openApiDocumentPath, servedOpenApiDocument } from './openapi.ts';
 import { parseQuery, rawQuery } from './query.ts';
 import { imageJson, isStale, statusJson } from './representation.ts';
 
@@ -89,10 +89,10 @@ export function clientErrorStatus(e: unknown): number | undefined {
 export function createHttpApp(options: HttpAppOptions): Express {
   const { view, registry, auth, logger } = options;
   const build = options.buildInfo ?? currentBuild;
-  const openApi = servedOpenApiDocument(
-    options.openApiDocument ?? loadOpenApiDocument(),
-    build.version,
-  );
+  // Found at start, so that an image without it fails there; parsed on the first request: the
+  // YAML parse costs an agent about 8 MiB of resident memory for a document few ever ask for.
+  if (options.openApiDocument === undefined) openApiDocumentPath();
+  let openApi: OpenApiDocument | undefined;
 
   const app = express();
   app.disable('x-powered-by');
@@ -178,6 +178,10 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   app.get('/openapi.json', (req, res) => {
     if (refuseQuery(req, res)) return;
+    openApi ??= servedOpenApiDocument(
+      options.openApiDocument ?? loadOpenApiDocument(),
+      build.version,
+    );
     res.json(openApi);
   });
 
