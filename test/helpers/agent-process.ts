@@ -29,6 +29,8 @@ export interface AgentProcessOptions {
   readonly extraArgs?: readonly string[];
   readonly name?: string;
   readonly readyTimeoutMs?: number;
+  /** Node's own flags before the script, e.g. the image's --expose-gc. */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startAgentProcess(
@@ -52,6 +54,7 @@ async function startOnPort(
   await writeFile(kubeconfig, o.kubeconfigYaml);
   const url = `http://127.0.0.1:${port}`;
   const args = [
+    ...(o.nodeArgs ?? []),
     CLI,
     'run',
     '--node-name',
