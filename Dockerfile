@@ -77,7 +77,7 @@ LABEL org.opencontainers.image.title="pullwatch" \
 #   arena of its own, which keeps what was freed in it; two shared arenas: ~10 MiB less RSS.
 # --expose-gc: the agent runs a memory-reducing collection once it is ready and after its heap
 #   has grown by 16 MiB (at most every 30 s; agent/heap-reducer.ts), which gives back the
-#   slack V8 keeps after the first sync: 5,000 images ~155 -> ~125 MiB at ready, for one ~90 ms
+#   slack V8 keeps after the first sync: 5,000 images ~155 -> ~130 MiB at ready, for one ~90 ms
 #   pause. Node offers that collection only through the `gc` global this flag defines.
 # No --enable-source-maps: it keeps the parsed source map of every module loaded that has one
 #   (most of them @kubernetes/client-node's), ~11 MiB of heap, for stack traces that point at

@@ -4,7 +4,7 @@
 // its ordinary full GCs keep the pages they free for later: a 5,000-image node stayed at
 // 145-168 MiB resident after ready with about 54 MiB live. A memory-reducing collection (V8's
 // "last resort" flavour: it compacts every sparse page and releases the pooled ones) brings it
-// to about 122-126 MiB, for one pause of about 90 ms (BENCHMARKS.md, footprint). The agent runs
+// to about 127-131 MiB, for one pause of about 90 ms (BENCHMARKS.md, footprint). The agent runs
 // one when it is first ready, and again when the heap has grown by `growthBytes` since the last,
 // no more often than `minIntervalMs`, so that an idle node keeps its figure and a node under
 // churn pays at most one such pause in that interval.
@@ -12,6 +12,7 @@
 // Node offers the collection only as the global `gc` of `--expose-gc`, which the container
 // image's NODE_OPTIONS sets (Dockerfile); without it, v8Heap() is undefined and nothing runs.
 import v8 from 'node:v8';
+import type { Logger } from './log.ts';
 
 /** What the reducer needs of the JavaScript engine. */
 export interface HeapPort {
@@ -94,4 +95,53 @@ export class HeapReducer {
     this.#last = { bytes: afterBytes, at: this.#now() };
     return { reason, beforeBytes, afterBytes, pauseMs };
   }
+}
+
+/** How often the heap's growth is looked at (a read of V8's heap statistics). */
+const HEAP_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * The agent's reductions, logged at debug: the first once it is ready (published() is called
+ * after each publish; the first that finds it ready schedules it), then check() every
+ * HEAP_CHECK_INTERVAL_MS. Undefined without --expose-gc.
+ */
+export function startHeapReductions(
+  ready: () => boolean,
+  logger: Logger,
+): { published(): void; stop(): void } | undefined {
+  const port = v8Heap();
+  if (port === undefined) return undefined;
+  const reducer = new HeapReducer(port);
+  const log = (reduction: Reduction | undefined): void => {
+    if (reduction === undefined) return;
+    const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
+    logger.debug(
+      {
+        source: 'heap',
+        reason: reduction.reason,
+        beforeMiB: mib(reduction.beforeBytes),
+        afterMiB: mib(reduction.afterBytes),
+        pauseMs: Math.round(reduction.pauseMs),
+      },
+      'heap reduced',
+    );
+  };
+  let readyScheduled = false;
+  const timer = setInterval(() => {
+    log(reducer.check());
+  }, HEAP_CHECK_INTERVAL_MS);
+  timer.unref();
+  return {
+    published: () => {
+      if (readyScheduled || !ready()) return;
+      readyScheduled = true;
+      // After the outputs of the publish that made the agent ready have had their turn.
+      setImmediate(() => {
+        log(reducer.ready());
+      }).unref();
+    },
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
 }

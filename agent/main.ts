@@ -16,7 +16,7 @@ import { ApiServerConnections } from './kube/connections.ts';
 import { startKubeSource } from './kube/kube-source.ts';
 import type { Logger } from './log.ts';
 import { NodeAgent } from './core/node-agent.ts';
-import { HeapReducer, v8Heap, type Reduction } from './heap-reducer.ts';
+import { startHeapReductions } from './heap-reducer.ts';
 import { canReportFrom } from './events/event.ts';
 import { apiServerEventSink } from './events/sink.ts';
 import { EventWriter } from './events/writer.ts';
@@ -305,7 +305,7 @@ export async function startAgentCore(
     },
   };
 
-  const heap = heapReductionsFor(() => agent?.view.readiness().ready ?? false, logger);
+  const heap = startHeapReductions(() => agent?.view.readiness().ready ?? false, logger);
   agent = new NodeAgent({
     node,
     cache,
@@ -354,54 +354,6 @@ export async function startAgentCore(
       cri.close();
       broker?.close();
       heap?.stop();
-    },
-  };
-}
-
-/** How often the heap's growth is looked at (a read of V8's heap statistics). */
-const HEAP_CHECK_INTERVAL_MS = 5_000;
-
-/**
- * Memory-reducing collections (heap-reducer.ts): the first once the agent is ready, after the
- * publish that made it so; then when the heap has grown. Undefined without --expose-gc.
- */
-function heapReductionsFor(
-  ready: () => boolean,
-  logger: Logger,
-): { published(): void; stop(): void } | undefined {
-  const port = v8Heap();
-  if (port === undefined) return undefined;
-  const reducer = new HeapReducer(port);
-  const log = (reduction: Reduction | undefined): void => {
-    if (reduction === undefined) return;
-    const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
-    logger.debug(
-      {
-        source: 'heap',
-        reason: reduction.reason,
-        beforeMiB: mib(reduction.beforeBytes),
-        afterMiB: mib(reduction.afterBytes),
-        pauseMs: Math.round(reduction.pauseMs),
-      },
-      'heap reduced',
-    );
-  };
-  let readyScheduled = false;
-  const timer = setInterval(() => {
-    log(reducer.check());
-  }, HEAP_CHECK_INTERVAL_MS);
-  timer.unref();
-  return {
-    published: () => {
-      if (readyScheduled || !ready()) return;
-      readyScheduled = true;
-      // After the outputs of the publish that made the agent ready have had their turn.
-      setImmediate(() => {
-        log(reducer.ready());
-      }).unref();
-    },
-    stop: () => {
-      clearInterval(timer);
     },
   };
 }
