@@ -104,9 +104,12 @@ const PROBE = [
   "const { v8Heap } = await import('./heap-reducer.ts');",
   'const heap = v8Heap();',
   'if (heap === undefined) { console.log("undefined"); process.exit(0); }',
-  // Garbage with some survivors spread over many pages, as a sync leaves it.
-  'let keep = [];',
-  'for (let i = 0; i < 400_000; i++) { const o = { i, s: "x".repeat(i % 64) }; if (i % 50 === 0) keep.push(o); }',
+  // Old-space garbage with survivors spread over its pages, as a sync leaves it: every object is
+  // held until it has been promoted, then all but one in fifty are let go.
+  'let all = [];',
+  'for (let i = 0; i < 400_000; i++) all.push({ i, s: "x".repeat(i % 64) });',
+  'const keep = all.filter((_, i) => i % 50 === 0);',
+  'all = undefined;',
   'const before = heap.committedBytes();',
   'heap.collect();',
   'console.log(JSON.stringify({ before, after: heap.committedBytes(), kept: keep.length }));',

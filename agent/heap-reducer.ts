@@ -1,10 +1,10 @@
-// Gives the heap's slack back to the node after the agent's bursts of work. V8 grows its heap to
-// a multiple of what is live while the agent works (the first sync decodes a 5,000-image
-// listing and every pod at once; a burst of pod events does the same at a smaller scale), and
-// its ordinary full GCs keep the pages they free for later: a 5,000-image node stayed at
-// 145-168 MiB resident after ready with about 54 MiB live. A memory-reducing collection (V8's
-// "last resort" flavour: it compacts every sparse page and releases the pooled ones) brings it
-// to about 127-131 MiB, for one pause of about 90 ms (BENCHMARKS.md, footprint). The agent runs
+// Gives the heap's slack back to the node after the first sync, and after the heap has grown
+// since. V8 grows its heap to a multiple of what is live while the agent works (the first sync
+// decodes a 5,000-image listing and every pod at once), and its ordinary full GCs keep the
+// pages they free for later: a 5,000-image node stayed at 145-168 MiB resident after ready with
+// about 54 MiB live. A memory-reducing collection (V8's "last resort" flavour: it compacts every
+// sparse page and releases the pooled ones) brings it to about 127-131 MiB, for one pause of
+// about 90 ms (BENCHMARKS.md, footprint). The agent runs
 // one when it is first ready, and again when the heap has grown by `growthBytes` since the last,
 // no more often than `minIntervalMs`, so that an idle node keeps its figure and a node under
 // churn pays at most one such pause in that interval.
