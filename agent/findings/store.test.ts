@@ -9,7 +9,8 @@ import {
   T0,
   MINUTE,
 } from '../../test/kit/snapshot-builder.ts';
-import { FindingsStore } from './store.ts';
+import type { DetectedFinding } from '../detect/finding.ts';
+import { FindingsStore, LAST_SEEN_STEP_MS } from './store.ts';
 
 const IMAGE = 'registry.example.com/team-a/app:v1';
 const base = {
@@ -64,3 +65,62 @@ t.test('duplicate detections of one situation are reported once', async (t) => {
   const d = detect(withB);
   t.equal(store.apply([...d, ...d], T0).active.length, d.length);
 });
+
+t.test(
+  'a lasting finding is kept as the same object until its lastSeen is a step old',
+  async (t) => {
+    const at = (ms: number) => new Date(ms).toISOString();
+    const cases: {
+      readonly name: string;
+      readonly later: number;
+      readonly change?: (d: DetectedFinding) => DetectedFinding;
+      readonly sameObject: boolean;
+      readonly lastSeen: number;
+    }[] = [
+      { name: 'confirmed at once', later: 1, sameObject: true, lastSeen: T0 },
+      {
+        name: 'confirmed just under a step later',
+        later: LAST_SEEN_STEP_MS - 1,
+        sameObject: true,
+        lastSeen: T0,
+      },
+      {
+        name: 'confirmed a step later',
+        later: LAST_SEEN_STEP_MS,
+        sameObject: false,
+        lastSeen: T0 + LAST_SEEN_STEP_MS,
+      },
+      {
+        name: 'changed within the step',
+        later: 1,
+        change: (d) => ({ ...d, evidence: [...d.evidence, 'one line more'] }),
+        sameObject: false,
+        lastSeen: T0 + 1,
+      },
+      {
+        name: 'a field gone within the step',
+        later: 1,
+        change: (d) => {
+          const rest: Record<string, unknown> = { ...d };
+          delete rest['remediation'];
+          return rest as unknown as DetectedFinding;
+        },
+        sameObject: false,
+        lastSeen: T0 + 1,
+      },
+    ];
+    for (const c of cases) {
+      const store = new FindingsStore();
+      const [before] = store.apply(detect(withB), T0).active;
+      if (before === undefined) throw new Error('no finding');
+      // detect() makes new objects every time, as in the agent.
+      const again = detect(withB).map((d) => (d.id === before.id && c.change ? c.change(d) : d));
+      const change = store.apply(again, T0 + c.later);
+      const after = store.get(before.id);
+      t.equal(after === before, c.sameObject, `${c.name}: the same object`);
+      t.equal(after?.lastSeen, at(c.lastSeen), `${c.name}: lastSeen`);
+      t.equal(after?.firstSeen, at(T0), `${c.name}: firstSeen kept`);
+      t.same([change.added, change.retired], [[], []], `${c.name}: nothing added or retired`);
+    }
+  },
+);

@@ -20,29 +20,41 @@ function ownerKey(owner: ImageOwner): string {
 }
 
 /**
+ * How far an owner's lastSeen must move before it is moved. lastSeen is only kept in the state
+ * file (saved at most every LAST_SEEN_SAVE_INTERVAL_MS), so finer steps say nothing more; and a
+ * moved lastSeen means a new owner, provenance entry and provenance map, which every reconcile
+ * under pod churn paid for each image a running pod uses, as garbage that outlives a young GC.
+ */
+export const OWNER_LAST_SEEN_STEP_MS = 60_000;
+
+/**
  * Owners with duplicates folded: one per (tenant, namespace, secret, fingerprint or
- * credentialHash, source), keeping the earliest firstSeen and the latest lastSeen, in order of
- * first appearance.
+ * credentialHash, source), keeping the earliest firstSeen and the latest lastSeen (moved in
+ * steps of OWNER_LAST_SEEN_STEP_MS), in order of first appearance. An owner seen again with
+ * nothing to add is kept as the same object.
  */
 export function mergeOwners(owners: readonly ImageOwner[]): ImageOwner[] {
   const merged = new Map<string, ImageOwner>();
   for (const owner of owners) {
     const key = ownerKey(owner);
     const known = merged.get(key);
-    merged.set(
-      key,
-      known === undefined
-        ? owner
-        : {
-            ...known,
-            fingerprint: known.fingerprint ?? owner.fingerprint,
-            credentialHash: known.credentialHash ?? owner.credentialHash,
-            firstSeen: Math.min(known.firstSeen, owner.firstSeen),
-            lastSeen: Math.max(known.lastSeen, owner.lastSeen),
-          },
-    );
+    merged.set(key, known === undefined ? owner : joinOwner(known, owner));
   }
   return [...merged.values()];
+}
+
+function joinOwner(known: ImageOwner, seen: ImageOwner): ImageOwner {
+  const fingerprint = known.fingerprint ?? seen.fingerprint;
+  const credentialHash = known.credentialHash ?? seen.credentialHash;
+  const firstSeen = Math.min(known.firstSeen, seen.firstSeen);
+  const lastSeen =
+    seen.lastSeen - known.lastSeen >= OWNER_LAST_SEEN_STEP_MS ? seen.lastSeen : known.lastSeen;
+  return fingerprint === known.fingerprint &&
+    credentialHash === known.credentialHash &&
+    firstSeen === known.firstSeen &&
+    lastSeen === known.lastSeen
+    ? known
+    : { ...known, fingerprint, credentialHash, firstSeen, lastSeen };
 }
 
 /** Only the owners of the strongest source present: a stronger source corrects weaker ones. */

@@ -19,6 +19,7 @@ import type { CredentialFingerprint, CredentialHash } from '../credentials/crede
 import { parseRegistryKey } from '../credentials/keyring.ts';
 import type { PulledRecord, RecordedCredentials } from './kubelet-record-format.ts';
 import { decodeProvenanceState, encodeProvenanceState } from './state-format.ts';
+import { withAdditions } from './owner-merge.ts';
 import {
   STARTING_WINDOW_MS,
   foldResync,
@@ -28,6 +29,7 @@ import {
   fromPulledEvents,
   fromRunningPods,
   mergeOwners,
+  OWNER_LAST_SEEN_STEP_MS,
   noteCacheArrivals,
   type CredentialsOf,
   type OwnerCorrection,
@@ -1005,3 +1007,60 @@ t.test('owners are deduplicated, keeping the earliest firstSeen and latest lastS
     otherSecret,
   ]);
 });
+
+t.test(
+  'an owner seen again keeps its lastSeen until it moved a step, and stays the same object',
+  async (t) => {
+    const known = owner({ source: 'observed-pull', firstSeen: T0, lastSeen: T0 });
+    const cases: {
+      readonly name: string;
+      readonly seen: Partial<ImageOwner>;
+      readonly lastSeen: number;
+      readonly sameObject: boolean;
+    }[] = [
+      { name: 'seen again at once', seen: {}, lastSeen: T0, sameObject: true },
+      {
+        name: 'seen again just under a step later',
+        seen: { lastSeen: T0 + OWNER_LAST_SEEN_STEP_MS - 1 },
+        lastSeen: T0,
+        sameObject: true,
+      },
+      {
+        name: 'seen again a step later',
+        seen: { lastSeen: T0 + OWNER_LAST_SEEN_STEP_MS },
+        lastSeen: T0 + OWNER_LAST_SEEN_STEP_MS,
+        sameObject: false,
+      },
+      {
+        name: 'older evidence',
+        seen: { lastSeen: T0 - 10 * MINUTE },
+        lastSeen: T0,
+        sameObject: true,
+      },
+      {
+        name: 'within a step, but with an earlier firstSeen',
+        seen: { firstSeen: T0 - MINUTE },
+        lastSeen: T0,
+        sameObject: false,
+      },
+    ];
+    for (const c of cases) {
+      const [merged] = mergeOwners([known, { ...known, ...c.seen }]);
+      t.equal(merged?.lastSeen, c.lastSeen, `${c.name}: lastSeen`);
+      t.equal(merged === known, c.sameObject, `${c.name}: the known object kept`);
+    }
+
+    // Running pods confirm their images' owners on every reconcile: within a step, the
+    // provenance map itself stays the same object (nothing for the state file, nothing new).
+    const map: ProvenanceMap = new Map([[appId, provenance(appId, { owners: [known] })]]);
+    const confirmed = (lastSeen: number) =>
+      withAdditions(
+        map,
+        new Map([
+          [appId, { owners: [{ ...known, lastSeen }], nodeWide: false, cachedSince: undefined }],
+        ]),
+      );
+    t.equal(confirmed(T0 + 1000), map, 'confirmed a second later: the same map');
+    t.not(confirmed(T0 + OWNER_LAST_SEEN_STEP_MS), map, 'confirmed a step later: a new map');
+  },
+);

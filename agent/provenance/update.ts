@@ -27,7 +27,7 @@ export type * from './evidence.ts';
 export { fromKubeletRecords } from './from-kubelet-records.ts';
 export { fromObservedPulls, fromPulledEvents } from './from-pulls.ts';
 export { fromRunningPods } from './from-running-pods.ts';
-export { mergeOwners, strongestOwners } from './owner-merge.ts';
+export { mergeOwners, OWNER_LAST_SEEN_STEP_MS, strongestOwners } from './owner-merge.ts';
 export { STARTING_WINDOW_MS } from './pod-evidence.ts';
 
 /**

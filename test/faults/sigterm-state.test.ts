@@ -11,6 +11,7 @@ import type { ImageId } from '../../agent/image/digest.ts';
 import { recordPathForImageId } from '../../agent/provenance/kubelet-record-format.ts';
 import { decodeProvenanceState } from '../../agent/provenance/state-format.ts';
 import { STATE_FILE_NAME } from '../../agent/provenance/state-store.ts';
+import { OWNER_LAST_SEEN_STEP_MS } from '../../agent/provenance/owner-merge.ts';
 import { kubeletCredentialHash } from '../../agent/credentials/pull-secret.ts';
 import { startAgentProcess } from '../helpers/agent-process.ts';
 import { buildManyImagesArchive } from '../helpers/oci.ts';
@@ -62,15 +63,19 @@ t.test('SIGTERM during activity: exit 0 quickly, the state file never torn', asy
   t.equal(await first.stop(), 0, 'the first agent exits 0');
 
   // The kubelet (KEP-2535) keeps rewriting its pulled record of the seed image: each resync
-  // then moves the owner's lastSeen, and the agent saves its state again.
+  // then moves the owner's lastSeen, and the agent saves its state again. An owner's lastSeen
+  // moves in steps of OWNER_LAST_SEEN_STEP_MS, so each rewrite says a step later than the last
+  // (starting a day ago, so that the times stay in the past).
   const recordPath = recordPathForImageId(join(parts.dir, 'kubelet'), parts.imageId as ImageId);
   await mkdir(dirname(recordPath), { recursive: true });
   const imageName = parts.image.slice(0, parts.image.lastIndexOf(':'));
+  let recordTime = Date.now() - 24 * 60 * 60_000;
   const writeRecord = async (): Promise<void> => {
+    recordTime += OWNER_LAST_SEEN_STEP_MS;
     const record = {
       kind: 'ImagePulledRecord',
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
-      lastUpdatedTime: new Date().toISOString(),
+      lastUpdatedTime: new Date(recordTime).toISOString(),
       imageRef: parts.imageId,
       credentialMapping: {
         [imageName]: {
