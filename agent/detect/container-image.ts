@@ -32,7 +32,8 @@ export interface CachedImage {
 
 // Reconciles ask about the same containers against the same inventory again and again (every
 // pod event recomputes the node): the answer depends on nothing else, so a memory keeps it for
-// as long as both objects live.
+// as long as the container lives, with the inventory it holds for. A new listing's inventory
+// asks again, and an answer that came out the same is kept as the same object.
 
 /**
  * The cached image a container gets: the one its status says it started, else the one the
@@ -52,26 +53,35 @@ export function cachedImageIn(
   container: PodContainer,
   memory?: DetectionMemory,
 ): CachedImage | undefined {
-  if (memory === undefined) return resolveCachedImage(inventory, container);
-  let known = memory.cachedImages.get(inventory);
+  if (memory === undefined) return resolveCachedImage(inventory, container, referenceOf(container));
+  const known = memory.cachedImages.get(container);
   if (known === undefined) {
-    known = new WeakMap();
-    memory.cachedImages.set(inventory, known);
+    const reference = referenceOf(container);
+    const answer = resolveCachedImage(inventory, container, reference) ?? null;
+    memory.cachedImages.set(container, { inventory, reference, answer });
+    return answer ?? undefined;
   }
-  let answer = known.get(container);
-  if (answer === undefined) {
-    answer = resolveCachedImage(inventory, container) ?? null;
-    known.set(container, answer);
+  if (known.inventory !== inventory) {
+    const answer = resolveCachedImage(inventory, container, known.reference, known.answer);
+    known.inventory = inventory;
+    known.answer = answer ?? null;
   }
-  return answer ?? undefined;
+  return known.answer ?? undefined;
+}
+
+/** The container's image as a reference; null when the kubelet would reject it (InvalidImageName). */
+function referenceOf(container: PodContainer): ImageReference | null {
+  const reference = parseDockerRef(container.image);
+  return reference.ok ? reference.value : null;
 }
 
 function resolveCachedImage(
   inventory: Inventory,
   container: PodContainer,
+  reference: ImageReference | null,
+  before?: CachedImage | null,
 ): CachedImage | undefined {
-  const reference = parseDockerRef(container.image);
-  if (!reference.ok) return undefined; // the kubelet rejects it: InvalidImageName
+  if (reference === null) return undefined;
   let presence = container.statusImageId
     ? inventory.resolveRepoDigest(container.statusImageId)
     : undefined;
@@ -81,8 +91,9 @@ function resolveCachedImage(
   if (!presence.present) return undefined;
   const entry = presence.image;
   const repoDigest =
-    entry.repoDigests.find((d) => d.startsWith(`${reference.value.name}@`)) ??
+    entry.repoDigests.find((d) => d.startsWith(`${reference.name}@`)) ??
     entry.repoDigests[0] ??
     null;
-  return Object.freeze({ reference: reference.value, entry, repoDigest });
+  if (before?.entry === entry && before.repoDigest === repoDigest) return before;
+  return Object.freeze({ reference, entry, repoDigest });
 }

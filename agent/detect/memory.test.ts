@@ -2,6 +2,7 @@
 // over, detection with the loop's long-lived memory answers exactly as detection from scratch.
 import t from 'tap';
 import { detect } from './detect.ts';
+import { cachedImageOf } from './container-image.ts';
 import { DetectionMemory } from './memory.ts';
 import {
   cachedImage,
@@ -47,6 +48,27 @@ const steps: readonly { name: string; next: (s: NodeSnapshot) => NodeSnapshot }[
     next: (s) => ({ ...s, inventory: snapshotOf({ images: images(), pods: [] }, s).inventory }),
   },
   {
+    name: 'the tag moves to another image in a new listing',
+    next: (s) => ({
+      ...s,
+      inventory: snapshotOf(
+        {
+          images: [cachedImage('app-v2', { tags: [APP], digestRepos: [`${REG}/team-a/app`] })],
+          pods: [],
+        },
+        s,
+      ).inventory,
+    }),
+  },
+  {
+    name: 'the image leaves the cache',
+    next: (s) => ({ ...s, inventory: snapshotOf({ images: [], pods: [] }, s).inventory }),
+  },
+  {
+    name: 'it is pulled again',
+    next: (s) => ({ ...s, inventory: snapshotOf({ images: images(), pods: [] }, s).inventory }),
+  },
+  {
     name: 'the secret is gone again',
     next: (s) => ({ ...s, secrets: new Map([['tenant-a/a-creds', aCreds]]) }),
   },
@@ -59,5 +81,10 @@ t.test('a long-lived memory answers as a fresh one, step after step', async (t) 
   for (const step of steps) {
     snapshot = step.next(snapshot);
     t.same(detect(snapshot, memory), detect(snapshot, new DetectionMemory()), step.name);
+    const remembered = snapshot.pods.flatMap((p) =>
+      p.containers.map((c) => cachedImageOf(snapshot, c, memory)),
+    );
+    const fresh = snapshot.pods.flatMap((p) => p.containers.map((c) => cachedImageOf(snapshot, c)));
+    t.same(remembered, fresh, `${step.name}: every container's cached image`);
   }
 });

@@ -8,10 +8,19 @@
 // is the finding-ID memo. detect-memory.test.ts checks that a remembered answer always equals
 // the answer worked out from scratch.
 import type { Inventory } from '../image/inventory.ts';
+import type { ImageReference } from '../image/reference.ts';
 import { GenerationalMemo } from '../memo.ts';
 import type { PodKeyring } from './access.ts';
 import type { CachedImage } from './container-image.ts';
 import type { NodeSnapshot, PodContainer } from '../model/snapshot.ts';
+
+/** A container's cached image as last worked out, and against which inventory. */
+export interface RememberedImage {
+  inventory: Inventory;
+  /** The container's image as a reference; null when it does not parse. */
+  readonly reference: ImageReference | null;
+  answer: CachedImage | null;
+}
 
 /** One private image's exposure, with what it was worked out from. */
 export interface RememberedExposure<T> {
@@ -25,8 +34,13 @@ export const MIN_FINDING_IDS = 1024;
 export class DetectionMemory {
   /** Pod keyrings per (namespace, pull secrets) group, per secrets map. */
   readonly keyrings = new WeakMap<NodeSnapshot['secrets'], Map<string, PodKeyring>>();
-  /** The cached image each container gets, per inventory. */
-  readonly cachedImages = new WeakMap<Inventory, WeakMap<PodContainer, CachedImage | null>>();
+  /**
+   * The cached image each container gets, with the inventory it was worked out against. One
+   * entry per container, updated in place when a new inventory comes: a map per inventory was
+   * made anew on every listing, 1,500 answers that lived until the next one and so died in old
+   * space (container-image.ts).
+   */
+  readonly cachedImages = new WeakMap<PodContainer, RememberedImage>();
   /**
    * Finding IDs (a hash each) of the findings a node has now. Each generation holds twice the
    * last snapshot's findings (at least MIN_FINDING_IDS), so the current ones always fit and,
