@@ -718,7 +718,7 @@ t.test('the install manifests', async (t) => {
 
     t.test(`${dir}: resources follow the benchmark`, async (t) => {
       t.same(container.resources, {
-        requests: { cpu: '10m', memory: '192Mi' },
+        requests: { cpu: '10m', memory: '160Mi' },
         limits: { memory: '512Mi' },
       });
     });
