@@ -87,8 +87,8 @@ export class HeapReducer {
   /**
    * A reduction once a burst of work is over: the agent was busy since the last reduction, is
    * quiet now (during the burst the heap would only grow again), the heap grew by growthBytes,
-   * and minIntervalMs have passed. An idle agent's heap grows too, a little with every scrape
-   * and poll, but V8 collects that itself; reducing it as well cost a pause a minute.
+   * and minIntervalMs have passed. Growth while the loop stayed quiet (scrapes, polls) is left
+   * to V8.
    */
   check(activity: Activity): Reduction | undefined {
     const last = this.#last;
@@ -116,13 +116,13 @@ export class HeapReducer {
 }
 
 /**
- * The event loop's busy share from which a check interval counts as busy: an idle 5,000-image
- * node's loop is busy about 0.5 % of the time (cache polls, resyncs, a scrape every 15 s is
- * a few percent of the second it falls in), a burst of 1,000 pod updates tens of percent.
+ * The event loop's busy share from which a check interval counts as busy. On an idle
+ * 5,000-image node a cache poll or a scrape is 1-3 % of the second it falls in and a resync
+ * 8-13 %; a burst of 1,000 pod updates is tens of percent.
  */
 export const BUSY_UTILIZATION = 0.05;
 
-/** The event loop's busy share since the last call (its first call: since the process started). */
+/** The event loop's busy share since the last call (the first call: since this one). */
 export function loopUtilization(): () => number {
   let last = performance.eventLoopUtilization();
   return () => {

@@ -13,8 +13,8 @@ export function sameElements(a: readonly unknown[], b: readonly unknown[]): bool
 /**
  * Equal as JSON values: primitives by ===, arrays element by element, plain objects key by key
  * (in any order; a key holding undefined counts as a key). Written out rather than
- * util.isDeepStrictEqual, which checks prototypes, symbols and property descriptors too and
- * made comparing a node's 1,271 findings 4 times slower (2.0 against 0.5 ms).
+ * util.isDeepStrictEqual, which checks prototypes, symbols and property descriptors too: with
+ * it the findings store's apply() of 1,271 findings took 2.0 ms, with this 0.7 ms.
  */
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
